@@ -1,0 +1,89 @@
+// Package config holds Punchcard's process configuration: one typed struct filled
+// from PUNCHCARD_* environment variables with defaults, overridden by command-line
+// flags, and validated before anything starts. Telemetry reads the standard OTEL_*
+// variables itself.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+)
+
+// Config is everything a Punchcard process is configured with.
+type Config struct {
+	Addr                 string        `env:"ADDR" envDefault:"127.0.0.1:8080"`
+	DataDir              string        `env:"DATA_DIR" envDefault:"./punchcard-data"`
+	DatabaseURL          string        `env:"DATABASE_URL"`
+	MigrationDatabaseURL string        `env:"MIGRATION_DATABASE_URL"`
+	PluginDir            string        `env:"PLUGIN_DIR"`
+	OperatorToken        string        `env:"OPERATOR_TOKEN"`
+	LogLevel             string        `env:"LOG_LEVEL" envDefault:"info"`
+	RateLimit            float64       `env:"RATE_LIMIT" envDefault:"100"`
+	RateBurst            int           `env:"RATE_BURST" envDefault:"200"`
+	BodyLimit            int64         `env:"BODY_LIMIT" envDefault:"1048576"`
+	ShutdownTimeout      time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s"`
+	AuditSealInterval    time.Duration `env:"AUDIT_SEAL_INTERVAL" envDefault:"1s"`
+	NoMigrate            bool          `env:"NO_MIGRATE"`
+}
+
+// FromEnv reads the configuration from the environment (PUNCHCARD_ prefix).
+func FromEnv() (Config, error) {
+	var c Config
+	if err := env.ParseWithOptions(&c, env.Options{Prefix: "PUNCHCARD_"}); err != nil {
+		return Config{}, fmt.Errorf("read configuration: %s", nameVariables(err.Error()))
+	}
+	return c, nil
+}
+
+// nameVariables rewrites the Go field names in a parse error as the environment
+// variables a user sets.
+func nameVariables(msg string) string {
+	t := reflect.TypeFor[Config]()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if tag := f.Tag.Get("env"); tag != "" {
+			msg = strings.ReplaceAll(msg, `field "`+f.Name+`"`, "PUNCHCARD_"+tag)
+		}
+	}
+	return msg
+}
+
+// Postgres reports whether the configuration names a PostgreSQL database.
+func (c Config) Postgres() bool {
+	return strings.HasPrefix(c.DatabaseURL, "postgres://") || strings.HasPrefix(c.DatabaseURL, "postgresql://")
+}
+
+// Validate checks the configuration, naming the first bad setting.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Addr == "" {
+		errs = append(errs, errors.New("PUNCHCARD_ADDR (--addr) must not be empty"))
+	}
+	if c.DatabaseURL != "" && !c.Postgres() && !strings.HasPrefix(c.DatabaseURL, "sqlite:") && !strings.HasPrefix(c.DatabaseURL, "file:") {
+		errs = append(errs, errors.New("PUNCHCARD_DATABASE_URL must be a postgres:// URL or a sqlite:/file: path"))
+	}
+	if c.RateLimit < 0 {
+		errs = append(errs, errors.New("PUNCHCARD_RATE_LIMIT must be >= 0 (0 disables the limit)"))
+	}
+	if c.RateBurst < 0 {
+		errs = append(errs, errors.New("PUNCHCARD_RATE_BURST must be >= 0"))
+	}
+	if c.BodyLimit < 1024 {
+		errs = append(errs, errors.New("PUNCHCARD_BODY_LIMIT must be at least 1024 bytes"))
+	}
+	if c.OperatorToken != "" && len(c.OperatorToken) < 16 {
+		errs = append(errs, errors.New("PUNCHCARD_OPERATOR_TOKEN must be at least 16 characters"))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("PUNCHCARD_SHUTDOWN_TIMEOUT must be positive"))
+	}
+	if c.AuditSealInterval <= 0 {
+		errs = append(errs, errors.New("PUNCHCARD_AUDIT_SEAL_INTERVAL must be positive"))
+	}
+	return errors.Join(errs...)
+}
