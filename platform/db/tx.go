@@ -1,0 +1,134 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/uptrace/bun"
+
+	"github.com/punchcard-loyalty/punchcard/platform/telemetry"
+)
+
+// The transaction-local settings that the PostgreSQL row-level security policies
+// read. They are set with set_config(…, true), the bind-parameter form of SET LOCAL,
+// so they end with the transaction and never leak through a pooled connection
+// (PgBouncer in transaction mode included).
+const (
+	settingTenant  = "punchcard.tenant_id"
+	settingScope   = "punchcard.scope"
+	settingKeyHash = "punchcard.auth_key_hash"
+	settingKeyID   = "punchcard.auth_key_id"
+)
+
+// ErrNoTenant is returned when tenant work is started without a tenant id.
+var ErrNoTenant = errors.New("db: tenant id is required")
+
+// InTx runs fn in a read-write transaction scoped to tenantID, committing when fn
+// returns nil and rolling back otherwise. On SQLite the transaction takes the write
+// lock at BEGIN (BEGIN IMMEDIATE), so writers never deadlock on lock upgrades.
+func (d *DB) InTx(ctx context.Context, tenantID string, fn func(ctx context.Context, tx bun.Tx) error) error {
+	if tenantID == "" {
+		return ErrNoTenant
+	}
+	ctx = telemetry.WithTenant(ctx, tenantID)
+	return d.run(ctx, d.write, nil, func(ctx context.Context, tx bun.Tx) error {
+		return d.set(ctx, tx, settingTenant, tenantID)
+	}, fn)
+}
+
+// Read runs fn in a read-only transaction scoped to tenantID. On SQLite it uses the
+// reader pool, so reads never wait for the writer.
+func (d *DB) Read(ctx context.Context, tenantID string, fn func(ctx context.Context, tx bun.Tx) error) error {
+	if tenantID == "" {
+		return ErrNoTenant
+	}
+	ctx = telemetry.WithTenant(ctx, tenantID)
+	return d.run(ctx, d.read, &sql.TxOptions{ReadOnly: true}, func(ctx context.Context, tx bun.Tx) error {
+		return d.set(ctx, tx, settingTenant, tenantID)
+	}, fn)
+}
+
+// InInstanceTx runs fn in a read-write transaction with instance scope: the
+// operator's view of the tenant directory (tenants, API keys) and the audit sealer's
+// view of pending work. Tenant data tables stay closed to it on PostgreSQL.
+// tenantID, when not empty, additionally scopes the transaction to that tenant (to
+// create a tenant together with its first key and audit event).
+func (d *DB) InInstanceTx(ctx context.Context, tenantID string, fn func(ctx context.Context, tx bun.Tx) error) error {
+	if tenantID != "" {
+		ctx = telemetry.WithTenant(ctx, tenantID)
+	}
+	return d.run(ctx, d.write, nil, func(ctx context.Context, tx bun.Tx) error {
+		if tenantID == "" {
+			return d.set(ctx, tx, settingScope, "instance")
+		}
+		return d.set(ctx, tx, settingScope, "instance", settingTenant, tenantID)
+	}, fn)
+}
+
+// ReadKey runs fn in a read-only transaction that may see exactly one API key row:
+// the one whose hash or id is given. Authentication uses it before any tenant is
+// known.
+func (d *DB) ReadKey(ctx context.Context, keyHash, keyID string, fn func(ctx context.Context, tx bun.Tx) error) error {
+	return d.run(ctx, d.read, &sql.TxOptions{ReadOnly: true}, func(ctx context.Context, tx bun.Tx) error {
+		return d.set(ctx, tx, settingKeyHash, keyHash, settingKeyID, keyID)
+	}, fn)
+}
+
+// set assigns transaction-local settings, given as name, value pairs, in one round
+// trip.
+func (d *DB) set(ctx context.Context, tx bun.Tx, pairs ...string) error {
+	if d.dialect != Postgres {
+		return nil
+	}
+	q := "SELECT set_config(?, ?, true)"
+	args := make([]any, 0, len(pairs))
+	for i := 0; i < len(pairs); i += 2 {
+		if i > 0 {
+			q += ", set_config(?, ?, true)"
+		}
+		args = append(args, pairs[i], pairs[i+1])
+	}
+	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		return fmt.Errorf("set %s: %w", pairs[0], err)
+	}
+	return nil
+}
+
+// SetTenant scopes the rest of an instance transaction to tenantID, for operator
+// work that records an audit event in the tenant it changes.
+func (d *DB) SetTenant(ctx context.Context, tx bun.Tx, tenantID string) error {
+	return d.set(ctx, tx, settingTenant, tenantID)
+}
+
+func (d *DB) run(ctx context.Context, h *bun.DB, opts *sql.TxOptions, setup, fn func(ctx context.Context, tx bun.Tx) error) (err error) {
+	tx, err := h.BeginTx(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = tx.Rollback()
+			panic(p)
+		}
+	}()
+	if err := setup(ctx, tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := fn(ctx, tx); err != nil {
+		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
+			return errors.Join(err, fmt.Errorf("rollback: %w", rbErr))
+		}
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// Bun returns the writer handle without any tenant scoping, for migration status
+// and instance maintenance. On PostgreSQL it still runs as the serving role.
+func (d *DB) Bun() *bun.DB { return d.write }
