@@ -1,0 +1,116 @@
+package audit
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/punchcard-loyalty/punchcard/platform/db"
+)
+
+// sealBatch bounds the events chained in one transaction.
+const sealBatch = 500
+
+// Seal chains tenantID's pending events in id order and reports how many it sealed.
+// Two sealers racing on one tenant (two nodes) collide on the (tenant, seq) key; the
+// loser rolls back and its events are sealed by the winner or the next run.
+func (l *Log) Seal(ctx context.Context, tenantID string) (int, error) {
+	total := 0
+	for {
+		n, err := l.sealOnce(ctx, tenantID)
+		total += n
+		if err != nil {
+			if db.IsUniqueViolation(err) {
+				return total, nil
+			}
+			return total, err
+		}
+		if n < sealBatch {
+			return total, nil
+		}
+	}
+}
+
+func (l *Log) sealOnce(ctx context.Context, tenantID string) (int, error) {
+	var n int
+	err := l.db.InTx(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
+		var evs []Event
+		err := tx.NewSelect().Model(&evs).
+			Join("JOIN audit_pending AS p ON p.tenant_id = e.tenant_id AND p.event_id = e.id").
+			Where("e.tenant_id = ?", tenantID).
+			OrderExpr("e.id ASC").Limit(sealBatch).Scan(ctx)
+		if err != nil {
+			return fmt.Errorf("load pending audit events: %w", err)
+		}
+		if len(evs) == 0 {
+			return nil
+		}
+		var head seal
+		err = tx.NewSelect().Model(&head).Where("tenant_id = ?", tenantID).
+			OrderExpr("seq DESC").Limit(1).Scan(ctx)
+		if err != nil && !db.IsNotFound(err) {
+			return fmt.Errorf("load audit chain head: %w", err)
+		}
+		now := l.now().UTC().Truncate(time.Microsecond)
+		seals := make([]seal, 0, len(evs))
+		done := make([]string, 0, len(evs))
+		prev, seq := head.Hash, head.Seq
+		for i := range evs {
+			h, err := chainHash(prev, &evs[i])
+			if err != nil {
+				return err
+			}
+			seq++
+			seals = append(seals, seal{TenantID: tenantID, Seq: seq, EventID: evs[i].ID, PrevHash: prev, Hash: h, SealedAt: now})
+			done = append(done, evs[i].ID)
+			prev = h
+		}
+		if _, err := tx.NewInsert().Model(&seals).Exec(ctx); err != nil {
+			return fmt.Errorf("insert audit seals: %w", err)
+		}
+		if _, err := tx.NewDelete().Model((*pending)(nil)).
+			Where("tenant_id = ?", tenantID).Where("event_id IN (?)", bun.List(done)).
+			Exec(ctx); err != nil {
+			return fmt.Errorf("dequeue sealed events: %w", err)
+		}
+		n = len(evs)
+		return nil
+	})
+	return n, err
+}
+
+// SealAll seals the pending events of every tenant that has some.
+func (l *Log) SealAll(ctx context.Context) error {
+	var tenants []string
+	err := l.db.InInstanceTx(ctx, "", func(ctx context.Context, tx bun.Tx) error {
+		return tx.NewSelect().Model((*pending)(nil)).Distinct().Column("tenant_id").
+			Limit(1000).Scan(ctx, &tenants)
+	})
+	if err != nil {
+		return fmt.Errorf("find tenants with pending audit events: %w", err)
+	}
+	for _, t := range tenants {
+		if _, err := l.Seal(ctx, t); err != nil {
+			return fmt.Errorf("seal audit events of %s: %w", t, err)
+		}
+	}
+	return nil
+}
+
+// RunSealer seals pending events every interval until ctx ends.
+func (l *Log) RunSealer(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := l.SealAll(ctx); err != nil && ctx.Err() == nil {
+				l.logger.ErrorContext(ctx, "audit sealing failed", "error", err)
+			}
+		}
+	}
+}
