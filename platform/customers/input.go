@@ -1,0 +1,287 @@
+package customers
+
+import (
+	"bytes"
+	"encoding/json"
+	"maps"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/punchcard-loyalty/punchcard/platform/problem"
+)
+
+// Limits on customer fields, in characters unless named bytes. They are generous
+// bounds against abuse, not a data model: country, for one, takes a name or a code.
+const (
+	MaxSourceID       = 255
+	MaxName           = 200
+	MaxEmail          = 254
+	MaxPhone          = 50
+	MaxDescription    = 2000
+	MaxAddressPart    = 255
+	MaxCountry        = 100
+	MaxMetadataKeys   = 100
+	MaxMetadataKey    = 100
+	MaxMetadataBytes  = 16 << 10
+	MaxConsentID      = 100
+	MaxConsentsPerPut = 100
+)
+
+// Input creates or changes a customer. Each Field is absent (leave the value),
+// null (clear it) or a value (set it); an empty string clears too.
+type Input struct {
+	// ID names an existing customer for Upsert to update (Voucherify's upsert by
+	// id); Update ignores it.
+	ID string
+
+	// SourceID is the caller's own key for the customer. Upsert looks the customer
+	// up by it; Update changes it.
+	SourceID    Field[string]
+	Name        Field[string]
+	Email       Field[string]
+	Phone       Field[string]
+	Birthdate   Field[string] // YYYY-MM-DD
+	Birthday    Field[string] // Voucherify's deprecated name of Birthdate, used when Birthdate is absent
+	Description Field[string]
+	// Address replaces the whole address; an address with no fields clears it.
+	Address Field[Address]
+	// Metadata replaces the whole metadata object; {} clears it.
+	Metadata Field[map[string]any]
+}
+
+// normalize checks every field, naming the first bad one, and returns the input
+// with email trimmed and empty values turned into nulls. today is the current time,
+// against which birthdates may not lie in the future.
+func (in Input) normalize(today time.Time) (Input, error) {
+	if in.SourceID.Set && in.SourceID.Value != nil {
+		v := *in.SourceID.Value
+		switch {
+		case strings.TrimSpace(v) == "":
+			return in, problem.Invalid("source_id", "source_id must not be empty; send null to remove it")
+		case utf8.RuneCountInString(v) > MaxSourceID:
+			return in, problem.Invalidf("source_id", "source_id must be at most %d characters", MaxSourceID)
+		case strings.ContainsRune(v, 0):
+			return in, errNUL("source_id")
+		}
+	}
+	var err error
+	if in.Name, err = checkString("name", in.Name, MaxName); err != nil {
+		return in, err
+	}
+	if in.Email.Value != nil {
+		in.Email = Some(strings.TrimSpace(*in.Email.Value))
+	}
+	if in.Email, err = checkString("email", in.Email, MaxEmail); err != nil {
+		return in, err
+	}
+	if in.Email.Value != nil {
+		addr, perr := mail.ParseAddress(*in.Email.Value)
+		if perr != nil || addr.Address != *in.Email.Value {
+			return in, problem.Invalid("email", "email must be a plain email address such as ada@example.com")
+		}
+	}
+	if in.Phone, err = checkString("phone", in.Phone, MaxPhone); err != nil {
+		return in, err
+	}
+	if in.Birthdate, err = checkDate("birthdate", in.Birthdate, today); err != nil {
+		return in, err
+	}
+	if in.Birthday, err = checkDate("birthday", in.Birthday, today); err != nil {
+		return in, err
+	}
+	if in.Description, err = checkString("description", in.Description, MaxDescription); err != nil {
+		return in, err
+	}
+	if in.Address.Value != nil {
+		a := *in.Address.Value
+		for _, p := range []struct {
+			name  string
+			value string
+			max   int
+		}{
+			{"address.city", a.City, MaxAddressPart},
+			{"address.state", a.State, MaxAddressPart},
+			{"address.line_1", a.Line1, MaxAddressPart},
+			{"address.line_2", a.Line2, MaxAddressPart},
+			{"address.country", a.Country, MaxCountry},
+			{"address.postal_code", a.PostalCode, MaxAddressPart},
+		} {
+			if utf8.RuneCountInString(p.value) > p.max {
+				return in, problem.Invalidf(p.name, "%s must be at most %d characters", p.name, p.max)
+			}
+			if strings.ContainsRune(p.value, 0) {
+				return in, errNUL(p.name)
+			}
+		}
+		if a.empty() {
+			in.Address = Null[Address]()
+		}
+	}
+	if in.Metadata.Value != nil {
+		m := *in.Metadata.Value
+		if err := checkMetadata(m); err != nil {
+			return in, err
+		}
+		if len(m) == 0 {
+			in.Metadata = Null[map[string]any]()
+		}
+	}
+	return in, nil
+}
+
+func checkString(name string, f Field[string], max int) (Field[string], error) {
+	if f.Value == nil {
+		return f, nil
+	}
+	if *f.Value == "" {
+		return Null[string](), nil
+	}
+	if utf8.RuneCountInString(*f.Value) > max {
+		return f, problem.Invalidf(name, "%s must be at most %d characters", name, max)
+	}
+	if strings.ContainsRune(*f.Value, 0) {
+		return f, errNUL(name)
+	}
+	return f, nil
+}
+
+// errNUL rejects text holding U+0000, which PostgreSQL cannot store in text or jsonb
+// and which no real name, address or identifier contains.
+func errNUL(name string) error {
+	return problem.Invalidf(name, "%s must not contain the NUL character (U+0000)", name)
+}
+
+// hasNUL reports whether a decoded JSON value holds U+0000 in any key or string.
+func hasNUL(v any) bool {
+	switch v := v.(type) {
+	case string:
+		return strings.ContainsRune(v, 0)
+	case []any:
+		for _, e := range v {
+			if hasNUL(e) {
+				return true
+			}
+		}
+	case map[string]any:
+		for k, e := range v {
+			if strings.ContainsRune(k, 0) || hasNUL(e) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func checkDate(name string, f Field[string], now time.Time) (Field[string], error) {
+	if f.Value == nil {
+		return f, nil
+	}
+	if *f.Value == "" {
+		return Null[string](), nil
+	}
+	d, err := time.Parse(time.DateOnly, *f.Value)
+	if err != nil {
+		return f, problem.Invalidf(name, "%s must be a real date in the form YYYY-MM-DD", name)
+	}
+	// A birthdate is a calendar date without a zone: up to tomorrow in UTC it may
+	// already be today somewhere.
+	if d.After(now.UTC().AddDate(0, 0, 1)) {
+		return f, problem.Invalidf(name, "%s must not be in the future", name)
+	}
+	return f, nil
+}
+
+func checkMetadata(m map[string]any) error {
+	if len(m) > MaxMetadataKeys {
+		return problem.Invalidf("metadata", "metadata may hold at most %d keys", MaxMetadataKeys)
+	}
+	for k := range m {
+		if k == "" {
+			return problem.Invalid("metadata", "metadata keys must not be empty")
+		}
+		if utf8.RuneCountInString(k) > MaxMetadataKey {
+			return problem.Invalidf("metadata", "metadata keys must be at most %d characters", MaxMetadataKey)
+		}
+	}
+	if hasNUL(m) {
+		return errNUL("metadata")
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return problem.Invalid("metadata", "metadata must be a JSON object")
+	}
+	if len(b) > MaxMetadataBytes {
+		return problem.Invalidf("metadata", "metadata must be at most %d bytes as JSON", MaxMetadataBytes)
+	}
+	return nil
+}
+
+// applyTo writes the input's fields into c and returns the names of the fields
+// whose value changed, in a fixed order. The names, never the values, go into the
+// audit log.
+func (in Input) applyTo(c *Customer) []string {
+	var changed []string
+	str := func(name string, f Field[string], dst *string) {
+		if !f.Set {
+			return
+		}
+		v := ""
+		if f.Value != nil {
+			v = *f.Value
+		}
+		if *dst != v {
+			*dst = v
+			changed = append(changed, name)
+		}
+	}
+	str("source_id", in.SourceID, &c.SourceID)
+	str("name", in.Name, &c.Name)
+	str("email", in.Email, &c.Email)
+	str("phone", in.Phone, &c.Phone)
+	birthdate := in.Birthdate
+	if !birthdate.Set {
+		birthdate = in.Birthday
+	}
+	str("birthdate", birthdate, &c.Birthdate)
+	str("description", in.Description, &c.Description)
+	if in.Address.Set {
+		var a *Address
+		if in.Address.Value != nil {
+			v := *in.Address.Value
+			a = &v
+		}
+		if !addressEqual(c.Address, a) {
+			c.Address = a
+			changed = append(changed, "address")
+		}
+	}
+	if in.Metadata.Set {
+		var m map[string]any
+		if in.Metadata.Value != nil {
+			m = maps.Clone(*in.Metadata.Value)
+		}
+		if !metadataEqual(c.Metadata, m) {
+			c.Metadata = m
+			changed = append(changed, "metadata")
+		}
+	}
+	return changed
+}
+
+func addressEqual(a, b *Address) bool {
+	if a.empty() || b.empty() {
+		return a.empty() == b.empty()
+	}
+	return *a == *b
+}
+
+func metadataEqual(a, b map[string]any) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return len(a) == len(b)
+	}
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	return errA == nil && errB == nil && bytes.Equal(ja, jb)
+}

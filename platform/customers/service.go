@@ -1,0 +1,310 @@
+package customers
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/uptrace/bun"
+
+	"github.com/punchcard-loyalty/punchcard/platform/audit"
+	"github.com/punchcard-loyalty/punchcard/platform/db"
+	"github.com/punchcard-loyalty/punchcard/platform/ids"
+	"github.com/punchcard-loyalty/punchcard/platform/problem"
+)
+
+// ResourceType names customers in errors and audit events.
+const ResourceType = "customer"
+
+// maxConsentsPerCustomer bounds the consents one customer may hold, so that reading
+// them back is bounded too.
+const maxConsentsPerCustomer = 1000
+
+// unsubscribed is Voucherify's consents key that withdraws every consent at once.
+const unsubscribed = "unsubscribed"
+
+// Service manages customers.
+type Service struct {
+	db    *db.DB
+	audit *audit.Log
+	now   func() time.Time
+}
+
+// NewService returns the customer service. now is the clock.
+func NewService(d *db.DB, a *audit.Log, now func() time.Time) *Service {
+	return &Service{db: d, audit: a, now: now}
+}
+
+func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// Upsert creates a customer or updates an existing one, as POST /v1/customers does
+// in Voucherify: in.ID names a customer that must exist; otherwise a source_id that
+// exists selects that customer; otherwise a new customer is created. created
+// reports which happened.
+func (s *Service) Upsert(ctx context.Context, tenantID string, in Input) (c Customer, created bool, err error) {
+	now := s.clock()
+	if in, err = in.normalize(now); err != nil {
+		return Customer{}, false, err
+	}
+	c, created, err = s.upsert(ctx, tenantID, in, now)
+	if errors.Is(err, errSourceIDTaken) && in.ID == "" && in.SourceID.Value != nil {
+		// A concurrent request created the same source_id between the lookup and
+		// the insert; the lookup now finds it and this becomes an update.
+		c, created, err = s.upsert(ctx, tenantID, in, now)
+	}
+	return c, created, sourceIDConflict(err)
+}
+
+func (s *Service) upsert(ctx context.Context, tenantID string, in Input, now time.Time) (c Customer, created bool, err error) {
+	err = s.db.InTx(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		switch {
+		case in.ID != "":
+			c, err = selectCustomer(ctx, tx, tenantID, "id", in.ID)
+			if db.IsNotFound(err) {
+				return problem.NotFound(ResourceType, in.ID)
+			}
+		case in.SourceID.Value != nil:
+			c, err = selectCustomer(ctx, tx, tenantID, "source_id", *in.SourceID.Value)
+			if db.IsNotFound(err) {
+				created, err = true, nil
+			}
+		default:
+			created = true
+		}
+		if err != nil {
+			return err
+		}
+		if created {
+			c, err = s.create(ctx, tx, tenantID, in, now)
+		} else {
+			c, err = s.update(ctx, tx, tenantID, c, in, now)
+		}
+		return err
+	})
+	return c, created, err
+}
+
+func (s *Service) create(ctx context.Context, tx bun.Tx, tenantID string, in Input, now time.Time) (Customer, error) {
+	c := Customer{ID: ids.New(ids.Customer), CreatedAt: now, UpdatedAt: now}
+	changed := in.applyTo(&c)
+	if err := insertCustomer(ctx, tx, tenantID, &c); err != nil {
+		return Customer{}, err
+	}
+	return c, s.record(ctx, tx, tenantID, "customer.created", c.ID, map[string]any{"changed": nonNil(changed)})
+}
+
+// update applies in to c and saves it, unless nothing changes.
+func (s *Service) update(ctx context.Context, tx bun.Tx, tenantID string, c Customer, in Input, now time.Time) (Customer, error) {
+	changed := in.applyTo(&c)
+	if len(changed) == 0 {
+		return c, nil
+	}
+	c.UpdatedAt = now
+	if err := updateCustomer(ctx, tx, tenantID, &c); err != nil {
+		return Customer{}, err
+	}
+	return c, s.record(ctx, tx, tenantID, "customer.updated", c.ID, map[string]any{"changed": changed})
+}
+
+// Get returns the customer with the given id or, failing that, source_id.
+func (s *Service) Get(ctx context.Context, tenantID, idOrSourceID string) (Customer, error) {
+	var c Customer
+	err := s.db.Read(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		c, err = find(ctx, tx, tenantID, idOrSourceID)
+		return err
+	})
+	return c, err
+}
+
+// Update changes the customer with the given id or source_id. in.ID is ignored;
+// in.SourceID, when present, changes the source_id.
+func (s *Service) Update(ctx context.Context, tenantID, idOrSourceID string, in Input) (Customer, error) {
+	now := s.clock()
+	in, err := in.normalize(now)
+	if err != nil {
+		return Customer{}, err
+	}
+	var c Customer
+	err = s.db.InTx(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
+		found, err := find(ctx, tx, tenantID, idOrSourceID)
+		if err != nil {
+			return err
+		}
+		c, err = s.update(ctx, tx, tenantID, found, in, now)
+		return err
+	})
+	return c, sourceIDConflict(err)
+}
+
+// Delete removes the customer and its consents, as Voucherify's DELETE does.
+// Records elsewhere that name the customer keep its opaque id.
+func (s *Service) Delete(ctx context.Context, tenantID, idOrSourceID string) error {
+	return s.db.InTx(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
+		c, err := find(ctx, tx, tenantID, idOrSourceID)
+		if err != nil {
+			return err
+		}
+		consents, err := s.remove(ctx, tx, tenantID, c.ID)
+		if err != nil {
+			return err
+		}
+		return s.record(ctx, tx, tenantID, "customer.deleted", c.ID, map[string]any{"consents": consents})
+	})
+}
+
+// Erase permanently deletes the customer's personal data (GDPR's right to
+// erasure): every row that holds it is deleted in one transaction, while ledgers,
+// redemptions and the audit log keep only the opaque customer id. Every table that
+// gains personal data about customers must be erased here.
+func (s *Service) Erase(ctx context.Context, tenantID, idOrSourceID string) (Deletion, error) {
+	now := s.clock()
+	var d Deletion
+	err := s.db.InTx(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
+		c, err := find(ctx, tx, tenantID, idOrSourceID)
+		if err != nil {
+			return err
+		}
+		consents, err := s.remove(ctx, tx, tenantID, c.ID)
+		if err != nil {
+			return err
+		}
+		d = Deletion{
+			ID: ids.New(ids.Deletion), CreatedAt: now, CustomerID: c.ID, Status: DeletionDone,
+			Counts: DeletionCounts{Customer: 1, Consents: consents},
+		}
+		return s.record(ctx, tx, tenantID, "customer.erased", c.ID, map[string]any{
+			"deletion_id": d.ID, "deleted": map[string]int64{"customer": 1, "consents": consents},
+		})
+	})
+	return d, err
+}
+
+// remove deletes the customer row and its consents and returns how many consents
+// there were.
+func (s *Service) remove(ctx context.Context, tx bun.Tx, tenantID, customerID string) (int64, error) {
+	consents, err := deleteConsents(ctx, tx, tenantID, customerID)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := deleteCustomer(ctx, tx, tenantID, customerID); err != nil {
+		return 0, err
+	}
+	return consents, nil
+}
+
+// SetConsents grants (true) or withdraws (false) the customer's consents by consent
+// id and returns the customer's id and all of its consents. Voucherify's key
+// "unsubscribed" set to true first withdraws every consent the customer has.
+func (s *Service) SetConsents(ctx context.Context, tenantID, idOrSourceID string, consents map[string]bool) (customerID string, all map[string]bool, err error) {
+	if len(consents) > MaxConsentsPerPut {
+		return "", nil, problem.Invalidf("consents", "at most %d consents may be set at once", MaxConsentsPerPut)
+	}
+	now := s.clock()
+	var granted, withdrawn []string
+	rows := make([]consent, 0, len(consents))
+	for id, ok := range consents {
+		switch {
+		case id == unsubscribed:
+			continue
+		case id == "":
+			return "", nil, problem.Invalid("consents", "consent ids must not be empty")
+		case utf8.RuneCountInString(id) > MaxConsentID:
+			return "", nil, problem.Invalidf("consents", "consent ids must be at most %d characters", MaxConsentID)
+		case strings.ContainsRune(id, 0):
+			return "", nil, errNUL("consents")
+		}
+		if ok {
+			granted = append(granted, id)
+		} else {
+			withdrawn = append(withdrawn, id)
+		}
+		rows = append(rows, consent{ConsentID: id, Granted: ok, UpdatedAt: now})
+	}
+	slices.Sort(granted)
+	slices.Sort(withdrawn)
+	// Rows in key order, so that concurrent updates of one customer's consents lock
+	// them in the same order.
+	slices.SortFunc(rows, func(a, b consent) int { return strings.Compare(a.ConsentID, b.ConsentID) })
+	err = s.db.InTx(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
+		c, err := find(ctx, tx, tenantID, idOrSourceID)
+		if err != nil {
+			return err
+		}
+		customerID = c.ID
+		for i := range rows {
+			rows[i].CustomerID = c.ID
+		}
+		if consents[unsubscribed] {
+			if err := withdrawConsents(ctx, tx, tenantID, c.ID, now); err != nil {
+				return err
+			}
+		}
+		if err := upsertConsents(ctx, tx, tenantID, rows); err != nil {
+			return err
+		}
+		n, err := countConsents(ctx, tx, tenantID, c.ID)
+		if err != nil {
+			return err
+		}
+		if n > maxConsentsPerCustomer {
+			return problem.Invalidf("consents", "a customer may hold at most %d consents", maxConsentsPerCustomer)
+		}
+		if all, err = selectConsents(ctx, tx, tenantID, c.ID); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, tenantID, "customer.consents_updated", c.ID, map[string]any{
+			"granted": nonNil(granted), "withdrawn": nonNil(withdrawn), "unsubscribed": consents[unsubscribed],
+		})
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	return customerID, all, nil
+}
+
+// find loads the customer named by an id (cust_…) or, failing that, a source_id.
+// Another tenant's customer is not found, like a missing one.
+func find(ctx context.Context, tx bun.IDB, tenantID, idOrSourceID string) (Customer, error) {
+	if idOrSourceID == "" {
+		return Customer{}, problem.NotFound(ResourceType, idOrSourceID)
+	}
+	if ids.HasPrefix(idOrSourceID, ids.Customer) {
+		c, err := selectCustomer(ctx, tx, tenantID, "id", idOrSourceID)
+		if !db.IsNotFound(err) {
+			return c, err
+		}
+	}
+	c, err := selectCustomer(ctx, tx, tenantID, "source_id", idOrSourceID)
+	if db.IsNotFound(err) {
+		return Customer{}, problem.NotFound(ResourceType, idOrSourceID)
+	}
+	return c, err
+}
+
+// record writes the audit event of a mutation in its transaction. after holds ids,
+// counts and field names only: never a customer's personal data.
+func (s *Service) record(ctx context.Context, tx bun.Tx, tenantID, action, customerID string, after map[string]any) error {
+	_, err := s.audit.Record(ctx, tx, tenantID, audit.Entry{
+		Action: action, ResourceType: ResourceType, ResourceID: customerID, After: after,
+	})
+	return err
+}
+
+func sourceIDConflict(err error) error {
+	if errors.Is(err, errSourceIDTaken) {
+		return problem.Conflict("duplicate_source_id", "another customer already has this source_id")
+	}
+	return err
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
