@@ -1,0 +1,147 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/punchcard-loyalty/punchcard/platform/problem"
+	"github.com/punchcard-loyalty/punchcard/platform/telemetry"
+)
+
+// ErrorBody is the error response, Voucherify's error object plus the request id.
+type ErrorBody struct {
+	Code         int    `json:"code"`
+	Key          string `json:"key"`
+	Message      string `json:"message"`
+	Details      string `json:"details,omitempty"`
+	RequestID    string `json:"request_id"`
+	ResourceID   string `json:"resource_id,omitempty"`
+	ResourceType string `json:"resource_type,omitempty"`
+}
+
+// status maps a domain error kind to its HTTP status. It is the one place that does.
+func status(k problem.Kind) int {
+	switch k {
+	case problem.KindInvalid, problem.KindTooLarge:
+		return http.StatusBadRequest
+	case problem.KindNotFound:
+		return http.StatusNotFound
+	case problem.KindConflict:
+		return http.StatusConflict
+	case problem.KindUnauthorized:
+		return http.StatusUnauthorized
+	case problem.KindForbidden:
+		return http.StatusForbidden
+	case problem.KindUnprocessable:
+		return http.StatusUnprocessableEntity
+	case problem.KindTooMany:
+		return http.StatusTooManyRequests
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// renderError writes err as the error body. Errors that are not domain errors are
+// logged with the request and answered with an opaque 500.
+func (s *Server) renderError(c *gin.Context, err error) {
+	ctx := c.Request.Context()
+	p, ok := problem.As(err)
+	if !ok {
+		if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+			s.logger.InfoContext(ctx, "request canceled by client", "path", c.FullPath())
+			c.AbortWithStatus(499)
+			return
+		}
+		s.logger.ErrorContext(ctx, "request failed", "path", c.FullPath(), "method", c.Request.Method, "error", err)
+		p = &problem.Error{Key: "internal_error", Message: "Internal server error",
+			Details: "Punchcard could not complete the request; quote the request id when reporting it"}
+	}
+	code := status(p.Kind)
+	c.AbortWithStatusJSON(code, ErrorBody{
+		Code: code, Key: p.Key, Message: p.Message, Details: p.Details,
+		RequestID: telemetry.RequestID(ctx), ResourceID: p.ResourceID, ResourceType: p.ResourceType,
+	})
+}
+
+// decodeJSON reads the request body into v, turning every way a body can be wrong
+// into a 400 that names the field. Unknown fields are ignored, as Voucherify's SDKs
+// send fields that Punchcard may not use.
+func decodeJSON(c *gin.Context, v any) error {
+	if c.Request.Body == nil || c.Request.ContentLength == 0 {
+		return problem.Invalid("body", "request body is required (a JSON object)")
+	}
+	dec := json.NewDecoder(c.Request.Body)
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if dec.More() {
+		return problem.Invalid("body", "request body must hold exactly one JSON value")
+	}
+	if _, err := dec.Token(); err != io.EOF && err != nil {
+		return jsonError(err)
+	}
+	return nil
+}
+
+func jsonError(err error) error {
+	var (
+		syn    *json.SyntaxError
+		typ    *json.UnmarshalTypeError
+		maxErr *http.MaxBytesError
+		valErr *fieldError
+		pErr   *problem.Error
+	)
+	switch {
+	case errors.As(err, &maxErr):
+		return &problem.Error{Kind: problem.KindTooLarge, Key: "request_too_large", Message: "Request too large",
+			Details: fmt.Sprintf("body: request body exceeds the limit of %d bytes", maxErr.Limit), Field: "body"}
+	case errors.As(err, &syn):
+		return problem.Invalidf("body", "body: malformed JSON at byte %d: %s", syn.Offset, syn.Error())
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			field = "body"
+		}
+		return problem.Invalidf(field, "%s: expected %s, got JSON %s", field, typeName(typ.Type.String()), typ.Value)
+	case errors.As(err, &valErr):
+		return problem.Invalid(valErr.field, valErr.field+": "+valErr.msg)
+	case errors.As(err, &pErr):
+		return pErr
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return problem.Invalid("body", "body: malformed JSON: unexpected end of input")
+	default:
+		return problem.Invalidf("body", "body: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+}
+
+// fieldError lets custom UnmarshalJSON methods name their field.
+type fieldError struct{ field, msg string }
+
+func (e *fieldError) Error() string { return e.field + ": " + e.msg }
+
+func typeName(goType string) string {
+	switch {
+	case strings.HasPrefix(goType, "map["), strings.HasPrefix(goType, "struct"), strings.Contains(goType, "."):
+		return "object"
+	case strings.HasPrefix(goType, "[]"):
+		return "array"
+	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"):
+		return "integer"
+	case strings.HasPrefix(goType, "float"):
+		return "number"
+	case goType == "bool":
+		return "boolean"
+	case goType == "string":
+		return "string"
+	default:
+		return goType
+	}
+}

@@ -1,0 +1,121 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/punchcard-loyalty/punchcard/tenants"
+)
+
+type authKind int
+
+const (
+	authNone     authKind = iota // public: health, metrics, the OpenAPI document
+	authTenant                   // a tenant API key with one of the route's roles (admin always)
+	authOperator                 // the operator token
+)
+
+// route is one entry of the route table: how to serve it and how to document it.
+type route struct {
+	method  string
+	path    string // gin syntax (:id); the OpenAPI document uses {id}
+	auth    authKind
+	roles   []tenants.Role
+	handler handlerFunc
+	doc     doc
+}
+
+// doc describes a route in /openapi.json.
+type doc struct {
+	summary  string
+	tag      string
+	request  any // a value of the request body type, or nil
+	response any // a value of the success body type, or nil for no body
+	status   int // success status (default 200)
+	query    []param
+	ndjson   bool // the success body is an NDJSON stream of response
+	text     bool // the success body is text/plain
+}
+
+type param struct {
+	name, typ, description string
+}
+
+// Role sets used by the route table.
+var (
+	customerRoles = []tenants.Role{tenants.RoleMarketer, tenants.RoleSupport, tenants.RoleDeveloper, tenants.RolePOS}
+	auditRoles    = []tenants.Role{tenants.RoleAuditor}
+)
+
+// routeTable is every route Punchcard serves. The cross-tenant test matrix and the
+// OpenAPI document are generated from it.
+func (s *Server) routeTable() []route {
+	return []route{
+		{method: http.MethodGet, path: "/healthz", handler: s.healthz,
+			doc: doc{summary: "Liveness: the process is up", tag: "Operations", response: healthBody{}}},
+		{method: http.MethodGet, path: "/readyz", handler: s.readyz,
+			doc: doc{summary: "Readiness: the database answers and migrations are current", tag: "Operations", response: healthBody{}}},
+		{method: http.MethodGet, path: "/metrics", handler: s.metrics,
+			doc: doc{summary: "Prometheus metrics", tag: "Operations", text: true}},
+		{method: http.MethodGet, path: "/openapi.json", handler: s.openAPI,
+			doc: doc{summary: "This OpenAPI 3.1 document", tag: "Operations", response: map[string]any{}}},
+
+		// Customers (Voucherify v1 shapes).
+		{method: http.MethodPost, path: "/v1/customers", auth: authTenant, roles: customerRoles, handler: s.upsertCustomer,
+			doc: doc{summary: "Create a customer, or update the one with the same source_id", tag: "Customers", request: customerRequest{}, response: customerResponse{}}},
+		{method: http.MethodGet, path: "/v1/customers", auth: authTenant, roles: customerRoles, handler: s.listCustomers,
+			doc: doc{summary: "List customers", tag: "Customers", response: customerList{}, query: customerListParams}},
+		{method: http.MethodGet, path: "/v1/customers/:id", auth: authTenant, roles: customerRoles, handler: s.getCustomer,
+			doc: doc{summary: "Get a customer by id or source_id", tag: "Customers", response: customerResponse{}}},
+		{method: http.MethodPut, path: "/v1/customers/:id", auth: authTenant, roles: customerRoles, handler: s.updateCustomer,
+			doc: doc{summary: "Update a customer", tag: "Customers", request: customerRequest{}, response: customerResponse{}}},
+		{method: http.MethodDelete, path: "/v1/customers/:id", auth: authTenant, roles: customerRoles, handler: s.deleteCustomer,
+			doc: doc{summary: "Delete a customer", tag: "Customers", status: http.StatusNoContent}},
+		{method: http.MethodPost, path: "/v1/customers/:id/permanent-deletion", auth: authTenant, roles: []tenants.Role{tenants.RoleSupport}, handler: s.eraseCustomer,
+			doc: doc{summary: "Erase a customer's personal data (GDPR)", tag: "Customers", response: deletionResponse{}}},
+		{method: http.MethodPut, path: "/v1/customers/:id/consents", auth: authTenant, roles: customerRoles, handler: s.updateConsents,
+			doc: doc{summary: "Grant or withdraw a customer's consents", tag: "Customers", request: consentsRequest{}, response: consentsResponse{}}},
+
+		// Audit log.
+		{method: http.MethodGet, path: "/v1/audit-events", auth: authTenant, roles: auditRoles, handler: s.listAuditEvents,
+			doc: doc{summary: "List audit events, newest first", tag: "Audit", response: auditList{}, query: auditParams(true)}},
+		{method: http.MethodGet, path: "/v1/audit-events/export", auth: authTenant, roles: auditRoles, handler: s.exportAuditEvents,
+			doc: doc{summary: "Export audit events as NDJSON, oldest first", tag: "Audit", response: auditEventBody{}, ndjson: true, query: auditParams(false)}},
+		{method: http.MethodGet, path: "/v1/audit-events/verify", auth: authTenant, roles: auditRoles, handler: s.verifyAudit,
+			doc: doc{summary: "Recompute the audit hash chain and name the first broken event", tag: "Audit", response: verificationBody{}}},
+
+		// Operator API.
+		{method: http.MethodPost, path: "/operator/v1/tenants", auth: authOperator, handler: s.createTenant,
+			doc: doc{summary: "Create a tenant and its first admin key", tag: "Operator", request: tenantRequest{}, response: createdTenantBody{}, status: http.StatusCreated}},
+		{method: http.MethodGet, path: "/operator/v1/tenants", auth: authOperator, handler: s.listTenants,
+			doc: doc{summary: "List tenants", tag: "Operator", response: tenantList{}, query: []param{{"limit", "integer", "page size, at most 100"}, {"cursor", "string", "next_cursor of the previous page"}}}},
+		{method: http.MethodGet, path: "/operator/v1/tenants/:slug", auth: authOperator, handler: s.getTenant,
+			doc: doc{summary: "Get a tenant", tag: "Operator", response: tenantBody{}}},
+		{method: http.MethodPost, path: "/operator/v1/tenants/:slug/suspend", auth: authOperator, handler: s.suspendTenant,
+			doc: doc{summary: "Suspend a tenant: every call with its keys gets 403", tag: "Operator", response: tenantBody{}}},
+		{method: http.MethodPost, path: "/operator/v1/tenants/:slug/activate", auth: authOperator, handler: s.activateTenant,
+			doc: doc{summary: "Reactivate a suspended tenant", tag: "Operator", response: tenantBody{}}},
+		{method: http.MethodPost, path: "/operator/v1/tenants/:slug/api-keys", auth: authOperator, handler: s.createKey,
+			doc: doc{summary: "Create an API key for a tenant (secret shown once)", tag: "Operator", request: keyRequest{}, response: createdKeyBody{}, status: http.StatusCreated}},
+		{method: http.MethodGet, path: "/operator/v1/tenants/:slug/api-keys", auth: authOperator, handler: s.listKeys,
+			doc: doc{summary: "List a tenant's API keys (no secrets)", tag: "Operator", response: keyList{}}},
+		{method: http.MethodDelete, path: "/operator/v1/api-keys/:id", auth: authOperator, handler: s.revokeKey,
+			doc: doc{summary: "Revoke an API key", tag: "Operator", response: keyBody{}}},
+	}
+}
+
+// RouteInfo describes one served route, for tests and tooling that must cover every
+// route (the cross-tenant matrix among them).
+type RouteInfo struct {
+	Method string
+	Path   string // gin syntax, e.g. /v1/customers/:id
+	Auth   string // "none", "tenant" or "operator"
+}
+
+// Routes lists every route the server serves, in table order.
+func (s *Server) Routes() []RouteInfo {
+	out := make([]RouteInfo, 0, len(s.routes))
+	for _, r := range s.routes {
+		out = append(out, RouteInfo{Method: r.method, Path: r.path, Auth: [...]string{"none", "tenant", "operator"}[r.auth]})
+	}
+	return out
+}
