@@ -1,0 +1,49 @@
+# The Makefile is the contract between developers and CI: .ci/run calls these targets.
+GO          ?= go
+FUZZTIME    ?= 10s
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+FUZZ_TARGETS := FuzzCustomerUpsert FuzzCustomerUpdate FuzzCustomerList FuzzAuditQuery FuzzOperatorTenantCreate
+
+.PHONY: all build test integration lint fuzz-short fuzz bench serve clean
+
+all: build
+
+build:
+	$(GO) build ./...
+
+## test: vet and every test with the race detector (SQLite always; PostgreSQL when
+## PUNCHCARD_TEST_DATABASE_URL is set or Docker runs; required under CI=true).
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+
+## integration: the end-to-end suite only.
+integration:
+	$(GO) test -race -count=1 ./integration_test/...
+
+## lint: formatting, vet and staticcheck.
+lint:
+	@fmt=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$fmt" ]; then echo "gofmt needed:"; echo "$$fmt"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+## fuzz-short: each fuzz target for $(FUZZTIME) (CI); crashers land in testdata/fuzz.
+fuzz-short:
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $$t for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) ./integration_test/ || exit 1; \
+	done
+
+## fuzz: each fuzz target for 5 minutes.
+fuzz:
+	$(MAKE) fuzz-short FUZZTIME=5m
+
+## bench: the load driver: Punchcard's scenarios beside their baselines, same run.
+bench:
+	$(GO) run ./cmd/punchbench $(BENCHFLAGS)
+
+serve:
+	$(GO) run ./cmd/punchcard serve
+
+clean:
+	rm -rf punchcard-data
