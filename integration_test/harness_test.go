@@ -21,6 +21,7 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/modules/postgres"
 	"github.com/testcontainers/testcontainers-go/wait"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/punchcard-loyalty/punchcard/platform/app"
 	"github.com/punchcard-loyalty/punchcard/platform/config"
@@ -122,7 +123,8 @@ func sharedServer(t testing.TB, b backend) *server {
 }
 
 // startServer builds and serves an app on a loopback port.
-func startServer(b backend, mutate func(*config.Config)) (*server, error) {
+// spans, when given, receive every span the server ends.
+func startServer(b backend, mutate func(*config.Config), spans ...sdktrace.SpanProcessor) (*server, error) {
 	cfg, err := config.FromEnv()
 	if err != nil {
 		return nil, err
@@ -137,7 +139,7 @@ func startServer(b backend, mutate func(*config.Config)) (*server, error) {
 	}
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, app.Options{Stdout: io.Discard, Stderr: logs, Migrate: true})
+	a, err := app.New(ctx, cfg, app.Options{Stdout: io.Discard, Stderr: logs, Migrate: true, SpanProcessors: spans})
 	if err != nil {
 		cancel()
 		return nil, err
