@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// request builds one request of a workload; i counts requests per worker.
+type request func(ctx context.Context, worker, i int) (*http.Request, error)
+
+// loadOptions shape one measured run.
+type loadOptions struct {
+	Clients  int           // concurrent clients (closed loop) or the in-flight bound (open loop)
+	Rate     float64       // requests per second; 0 runs a closed loop as fast as the server answers
+	Warmup   time.Duration // requests sent but not recorded
+	Duration time.Duration // the measured window
+}
+
+// result is what a measured run observed.
+type result struct {
+	Requests   int           `json:"requests"`
+	Errors     int           `json:"errors"`
+	Dropped    int           `json:"dropped,omitempty"` // open loop: sends skipped because every client was busy
+	Throughput float64       `json:"throughput_rps"`
+	P50        time.Duration `json:"p50_ns"`
+	P99        time.Duration `json:"p99_ns"`
+	P999       time.Duration `json:"p999_ns"`
+	Max        time.Duration `json:"max_ns"`
+}
+
+// run drives client with next for opts.Warmup + opts.Duration. A request counts as
+// an error when it fails or answers outside 2xx; its latency is still recorded. In
+// the open loop, latency runs from the moment the request was due, so a server that
+// falls behind is charged for the queueing it causes.
+func run(ctx context.Context, client *http.Client, next request, opts loadOptions) (result, error) {
+	if opts.Clients < 1 {
+		opts.Clients = 1
+	}
+	start := time.Now()
+	measureFrom := start.Add(opts.Warmup)
+	stop := measureFrom.Add(opts.Duration)
+
+	var (
+		mu        sync.Mutex
+		latencies []time.Duration
+		errs      atomic.Int64
+		dropped   atomic.Int64
+		fatal     error
+	)
+	record := func(local []time.Duration) {
+		mu.Lock()
+		latencies = append(latencies, local...)
+		mu.Unlock()
+	}
+	do := func(worker, i int, due time.Time) (time.Duration, bool, error) {
+		req, err := next(ctx, worker, i)
+		if err != nil {
+			return 0, false, err
+		}
+		resp, err := client.Do(req)
+		ok := err == nil && resp.StatusCode >= 200 && resp.StatusCode < 300
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			_ = resp.Body.Close()
+		}
+		return time.Since(due), ok, nil
+	}
+
+	var wg sync.WaitGroup
+	if opts.Rate <= 0 {
+		for w := 0; w < opts.Clients; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				local := make([]time.Duration, 0, 4096)
+				for i := 0; ; i++ {
+					due := time.Now()
+					if !due.Before(stop) || ctx.Err() != nil {
+						break
+					}
+					lat, ok, err := do(w, i, due)
+					if err != nil {
+						mu.Lock()
+						fatal = err
+						mu.Unlock()
+						return
+					}
+					if due.Before(measureFrom) {
+						continue
+					}
+					local = append(local, lat)
+					if !ok {
+						errs.Add(1)
+					}
+				}
+				record(local)
+			}()
+		}
+	} else {
+		interval := time.Duration(float64(time.Second) / opts.Rate)
+		slots := make(chan struct{}, opts.Clients)
+		var sent atomic.Int64
+		for i := 0; ; i++ {
+			due := start.Add(time.Duration(i) * interval)
+			if !due.Before(stop) || ctx.Err() != nil {
+				break
+			}
+			if d := time.Until(due); d > 0 {
+				time.Sleep(d)
+			}
+			select {
+			case slots <- struct{}{}:
+			default:
+				if !due.Before(measureFrom) {
+					dropped.Add(1)
+				}
+				continue
+			}
+			sent.Add(1)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-slots }()
+				lat, ok, err := do(i%opts.Clients, i, due)
+				if err != nil {
+					mu.Lock()
+					fatal = err
+					mu.Unlock()
+					return
+				}
+				if due.Before(measureFrom) {
+					return
+				}
+				record([]time.Duration{lat})
+				if !ok {
+					errs.Add(1)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if fatal != nil {
+		return result{}, fatal
+	}
+	if len(latencies) == 0 {
+		return result{}, errors.New("no request completed in the measured window")
+	}
+	slices.Sort(latencies)
+	return result{
+		Requests:   len(latencies),
+		Errors:     int(errs.Load()),
+		Dropped:    int(dropped.Load()),
+		Throughput: float64(len(latencies)) / opts.Duration.Seconds(),
+		P50:        quantile(latencies, 0.50),
+		P99:        quantile(latencies, 0.99),
+		P999:       quantile(latencies, 0.999),
+		Max:        latencies[len(latencies)-1],
+	}, nil
+}
+
+// quantile reads q from sorted latencies (nearest rank).
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	i := int(q*float64(len(sorted))+0.5) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}

@@ -1,0 +1,228 @@
+// Command punchbench is Punchcard's load driver. For each scenario it starts the
+// floor the scenario is compared with (a gin hello-world handler for HTTP) and a
+// real Punchcard server on loopback, drives each with the same concurrent clients,
+// and prints throughput and p50/p99/p99.9 latency side by side with their ratios.
+// Both sides run in one process, one after the other, on the same machine, so the
+// ratio is meaningful where absolute numbers are not.
+//
+//	go run ./cmd/punchbench                         # every scenario, SQLite (+ PostgreSQL when configured)
+//	go run ./cmd/punchbench -scenario customer-get -clients 16 -duration 20s
+//	go run ./cmd/punchbench -rate 2000              # open loop at 2,000 requests/s
+//
+// PostgreSQL rounds run when PUNCHCARD_BENCH_DATABASE_URL (or
+// PUNCHCARD_TEST_DATABASE_URL) names a database; the schema is migrated into it.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/punchcard-loyalty/punchcard/platform/buildinfo"
+)
+
+// measurement is one side of one comparison.
+type measurement struct {
+	Scenario string `json:"scenario"`
+	Database string `json:"database,omitempty"`
+	Side     string `json:"side"` // "baseline" or "punchcard"
+	What     string `json:"what"`
+	result
+}
+
+// comparison puts a scenario's two sides together.
+type comparison struct {
+	Baseline        measurement `json:"baseline"`
+	Punchcard       measurement `json:"punchcard"`
+	ThroughputRatio float64     `json:"throughput_ratio"` // Punchcard / baseline
+	P50Ratio        float64     `json:"p50_ratio"`        // Punchcard / baseline
+	P99Ratio        float64     `json:"p99_ratio"`
+}
+
+type report struct {
+	Version     string       `json:"version"`
+	GoVersion   string       `json:"go_version"`
+	CPUs        int          `json:"cpus"`
+	Clients     int          `json:"clients"`
+	Rate        float64      `json:"rate,omitempty"`
+	Duration    string       `json:"duration"`
+	Warmup      string       `json:"warmup"`
+	Comparisons []comparison `json:"comparisons"`
+}
+
+func main() {
+	if err := mainErr(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "punchbench:", err)
+		os.Exit(1)
+	}
+}
+
+func mainErr(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("punchbench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		opts      loadOptions
+		only      = fs.String("scenario", "", "comma-separated scenario names (default: all)")
+		dbs       = fs.String("db", "", "comma-separated databases: sqlite, postgres (default: sqlite, and postgres when a URL is set)")
+		asJSON    = fs.Bool("json", false, "print the report as JSON")
+		list      = fs.Bool("list", false, "list the scenarios and exit")
+		pgURLFlag = fs.String("postgres-url", "", "PostgreSQL URL (default: $PUNCHCARD_BENCH_DATABASE_URL, then $PUNCHCARD_TEST_DATABASE_URL)")
+	)
+	fs.IntVar(&opts.Clients, "clients", 32, "concurrent clients (closed loop) or the in-flight bound (open loop)")
+	fs.Float64Var(&opts.Rate, "rate", 0, "open loop: requests per second (0: closed loop, as fast as answered)")
+	fs.DurationVar(&opts.Warmup, "warmup", 2*time.Second, "unrecorded warm-up before each measurement")
+	fs.DurationVar(&opts.Duration, "duration", 10*time.Second, "measured window per side")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *list {
+		for _, s := range scenarios {
+			fmt.Fprintf(stdout, "%-16s %s vs %s\n", s.name, s.what, s.baseline)
+		}
+		return nil
+	}
+	if opts.Clients < 1 || opts.Duration <= 0 || opts.Warmup < 0 || opts.Rate < 0 {
+		return errors.New("-clients must be ≥ 1, -duration > 0, -warmup and -rate ≥ 0")
+	}
+
+	pgURL := firstNonEmpty(*pgURLFlag, os.Getenv("PUNCHCARD_BENCH_DATABASE_URL"), os.Getenv("PUNCHCARD_TEST_DATABASE_URL"))
+	databases := []string{"sqlite"}
+	if pgURL != "" {
+		databases = append(databases, "postgres")
+	}
+	if *dbs != "" {
+		databases = strings.Split(*dbs, ",")
+		for _, d := range databases {
+			switch d {
+			case "sqlite":
+			case "postgres":
+				if pgURL == "" {
+					return errors.New("-db postgres needs -postgres-url or PUNCHCARD_BENCH_DATABASE_URL")
+				}
+			default:
+				return fmt.Errorf("-db: unknown database %q (sqlite, postgres)", d)
+			}
+		}
+	}
+	selected := scenarios
+	if *only != "" {
+		selected = nil
+		for _, name := range strings.Split(*only, ",") {
+			i := slices.IndexFunc(scenarios, func(s scenario) bool { return s.name == name })
+			if i < 0 {
+				return fmt.Errorf("-scenario: unknown scenario %q (see -list)", name)
+			}
+			selected = append(selected, scenarios[i])
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	e := &env{client: &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{
+			MaxIdleConns:        opts.Clients * 2,
+			MaxIdleConnsPerHost: opts.Clients * 2,
+			IdleConnTimeout:     time.Minute,
+		},
+	}}
+	rep := report{
+		Version: buildinfo.String(), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(),
+		Clients: opts.Clients, Rate: opts.Rate, Duration: opts.Duration.String(), Warmup: opts.Warmup.String(),
+	}
+	for _, s := range selected {
+		rounds := []string{""}
+		if s.perDatabase {
+			rounds = databases
+		}
+		for _, db := range rounds {
+			url := ""
+			if db == "postgres" {
+				url = pgURL
+			}
+			fmt.Fprintf(stderr, "%s [%s]: %s, then %s\n", s.name, db, s.baseline, s.what)
+			base, err := measure(ctx, e, s.setupBaseline, url, opts)
+			if err != nil {
+				return fmt.Errorf("%s baseline: %w", s.name, err)
+			}
+			target, err := measure(ctx, e, s.setupTarget, url, opts)
+			if err != nil {
+				return fmt.Errorf("%s on %s: %w", s.name, db, err)
+			}
+			rep.Comparisons = append(rep.Comparisons, comparison{
+				Baseline:        measurement{Scenario: s.name, Database: db, Side: "baseline", What: s.baseline, result: base},
+				Punchcard:       measurement{Scenario: s.name, Database: db, Side: "punchcard", What: s.what, result: target},
+				ThroughputRatio: target.Throughput / base.Throughput,
+				P50Ratio:        float64(target.P50) / float64(base.P50),
+				P99Ratio:        float64(target.P99) / float64(base.P99),
+			})
+		}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	printReport(stdout, rep)
+	return nil
+}
+
+func measure(ctx context.Context, e *env, setup func(context.Context, *env, string) (workload, error), db string, opts loadOptions) (result, error) {
+	w, err := setup(ctx, e, db)
+	if err != nil {
+		return result{}, err
+	}
+	defer w.close()
+	r, err := run(ctx, e.client, w.next, opts)
+	e.client.CloseIdleConnections()
+	return r, err
+}
+
+func printReport(w io.Writer, rep report) {
+	mode := fmt.Sprintf("closed loop, %d clients", rep.Clients)
+	if rep.Rate > 0 {
+		mode = fmt.Sprintf("open loop at %.0f req/s, ≤ %d in flight", rep.Rate, rep.Clients)
+	}
+	fmt.Fprintf(w, "punchbench %s, %s, %d CPUs; %s; %s measured after %s warm-up per side\n\n",
+		rep.Version, rep.GoVersion, rep.CPUs, mode, rep.Duration, rep.Warmup)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\tdb\tside\treq/s\tp50\tp99\tp99.9\tmax\terrors\t")
+	for _, c := range rep.Comparisons {
+		for _, m := range []measurement{c.Baseline, c.Punchcard} {
+			errs := fmt.Sprint(m.Errors)
+			if m.Dropped > 0 {
+				errs += fmt.Sprintf(" (+%d dropped)", m.Dropped)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", m.Scenario, m.Database, m.What,
+				m.Throughput, ms(m.P50), ms(m.P99), ms(m.P999), ms(m.Max), errs)
+		}
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(w)
+	for _, c := range rep.Comparisons {
+		fmt.Fprintf(w, "%s [%s]: throughput %.2f× the %s, p50 %.2f×, p99 %.2f×\n",
+			c.Punchcard.Scenario, c.Punchcard.Database, c.ThroughputRatio, c.Baseline.What, c.P50Ratio, c.P99Ratio)
+	}
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.3fms", float64(d)/float64(time.Millisecond)) }
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
