@@ -81,7 +81,7 @@ func TestTelemetryHygiene(t *testing.T) {
 				var texts []string
 				texts = append(texts, sp.Name(), sp.Status().Description)
 				for _, a := range sp.Attributes() {
-					v := a.Value.Emit()
+					v := a.Value.String()
 					texts = append(texts, string(a.Key)+"="+v)
 					if a.Key == "tenant.id" && v == caller.ID {
 						callerSpans++
@@ -90,7 +90,7 @@ func TestTelemetryHygiene(t *testing.T) {
 				for _, ev := range sp.Events() {
 					texts = append(texts, ev.Name)
 					for _, a := range ev.Attributes {
-						texts = append(texts, string(a.Key)+"="+a.Value.Emit())
+						texts = append(texts, string(a.Key)+"="+a.Value.String())
 					}
 				}
 				for _, tx := range texts {

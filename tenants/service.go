@@ -248,18 +248,7 @@ func (s *Service) Authenticate(ctx context.Context, bearer, appID, appToken stri
 	if !strings.HasPrefix(secret, secretPrefix) || len(secret) > 128 {
 		return Principal{}, problem.Unauthorized("invalid API key")
 	}
-	var (
-		k APIKey
-		t Tenant
-	)
-	err := s.db.ReadKey(ctx, hash, keyID, func(ctx context.Context, tx bun.Tx) error {
-		var err error
-		if k, err = selectKey(ctx, tx, hash, keyID); err != nil {
-			return err
-		}
-		t, err = selectTenantByID(ctx, tx, k.TenantID)
-		return err
-	})
+	k, t, err := lookupKey(ctx, s.db, hash, keyID)
 	if db.IsNotFound(err) {
 		return Principal{}, problem.Unauthorized("invalid API key")
 	}

@@ -33,18 +33,6 @@ func selectTenantBySlug(ctx context.Context, tx bun.IDB, slug string) (Tenant, e
 	return t, nil
 }
 
-func selectTenantByID(ctx context.Context, tx bun.IDB, id string) (Tenant, error) {
-	var t Tenant
-	err := tx.NewSelect().Model(&t).Where("t.id = ?", id).Scan(ctx)
-	if db.IsNotFound(err) {
-		return Tenant{}, problem.NotFound("tenant", id)
-	}
-	if err != nil {
-		return Tenant{}, fmt.Errorf("load tenant %s: %w", id, err)
-	}
-	return t, nil
-}
-
 func selectTenants(ctx context.Context, tx bun.IDB, after string, limit int) ([]Tenant, error) {
 	var ts []Tenant
 	q := tx.NewSelect().Model(&ts).OrderExpr("t.id ASC").Limit(int64(limit))
@@ -74,20 +62,38 @@ func insertKey(ctx context.Context, tx bun.IDB, k *APIKey) error {
 	return nil
 }
 
-// selectKey finds a key by hash or by id, with its tenant. Run it in db.ReadKey.
-func selectKey(ctx context.Context, tx bun.IDB, keyHash, keyID string) (APIKey, error) {
-	var k APIKey
-	q := tx.NewSelect().Model(&k)
-	if keyHash != "" {
-		q = q.Where("k.key_hash = ?", keyHash)
-	} else {
-		q = q.Where("k.id = ?", keyID)
+// keyRow is a key with its tenant, as db.LookupKey returns it.
+type keyRow struct {
+	KeyTenantID     string     `bun:"key_tenant_id"`
+	KeyID           string     `bun:"key_id"`
+	KeyName         string     `bun:"key_name"`
+	KeyRole         Role       `bun:"key_role"`
+	KeyHash         string     `bun:"key_hash"`
+	KeySecretPrefix string     `bun:"key_secret_prefix"`
+	KeyCreatedAt    time.Time  `bun:"key_created_at"`
+	KeyLastUsedAt   *time.Time `bun:"key_last_used_at"`
+	KeyRevokedAt    *time.Time `bun:"key_revoked_at"`
+	TenantSlug      string     `bun:"tenant_slug"`
+	TenantName      string     `bun:"tenant_name"`
+	TenantCurrency  string     `bun:"tenant_currency"`
+	TenantTimezone  string     `bun:"tenant_timezone"`
+	TenantStatus    string     `bun:"tenant_status"`
+	TenantCreatedAt time.Time  `bun:"tenant_created_at"`
+	TenantUpdatedAt time.Time  `bun:"tenant_updated_at"`
+}
+
+// lookupKey finds a key by hash (or by id when keyHash is empty) with its tenant,
+// in one round trip.
+func lookupKey(ctx context.Context, d *db.DB, keyHash, keyID string) (APIKey, Tenant, error) {
+	var r keyRow
+	if err := d.LookupKey(ctx, keyHash, keyID, &r); err != nil {
+		return APIKey{}, Tenant{}, err
 	}
-	err := q.Scan(ctx)
-	if err != nil {
-		return APIKey{}, err
-	}
-	return k, nil
+	k := APIKey{TenantID: r.KeyTenantID, ID: r.KeyID, Name: r.KeyName, Role: r.KeyRole, KeyHash: r.KeyHash,
+		SecretPrefix: r.KeySecretPrefix, CreatedAt: r.KeyCreatedAt, LastUsedAt: r.KeyLastUsedAt, RevokedAt: r.KeyRevokedAt}
+	t := Tenant{ID: r.KeyTenantID, Slug: r.TenantSlug, Name: r.TenantName, Currency: r.TenantCurrency,
+		Timezone: r.TenantTimezone, Status: r.TenantStatus, CreatedAt: r.TenantCreatedAt, UpdatedAt: r.TenantUpdatedAt}
+	return k, t, nil
 }
 
 func selectKeyByID(ctx context.Context, tx bun.IDB, id string) (APIKey, error) {

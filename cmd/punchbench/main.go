@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -78,6 +79,7 @@ func mainErr(args []string, stdout, stderr io.Writer) error {
 		asJSON    = fs.Bool("json", false, "print the report as JSON")
 		list      = fs.Bool("list", false, "list the scenarios and exit")
 		pgURLFlag = fs.String("postgres-url", "", "PostgreSQL URL (default: $PUNCHCARD_BENCH_DATABASE_URL, then $PUNCHCARD_TEST_DATABASE_URL)")
+		cpuProf   = fs.String("cpuprofile", "", "write a CPU profile of the first Punchcard side (client and server) to this file")
 	)
 	fs.IntVar(&opts.Clients, "clients", 32, "concurrent clients (closed loop) or the in-flight bound (open loop)")
 	fs.Float64Var(&opts.Rate, "rate", 0, "open loop: requests per second (0: closed loop, as fast as answered)")
@@ -141,6 +143,15 @@ func mainErr(args []string, stdout, stderr io.Writer) error {
 		Version: buildinfo.String(), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(),
 		Clients: opts.Clients, Rate: opts.Rate, Duration: opts.Duration.String(), Warmup: opts.Warmup.String(),
 	}
+	var prof io.Writer
+	if *cpuProf != "" {
+		f, err := os.Create(*cpuProf)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		prof = f
+	}
 	for _, s := range selected {
 		rounds := []string{""}
 		if s.perDatabase {
@@ -152,14 +163,15 @@ func mainErr(args []string, stdout, stderr io.Writer) error {
 				url = pgURL
 			}
 			fmt.Fprintf(stderr, "%s [%s]: %s, then %s\n", s.name, db, s.baseline, s.what)
-			base, err := measure(ctx, e, s.setupBaseline, url, opts)
+			base, err := measure(ctx, e, s.setupBaseline, url, opts, nil)
 			if err != nil {
 				return fmt.Errorf("%s baseline: %w", s.name, err)
 			}
-			target, err := measure(ctx, e, s.setupTarget, url, opts)
+			target, err := measure(ctx, e, s.setupTarget, url, opts, prof)
 			if err != nil {
 				return fmt.Errorf("%s on %s: %w", s.name, db, err)
 			}
+			prof = nil
 			rep.Comparisons = append(rep.Comparisons, comparison{
 				Baseline:        measurement{Scenario: s.name, Database: db, Side: "baseline", What: s.baseline, result: base},
 				Punchcard:       measurement{Scenario: s.name, Database: db, Side: "punchcard", What: s.what, result: target},
@@ -178,12 +190,17 @@ func mainErr(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-func measure(ctx context.Context, e *env, setup func(context.Context, *env, string) (workload, error), db string, opts loadOptions) (result, error) {
+// measure sets a workload up, drives it and tears it down. With prof, the run is
+// CPU-profiled into it (once: a profile holds one run).
+func measure(ctx context.Context, e *env, setup func(context.Context, *env, string) (workload, error), db string, opts loadOptions, prof io.Writer) (result, error) {
 	w, err := setup(ctx, e, db)
 	if err != nil {
 		return result{}, err
 	}
 	defer w.close()
+	if prof != nil && pprof.StartCPUProfile(prof) == nil {
+		defer pprof.StopCPUProfile()
+	}
 	r, err := run(ctx, e.client, w.next, opts)
 	e.client.CloseIdleConnections()
 	return r, err

@@ -24,7 +24,6 @@ import (
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
-	"github.com/uptrace/bun/extra/bunotel"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 	"modernc.org/sqlite"
@@ -112,18 +111,18 @@ func open(ctx context.Context, opts Options, rawURL string, serving bool) (*DB, 
 	default:
 		return nil, fmt.Errorf("open database: unsupported URL scheme in %q (want postgres:// or sqlite:)", redact(rawURL))
 	}
-	hook := bunotel.NewQueryHook(
-		bunotel.WithDBName(string(d.dialect)),
-		bunotel.WithTracerProvider(opts.TracerProvider),
-		bunotel.WithMeterProvider(opts.MeterProvider),
-	)
 	if opts.TracerProvider != nil && opts.MeterProvider != nil {
+		hook, err := newQueryHook(d.dialect, opts.TracerProvider, opts.MeterProvider)
+		if err != nil {
+			_ = d.Close()
+			return nil, fmt.Errorf("database instrumentation: %w", err)
+		}
 		same := d.read == d.write
-		d.write = d.write.WithQueryHook(hook).WithQueryHook(tenantHook{})
+		d.write = d.write.WithQueryHook(hook)
 		if same {
 			d.read = d.write
 		} else {
-			d.read = d.read.WithQueryHook(hook).WithQueryHook(tenantHook{})
+			d.read = d.read.WithQueryHook(hook)
 		}
 	}
 	if err := d.Ping(ctx); err != nil {

@@ -2,24 +2,104 @@ package db
 
 import (
 	"context"
+	"database/sql"
+	"errors"
+	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/schema"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/punchcard-loyalty/punchcard/platform/telemetry"
 )
 
-// tenantHook stamps every query span with the tenant of the transaction it runs in.
-// It is added after bunotel's hook, so the span in ctx is the query's own.
-type tenantHook struct{}
+// queryHook traces and times every query. Each span carries the tenant of the
+// transaction, the operation, the table and the query text with placeholders, never
+// with values: bound values are customers' data. A failed query's span records the
+// SQLSTATE only, since database error messages quote the offending values.
+type queryHook struct {
+	tracer   trace.Tracer
+	duration metric.Float64Histogram
+	system   attribute.KeyValue
+}
 
-var _ bun.QueryHook = tenantHook{}
+var _ bun.QueryHook = (*queryHook)(nil)
 
-func (tenantHook) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context {
-	if t := telemetry.TenantID(ctx); t != "" {
-		trace.SpanFromContext(ctx).SetAttributes(telemetry.TenantAttr(t))
+const instrumentation = "github.com/punchcard-loyalty/punchcard/platform/db"
+
+func newQueryHook(d Dialect, tp trace.TracerProvider, mp metric.MeterProvider) (*queryHook, error) {
+	h := &queryHook{tracer: tp.Tracer(instrumentation), system: attribute.String("db.system.name", map[Dialect]string{Postgres: "postgresql", SQLite: "sqlite"}[d])}
+	var err error
+	h.duration, err = mp.Meter(instrumentation).Float64Histogram("db.client.operation.duration",
+		metric.WithDescription("Duration of database client operations."), metric.WithUnit("s"),
+		metric.WithExplicitBucketBoundaries(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+	return h, err
+}
+
+func (h *queryHook) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context {
+	ctx, span := h.tracer.Start(ctx, "db", trace.WithSpanKind(trace.SpanKindClient))
+	if span.IsRecording() {
+		span.SetAttributes(h.system)
+		if t := telemetry.TenantID(ctx); t != "" {
+			span.SetAttributes(telemetry.TenantAttr(t))
+		}
 	}
 	return ctx
 }
 
-func (tenantHook) AfterQuery(context.Context, *bun.QueryEvent) {}
+func (h *queryHook) AfterQuery(ctx context.Context, e *bun.QueryEvent) {
+	op := e.Operation()
+	table := ""
+	if e.IQuery != nil {
+		table = e.IQuery.GetTableName()
+	}
+	attrs := []attribute.KeyValue{h.system, attribute.String("db.operation.name", op)}
+	if table != "" {
+		attrs = append(attrs, attribute.String("db.collection.name", table))
+	}
+	h.duration.Record(ctx, time.Since(e.StartTime).Seconds(), metric.WithAttributes(attrs...))
+
+	span := trace.SpanFromContext(ctx)
+	if !span.IsRecording() {
+		return
+	}
+	defer span.End()
+	name := op
+	if table != "" {
+		name += " " + table
+	}
+	span.SetName(name)
+	span.SetAttributes(attrs[1:]...)
+	span.SetAttributes(attribute.String("db.query.text", queryText(e)))
+	if e.Err != nil && !errors.Is(e.Err, sql.ErrNoRows) && !errors.Is(e.Err, sql.ErrTxDone) {
+		var pgErr *pgconn.PgError
+		if errors.As(e.Err, &pgErr) {
+			span.SetAttributes(attribute.String("db.response.status_code", pgErr.Code))
+			span.SetStatus(codes.Error, "SQLSTATE "+pgErr.Code)
+		} else {
+			span.SetStatus(codes.Error, "database error")
+		}
+	}
+}
+
+// queryText renders the query with placeholders in place of values, capped in size.
+func queryText(e *bun.QueryEvent) string {
+	const limit = 4000
+	var q string
+	if e.IQuery != nil {
+		if b, err := e.IQuery.AppendQuery(schema.NewNopQueryGen(), nil); err == nil {
+			q = string(b)
+		}
+	}
+	if q == "" {
+		q = e.QueryTemplate // raw queries: the text as written, with ? placeholders
+	}
+	if len(q) > limit {
+		q = q[:limit]
+	}
+	return q
+}

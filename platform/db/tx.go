@@ -16,10 +16,8 @@ import (
 // so they end with the transaction and never leak through a pooled connection
 // (PgBouncer in transaction mode included).
 const (
-	settingTenant  = "punchcard.tenant_id"
-	settingScope   = "punchcard.scope"
-	settingKeyHash = "punchcard.auth_key_hash"
-	settingKeyID   = "punchcard.auth_key_id"
+	settingTenant = "punchcard.tenant_id"
+	settingScope  = "punchcard.scope"
 )
 
 // ErrNoTenant is returned when tenant work is started without a tenant id.
@@ -67,14 +65,35 @@ func (d *DB) InInstanceTx(ctx context.Context, tenantID string, fn func(ctx cont
 	}, fn)
 }
 
-// ReadKey runs fn in a read-only transaction that may see exactly one API key row:
-// the one whose hash or id is given. Authentication uses it before any tenant is
-// known.
-func (d *DB) ReadKey(ctx context.Context, keyHash, keyID string, fn func(ctx context.Context, tx bun.Tx) error) error {
-	return d.run(ctx, d.read, &sql.TxOptions{ReadOnly: true}, func(ctx context.Context, tx bun.Tx) error {
-		return d.set(ctx, tx, settingKeyHash, keyHash, settingKeyID, keyID)
-	}, fn)
+// LookupKey finds the API key with the given hash (or, when keyHash is empty, the
+// given id) together with its tenant, in one round trip and outside any tenant
+// scope: authentication runs before a tenant is known. On PostgreSQL it calls
+// punchcard_lookup_key, which shows row-level security that one key and nothing
+// else. dest receives the columns key_tenant_id, key_id, key_name, key_role,
+// key_hash, key_secret_prefix, key_created_at, key_last_used_at, key_revoked_at,
+// tenant_slug, tenant_name, tenant_currency, tenant_timezone, tenant_status,
+// tenant_created_at and tenant_updated_at. No row gives sql.ErrNoRows.
+func (d *DB) LookupKey(ctx context.Context, keyHash, keyID string, dest any) error {
+	if d.dialect == Postgres {
+		return d.read.NewRaw("SELECT * FROM punchcard_lookup_key(?, ?)", keyHash, keyID).Scan(ctx, dest)
+	}
+	if keyHash != "" {
+		return d.read.NewRaw(lookupKeySQLite+"k.key_hash = ?", keyHash).Scan(ctx, dest)
+	}
+	if keyID != "" {
+		return d.read.NewRaw(lookupKeySQLite+"k.id = ?", keyID).Scan(ctx, dest)
+	}
+	return sql.ErrNoRows
 }
+
+const lookupKeySQLite = `SELECT k.tenant_id AS key_tenant_id, k.id AS key_id, k.name AS key_name,
+	k.role AS key_role, k.key_hash AS key_hash, k.secret_prefix AS key_secret_prefix,
+	k.created_at AS key_created_at, k.last_used_at AS key_last_used_at,
+	k.revoked_at AS key_revoked_at, t.slug AS tenant_slug, t.name AS tenant_name,
+	t.currency AS tenant_currency, t.timezone AS tenant_timezone, t.status AS tenant_status,
+	t.created_at AS tenant_created_at, t.updated_at AS tenant_updated_at
+FROM api_keys AS k JOIN tenants AS t ON t.id = k.tenant_id
+WHERE `
 
 // set assigns transaction-local settings, given as name, value pairs, in one round
 // trip.

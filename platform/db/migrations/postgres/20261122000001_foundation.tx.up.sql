@@ -197,6 +197,41 @@ CREATE POLICY tenant_isolation ON audit_pending
     WITH CHECK (tenant_id = punchcard_tenant());
 
 --bun:split
+-- punchcard_lookup_key authenticates in one round trip: it names the key for the
+-- row-level security policies of api_keys and tenants (transaction-local, so the
+-- setting ends with the statement) and returns the key with its tenant. It runs as
+-- the caller, so it sees nothing the policies would not show.
+CREATE FUNCTION punchcard_lookup_key(p_key_hash text, p_key_id text)
+RETURNS TABLE (
+    key_tenant_id text, key_id text, key_name text, key_role text, key_hash text,
+    key_secret_prefix text, key_created_at timestamptz, key_last_used_at timestamptz,
+    key_revoked_at timestamptz, tenant_slug text, tenant_name text, tenant_currency text,
+    tenant_timezone text, tenant_status text, tenant_created_at timestamptz,
+    tenant_updated_at timestamptz)
+LANGUAGE plpgsql VOLATILE AS $$
+#variable_conflict use_column
+BEGIN
+    PERFORM set_config('punchcard.auth_key_hash', coalesce(p_key_hash, ''), true),
+            set_config('punchcard.auth_key_id', coalesce(p_key_id, ''), true);
+    IF coalesce(p_key_hash, '') <> '' THEN
+        RETURN QUERY
+            SELECT k.tenant_id, k.id, k.name, k.role, k.key_hash, k.secret_prefix, k.created_at,
+                   k.last_used_at, k.revoked_at, t.slug, t.name, t.currency, t.timezone, t.status,
+                   t.created_at, t.updated_at
+            FROM api_keys AS k JOIN tenants AS t ON t.id = k.tenant_id
+            WHERE k.key_hash = p_key_hash;
+    ELSIF coalesce(p_key_id, '') <> '' THEN
+        RETURN QUERY
+            SELECT k.tenant_id, k.id, k.name, k.role, k.key_hash, k.secret_prefix, k.created_at,
+                   k.last_used_at, k.revoked_at, t.slug, t.name, t.currency, t.timezone, t.status,
+                   t.created_at, t.updated_at
+            FROM api_keys AS k JOIN tenants AS t ON t.id = k.tenant_id
+            WHERE k.id = p_key_id;
+    END IF;
+END
+$$;
+
+--bun:split
 -- What the serving role may do: no more than serving needs. The audit log is
 -- append-only for it: no UPDATE or DELETE on events and seals.
 GRANT USAGE ON SCHEMA public TO punchcard_serving;
@@ -208,3 +243,5 @@ GRANT SELECT, INSERT ON audit_events, audit_seals TO punchcard_serving;
 GRANT SELECT, INSERT, DELETE ON audit_pending TO punchcard_serving;
 --bun:split
 GRANT SELECT ON punchcard_migrations TO punchcard_serving;
+--bun:split
+GRANT EXECUTE ON FUNCTION punchcard_lookup_key(text, text) TO punchcard_serving;
