@@ -42,6 +42,9 @@ CREATE TABLE customers (
 );
 CREATE UNIQUE INDEX customers_source_id ON customers (tenant_id, source_id);
 CREATE INDEX customers_email ON customers (tenant_id, email);
+-- The list orders: created_at (the default, newest first) and updated_at, with id as the tie-break of the cursor.
+CREATE INDEX customers_created ON customers (tenant_id, created_at, id);
+CREATE INDEX customers_updated ON customers (tenant_id, updated_at, id);
 
 CREATE TABLE customer_consents (
     tenant_id   TEXT NOT NULL,
