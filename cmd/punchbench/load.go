@@ -53,6 +53,11 @@ func run(ctx context.Context, client *http.Client, next request, opts loadOption
 		dropped   atomic.Int64
 		fatal     error
 	)
+	fail := func(err error) {
+		mu.Lock()
+		fatal = err
+		mu.Unlock()
+	}
 	record := func(local []time.Duration) {
 		mu.Lock()
 		latencies = append(latencies, local...)
@@ -86,9 +91,7 @@ func run(ctx context.Context, client *http.Client, next request, opts loadOption
 					}
 					lat, ok, err := do(w, i, due)
 					if err != nil {
-						mu.Lock()
-						fatal = err
-						mu.Unlock()
+						fail(err)
 						return
 					}
 					if due.Before(measureFrom) {
@@ -129,9 +132,7 @@ func run(ctx context.Context, client *http.Client, next request, opts loadOption
 				defer func() { <-slots }()
 				lat, ok, err := do(i%opts.Clients, i, due)
 				if err != nil {
-					mu.Lock()
-					fatal = err
-					mu.Unlock()
+					fail(err)
 					return
 				}
 				if due.Before(measureFrom) {
