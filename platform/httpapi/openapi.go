@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path"
 	"reflect"
 	"regexp"
 	"strings"
@@ -24,15 +25,10 @@ func openAPIPath(p string) string { return pathParam.ReplaceAllString(p, "{$1}")
 // schemas reflected from the request and response types, so the document cannot
 // drift from what is served.
 func buildOpenAPI(routes []route) ([]byte, error) {
+	names := schemaNames{}
 	ref := &jsonschema.Reflector{
 		AllowAdditionalProperties: true,
-		Namer: func(t reflect.Type) string {
-			n := []rune(t.Name())
-			if len(n) > 0 {
-				n[0] = unicode.ToUpper(n[0])
-			}
-			return string(n)
-		},
+		Namer:                     func(t reflect.Type) string { return names.of(t) },
 	}
 	schemas := map[string]any{}
 	schemaRef := func(v any) (map[string]any, error) {
@@ -172,4 +168,26 @@ func operationID(method, path string) string {
 func (s *Server) openAPI(c *gin.Context) error {
 	c.Data(http.StatusOK, "application/json", s.openAPIDoc)
 	return nil
+}
+
+// schemaNames names component schemas after their Go types; when two packages both
+// have a type of one name, the later one is prefixed with its package's name, so
+// one schema never silently replaces another.
+type schemaNames map[string]reflect.Type
+
+func (n schemaNames) of(t reflect.Type) string {
+	name := upperFirst(t.Name())
+	if prev, ok := n[name]; ok && prev != t {
+		name = upperFirst(path.Base(t.PkgPath())) + name
+	}
+	n[name] = t
+	return name
+}
+
+func upperFirst(s string) string {
+	r := []rune(s)
+	if len(r) > 0 {
+		r[0] = unicode.ToUpper(r[0])
+	}
+	return string(r)
 }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"log/slog"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -10,6 +11,8 @@ import (
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/punchcard-loyalty/punchcard/platform/customers"
 )
 
 func newTestServer(t *testing.T) *Server {
@@ -66,5 +69,18 @@ func TestOperationIDsAreUnique(t *testing.T) {
 			t.Errorf("operationId %s used by %s and %s %s", id, prev, r.method, r.path)
 		}
 		seen[id] = r.method + " " + r.path
+	}
+}
+
+func TestSchemaNamesNeverCollide(t *testing.T) {
+	type Address struct{ City string }
+	n := schemaNames{}
+	a := n.of(reflect.TypeOf(Address{}))
+	b := n.of(reflect.TypeOf(customers.Address{}))
+	if a == b {
+		t.Fatalf("two types named Address share the schema name %q", a)
+	}
+	if again := n.of(reflect.TypeOf(Address{})); again != a {
+		t.Fatalf("a type's name changed from %q to %q", a, again)
 	}
 }
