@@ -1,0 +1,137 @@
+package campaigns
+
+import (
+	"crypto/rand"
+	"math"
+	"math/big"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/punchcard-loyalty/punchcard/platform/problem"
+)
+
+// Code limits.
+const (
+	// DefaultCharset is the charset of generated codes when the campaign names none.
+	DefaultCharset = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	// DefaultCodeLength is the number of random characters when neither length nor
+	// pattern is given.
+	DefaultCodeLength = 8
+	// MaxCodeLength bounds a code, prefix and postfix included.
+	MaxCodeLength = 100
+	// codeSpaceFactor is how many times larger than the codes requested the code
+	// space must be, so that random codes rarely collide and stay hard to guess.
+	codeSpaceFactor = 100
+)
+
+// CodeConfig is Voucherify's code_config: how a campaign's codes look. A pattern's
+// '#' characters are replaced by random characters of the charset; without a
+// pattern, length random characters are used. Prefix and postfix are literal.
+type CodeConfig struct {
+	Length  int    `json:"length,omitempty"`
+	Charset string `json:"charset,omitempty"`
+	Prefix  string `json:"prefix,omitempty"`
+	Postfix string `json:"postfix,omitempty"`
+	Pattern string `json:"pattern,omitempty"`
+}
+
+// normalize validates the configuration and fills its defaults.
+func (c *CodeConfig) normalize(field string) error {
+	if c.Charset == "" {
+		c.Charset = DefaultCharset
+	}
+	seen := map[rune]bool{}
+	for _, r := range c.Charset {
+		if r == '#' || r <= ' ' || r == utf8.RuneError || seen[r] {
+			return problem.Invalidf(field+".charset", "%s.charset must list distinct printable characters other than '#'", field)
+		}
+		seen[r] = true
+	}
+	if len(seen) < 2 {
+		return problem.Invalidf(field+".charset", "%s.charset needs at least two characters", field)
+	}
+	for _, f := range [...]struct{ name, value string }{{"prefix", c.Prefix}, {"postfix", c.Postfix}} {
+		if strings.ContainsFunc(f.value, func(r rune) bool { return r <= ' ' || r == utf8.RuneError }) {
+			return problem.Invalidf(field+"."+f.name, "%s.%s must hold printable characters only", field, f.name)
+		}
+	}
+	switch {
+	case c.Pattern != "":
+		if c.Length != 0 && c.Length != strings.Count(c.Pattern, "#") {
+			return problem.Invalidf(field+".length", "%s.length must be left out when a pattern is given", field)
+		}
+		c.Length = strings.Count(c.Pattern, "#")
+		if c.Length == 0 {
+			return problem.Invalidf(field+".pattern", "%s.pattern needs at least one '#' for a random character", field)
+		}
+	case c.Length == 0:
+		c.Length = DefaultCodeLength
+	case c.Length < 0:
+		return problem.Invalidf(field+".length", "%s.length must be positive", field)
+	}
+	if utf8.RuneCountInString(c.Prefix+c.pattern()+c.Postfix) > MaxCodeLength {
+		return problem.Invalidf(field, "%s makes codes longer than %d characters", field, MaxCodeLength)
+	}
+	return nil
+}
+
+func (c *CodeConfig) pattern() string {
+	if c.Pattern != "" {
+		return c.Pattern
+	}
+	return strings.Repeat("#", c.Length)
+}
+
+// space is the number of distinct codes the configuration can make, capped at
+// MaxInt64.
+func (c *CodeConfig) space() int64 {
+	n := float64(utf8.RuneCountInString(c.Charset))
+	s := math.Pow(n, float64(c.Length))
+	if s >= math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(s)
+}
+
+// checkCapacity refuses to make count more codes when the code space is too small
+// for them to stay unique and hard to guess.
+func (c *CodeConfig) checkCapacity(field string, count int64) error {
+	if count > 0 && c.space()/codeSpaceFactor < count {
+		return problem.Invalidf(field, "%s allows %d distinct codes, too few for %d random codes; lengthen the pattern or widen the charset", field, c.space(), count)
+	}
+	return nil
+}
+
+// generate returns one random code.
+func (c *CodeConfig) generate() string {
+	chars := []rune(c.Charset)
+	max := big.NewInt(int64(len(chars)))
+	var b strings.Builder
+	b.WriteString(c.Prefix)
+	for _, r := range c.pattern() {
+		if r != '#' {
+			b.WriteRune(r)
+			continue
+		}
+		i, err := rand.Int(rand.Reader, max)
+		if err != nil {
+			panic(err) // crypto/rand does not fail on supported platforms
+		}
+		b.WriteRune(chars[i.Int64()])
+	}
+	b.WriteString(c.Postfix)
+	return b.String()
+}
+
+// checkCode validates a code chosen by the caller (standalone vouchers, imports).
+func checkCode(field, code string) error {
+	switch {
+	case strings.TrimSpace(code) == "":
+		return problem.Invalidf(field, "%s must not be empty", field)
+	case utf8.RuneCountInString(code) > MaxCodeLength:
+		return problem.Invalidf(field, "%s must be at most %d characters", field, MaxCodeLength)
+	case strings.ContainsFunc(code, func(r rune) bool { return r <= ' ' || r == utf8.RuneError || r == '/' }):
+		return problem.Invalidf(field, "%s must not contain spaces, control characters or '/'", field)
+	}
+	return nil
+}

@@ -1,0 +1,267 @@
+package campaigns
+
+import (
+	"encoding/json"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/punchcard-loyalty/punchcard/platform/problem"
+)
+
+// Input limits.
+const (
+	MaxName           = 200
+	MaxDescription    = 2000
+	MaxCategory       = 100
+	MaxRuleValues     = 1000
+	MaxMetadataBytes  = 16 << 10
+	MaxSyncGeneration = 10_000 // vouchers generated inside the create request
+)
+
+// CampaignInput is the body of POST /v1/campaigns, Voucherify's create-campaign
+// object with Punchcard's limits and rules.
+type CampaignInput struct {
+	Name              string           `json:"name"`
+	Description       string           `json:"description,omitempty"`
+	CampaignType      string           `json:"campaign_type" jsonschema:"enum=DISCOUNT_COUPONS,enum=GIFT_VOUCHERS"`
+	Type              string           `json:"type,omitempty" jsonschema:"enum=AUTO_UPDATE,enum=STATIC"`
+	Voucher           *VoucherTemplate `json:"voucher"`
+	VouchersCount     int64            `json:"vouchers_count,omitempty"`
+	StartDate         *time.Time       `json:"start_date,omitempty"`
+	ExpirationDate    *time.Time       `json:"expiration_date,omitempty"`
+	ValidityDayOfWeek []int            `json:"validity_day_of_week,omitempty"`
+	ValidityHours     *ValidityHours   `json:"validity_hours,omitempty"`
+	Category          string           `json:"category,omitempty"`
+	Metadata          map[string]any   `json:"metadata,omitempty"`
+	Limits            *Limits          `json:"limits,omitempty"`
+	Rules             *Rules           `json:"rules,omitempty"`
+}
+
+var clock = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
+
+// campaign checks the input field by field and returns the campaign it describes
+// (without id, tenant or timestamps).
+func (in CampaignInput) campaign() (Campaign, error) {
+	c := Campaign{
+		Name: strings.TrimSpace(in.Name), Description: in.Description, CampaignType: in.CampaignType,
+		Type: in.Type, Category: strings.TrimSpace(in.Category), Active: true,
+		StartDate: utc(in.StartDate), ExpirationDate: utc(in.ExpirationDate),
+		ValidityDayOfWeek: in.ValidityDayOfWeek, ValidityHours: in.ValidityHours,
+		Metadata: in.Metadata, VouchersCount: in.VouchersCount, GenerationStatus: GenerationDone,
+	}
+	switch {
+	case c.Name == "":
+		return c, problem.Invalid("name", "name is required")
+	case utf8.RuneCountInString(c.Name) > MaxName:
+		return c, problem.Invalidf("name", "name must be at most %d characters", MaxName)
+	case utf8.RuneCountInString(c.Description) > MaxDescription:
+		return c, problem.Invalidf("description", "description must be at most %d characters", MaxDescription)
+	case utf8.RuneCountInString(c.Category) > MaxCategory:
+		return c, problem.Invalidf("category", "category must be at most %d characters", MaxCategory)
+	}
+	if c.Type == "" {
+		c.Type = "AUTO_UPDATE"
+	}
+	if c.Type != "AUTO_UPDATE" && c.Type != "STATIC" {
+		return c, problem.Invalid("type", "type must be AUTO_UPDATE or STATIC")
+	}
+	if in.Voucher == nil {
+		return c, problem.Invalid("voucher", "voucher is required: it says what each code grants")
+	}
+	c.Voucher = *in.Voucher
+	switch c.CampaignType {
+	case TypeDiscountCoupons:
+		if c.Voucher.Type == "" {
+			c.Voucher.Type = VoucherDiscount
+		}
+		if c.Voucher.Type != VoucherDiscount {
+			return c, problem.Invalid("voucher.type", "voucher.type of a DISCOUNT_COUPONS campaign must be DISCOUNT_VOUCHER")
+		}
+		if c.Voucher.Discount == nil {
+			return c, problem.Invalid("voucher.discount", "voucher.discount is required for DISCOUNT_COUPONS")
+		}
+		if c.Voucher.Gift != nil {
+			return c, problem.Invalid("voucher.gift", "voucher.gift does not apply to DISCOUNT_COUPONS")
+		}
+		if err := c.Voucher.Discount.normalize("voucher.discount"); err != nil {
+			return c, err
+		}
+	case TypeGiftVouchers:
+		if c.Voucher.Type == "" {
+			c.Voucher.Type = VoucherGift
+		}
+		if c.Voucher.Type != VoucherGift {
+			return c, problem.Invalid("voucher.type", "voucher.type of a GIFT_VOUCHERS campaign must be GIFT_VOUCHER")
+		}
+		if c.Voucher.Discount != nil {
+			return c, problem.Invalid("voucher.discount", "voucher.discount does not apply to GIFT_VOUCHERS")
+		}
+		if err := c.Voucher.Gift.normalize("voucher.gift"); err != nil {
+			return c, err
+		}
+	case "":
+		return c, problem.Invalid("campaign_type", "campaign_type is required")
+	default:
+		return c, problem.Invalid("campaign_type", "campaign_type must be DISCOUNT_COUPONS or GIFT_VOUCHERS")
+	}
+	if q := c.Voucher.Redemption; q != nil && q.Quantity != nil && *q.Quantity < 1 {
+		return c, problem.Invalid("voucher.redemption.quantity", "voucher.redemption.quantity must be at least 1, or null for no limit")
+	}
+	if err := c.Voucher.CodeConfig.normalize("voucher.code_config"); err != nil {
+		return c, err
+	}
+	switch {
+	case c.VouchersCount < 0:
+		return c, problem.Invalid("vouchers_count", "vouchers_count must not be negative")
+	case c.VouchersCount > MaxSyncGeneration:
+		return c, problem.Invalidf("vouchers_count", "vouchers_count must be at most %d; add more codes with POST /v1/campaigns/{id}/vouchers", MaxSyncGeneration)
+	}
+	if err := c.Voucher.CodeConfig.checkCapacity("voucher.code_config", c.VouchersCount); err != nil {
+		return c, err
+	}
+	if c.StartDate != nil && c.ExpirationDate != nil && !c.ExpirationDate.After(*c.StartDate) {
+		return c, problem.Invalid("expiration_date", "expiration_date must be after start_date")
+	}
+	if err := checkSchedule(c.ValidityDayOfWeek, c.ValidityHours); err != nil {
+		return c, err
+	}
+	if in.Limits != nil {
+		c.Limits = *in.Limits
+	}
+	if err := c.Limits.check(); err != nil {
+		return c, err
+	}
+	if in.Rules != nil {
+		c.Rules = *in.Rules
+	}
+	if err := c.Rules.check(); err != nil {
+		return c, err
+	}
+	if err := checkMetadata("metadata", c.Metadata); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+func (g *Gift) normalize(field string) error {
+	switch {
+	case g == nil:
+		return problem.Invalidf(field, "%s is required for gift vouchers", field)
+	case g.Amount < 1 || g.Amount > maxMoney:
+		return problem.Invalidf(field+".amount", "%s.amount must be between 1 and %d (minor units)", field, maxMoney)
+	case g.Effect == "":
+		g.Effect = EffectApplyToOrder
+	case g.Effect != EffectApplyToOrder && g.Effect != EffectApplyToItems:
+		return problem.Invalidf(field+".effect", "%s.effect must be APPLY_TO_ORDER or APPLY_TO_ITEMS", field)
+	}
+	return nil
+}
+
+func checkSchedule(days []int, hours *ValidityHours) error {
+	checkDays := func(field string, ds []int) error {
+		for _, d := range ds {
+			if d < 0 || d > 6 {
+				return problem.Invalidf(field, "%s holds days 0 (Sunday) to 6 (Saturday)", field)
+			}
+		}
+		return nil
+	}
+	if err := checkDays("validity_day_of_week", days); err != nil {
+		return err
+	}
+	if hours == nil {
+		return nil
+	}
+	if len(hours.Daily) == 0 || len(hours.Daily) > 50 {
+		return problem.Invalid("validity_hours.daily", "validity_hours.daily must hold between 1 and 50 windows")
+	}
+	for _, w := range hours.Daily {
+		switch {
+		case !clock.MatchString(w.StartTime):
+			return problem.Invalid("validity_hours.daily.start_time", "validity_hours.daily[].start_time must be HH:MM (24-hour clock)")
+		case !clock.MatchString(w.ExpirationTime):
+			return problem.Invalid("validity_hours.daily.expiration_time", "validity_hours.daily[].expiration_time must be HH:MM (24-hour clock)")
+		case w.ExpirationTime <= w.StartTime:
+			return problem.Invalid("validity_hours.daily.expiration_time", "validity_hours.daily[].expiration_time must be after start_time")
+		case len(w.DaysOfWeek) == 0:
+			return problem.Invalid("validity_hours.daily.days_of_week", "validity_hours.daily[].days_of_week must name at least one day")
+		}
+		if err := checkDays("validity_hours.daily.days_of_week", w.DaysOfWeek); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l Limits) check() error {
+	for _, f := range []struct {
+		name string
+		v    *int64
+	}{
+		{"total_redemptions", l.TotalRedemptions}, {"total_discount_amount", l.TotalDiscountAmount},
+		{"total_order_amount", l.TotalOrderAmount}, {"per_customer", l.PerCustomer},
+		{"per_customer_per_day", l.PerCustomerPerDay}, {"per_customer_per_month", l.PerCustomerPerMonth},
+		{"per_day", l.PerDay}, {"per_month", l.PerMonth},
+	} {
+		if f.v != nil && (*f.v < 1 || *f.v > maxMoney) {
+			return problem.Invalidf("limits."+f.name, "limits.%s must be between 1 and %d", f.name, maxMoney)
+		}
+	}
+	return nil
+}
+
+func (r Rules) check() error {
+	if r.MinOrderAmount != nil && (*r.MinOrderAmount < 0 || *r.MinOrderAmount > maxMoney) {
+		return problem.Invalidf("rules.min_order_amount", "rules.min_order_amount must be between 0 and %d (minor units)", maxMoney)
+	}
+	lists := []struct {
+		name string
+		v    []string
+	}{{"segments", r.Segments}, {"channels", r.Channels}, {"countries", r.Countries}}
+	if r.Products != nil {
+		lists = append(lists, struct {
+			name string
+			v    []string
+		}{"products.included", r.Products.Included}, struct {
+			name string
+			v    []string
+		}{"products.excluded", r.Products.Excluded})
+	}
+	for _, l := range lists {
+		if len(l.v) > MaxRuleValues {
+			return problem.Invalidf("rules."+l.name, "rules.%s may hold at most %d values", l.name, MaxRuleValues)
+		}
+		if slices.ContainsFunc(l.v, func(s string) bool { return strings.TrimSpace(s) == "" || strings.ContainsRune(s, 0) }) {
+			return problem.Invalidf("rules."+l.name, "rules.%s must not hold empty values", l.name)
+		}
+	}
+	return checkMetadata("rules.metadata", r.Metadata)
+}
+
+func checkMetadata(field string, m map[string]any) error {
+	if m == nil {
+		return nil
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return problem.Invalidf(field, "%s must be a JSON object", field)
+	}
+	if len(b) > MaxMetadataBytes {
+		return problem.Invalidf(field, "%s must be at most %d bytes as JSON", field, MaxMetadataBytes)
+	}
+	if strings.Contains(string(b), `\u0000`) {
+		return problem.Invalidf(field, "%s must not contain the NUL character (U+0000)", field)
+	}
+	return nil
+}
+
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC().Truncate(time.Microsecond)
+	return &u
+}

@@ -1,0 +1,402 @@
+package campaigns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/punchcard-loyalty/punchcard/platform/audit"
+	"github.com/punchcard-loyalty/punchcard/platform/db"
+	"github.com/punchcard-loyalty/punchcard/platform/ids"
+	"github.com/punchcard-loyalty/punchcard/platform/problem"
+)
+
+// Id prefixes of this package's objects.
+const (
+	idCampaign = "camp"
+	idVoucher  = "v"
+)
+
+// MaxPage is the largest page of a list.
+const MaxPage = 100
+
+// generationRounds bounds the retries of code generation when random codes collide
+// with existing ones; with a code space codeSpaceFactor times the request, more
+// than a few rounds means something else is wrong.
+const generationRounds = 8
+
+// Service manages campaigns and vouchers.
+type Service struct {
+	db    *db.DB
+	audit *audit.Log
+	now   func() time.Time
+}
+
+// NewService returns the campaign service. now is the clock.
+func NewService(d *db.DB, a *audit.Log, now func() time.Time) *Service {
+	return &Service{db: d, audit: a, now: now}
+}
+
+func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// Create validates in, stores the campaign and generates its vouchers_count
+// vouchers, all in one transaction with its audit event.
+func (s *Service) Create(ctx context.Context, tenantID string, in CampaignInput) (Campaign, error) {
+	c, err := in.campaign()
+	if err != nil {
+		return Campaign{}, err
+	}
+	now := s.clock()
+	c.TenantID, c.ID, c.CreatedAt, c.UpdatedAt = tenantID, ids.New(idCampaign), now, now
+	err = s.db.InTx(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewInsert().Model(&c).Exec(ctx); err != nil {
+			if db.IsUniqueViolation(err) {
+				return problem.Conflict("duplicate_found", fmt.Sprintf("a campaign named %q already exists", c.Name))
+			}
+			return fmt.Errorf("insert campaign: %w", err)
+		}
+		if err := s.generate(ctx, tx, &c, c.VouchersCount, now); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, tenantID, "campaign.created", ResourceCampaign, c.ID, map[string]any{
+			"campaign_type": c.CampaignType, "vouchers_count": c.VouchersCount,
+		})
+	})
+	return c, err
+}
+
+// AddVouchers generates count more vouchers for the campaign and returns them.
+func (s *Service) AddVouchers(ctx context.Context, tenantID, idOrName string, count int64) ([]Voucher, error) {
+	if count < 1 || count > MaxSyncGeneration {
+		return nil, problem.Invalidf("vouchers_count", "vouchers_count must be between 1 and %d", MaxSyncGeneration)
+	}
+	var out []Voucher
+	err := s.db.InTx(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
+		c, err := findCampaign(ctx, tx, tenantID, idOrName)
+		if err != nil {
+			return err
+		}
+		if err := c.Voucher.CodeConfig.checkCapacity("voucher.code_config", c.VouchersCount+count); err != nil {
+			return err
+		}
+		now := s.clock()
+		before := c.VouchersCount
+		if err := s.generate(ctx, tx, &c, count, now); err != nil {
+			return err
+		}
+		if _, err := tx.NewUpdate().Model((*Campaign)(nil)).
+			Set("vouchers_count = vouchers_count + ?", count).Set("updated_at = ?", now).
+			Where("tenant_id = ? AND id = ?", tenantID, c.ID).Exec(ctx); err != nil {
+			return fmt.Errorf("count vouchers: %w", err)
+		}
+		if err := tx.NewSelect().Model(&out).Where("v.tenant_id = ? AND v.campaign_id = ?", tenantID, c.ID).
+			OrderExpr("v.id DESC").Limit(count).Scan(ctx); err != nil {
+			return fmt.Errorf("load vouchers: %w", err)
+		}
+		return s.record(ctx, tx, tenantID, "campaign.vouchers_added", ResourceCampaign, c.ID, map[string]any{
+			"added": count, "vouchers_count": before + count,
+		})
+	})
+	return out, err
+}
+
+// generate inserts count vouchers with random codes for c. Codes that collide with
+// existing ones are skipped by the database and made again.
+func (s *Service) generate(ctx context.Context, tx bun.IDB, c *Campaign, count int64, now time.Time) error {
+	for round := 0; count > 0; round++ {
+		if round == generationRounds {
+			return fmt.Errorf("generate codes for campaign %s: codes keep colliding", c.ID)
+		}
+		batch := make([]Voucher, 0, min(count, 1000))
+		seen := make(map[string]bool, cap(batch))
+		for int64(len(batch)) < min(count, 1000) {
+			code := c.Voucher.CodeConfig.generate()
+			if seen[code] {
+				continue
+			}
+			seen[code] = true
+			batch = append(batch, c.voucher(code, now))
+		}
+		res, err := tx.NewInsert().Model(&batch).On("CONFLICT (tenant_id, code) DO NOTHING").Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("insert vouchers: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("insert vouchers: %w", err)
+		}
+		if n > 0 {
+			round = -1 // progress: the retry budget counts consecutive fruitless rounds
+		}
+		count -= n
+	}
+	return nil
+}
+
+// voucher is a new voucher of the campaign with the given code.
+func (c *Campaign) voucher(code string, now time.Time) Voucher {
+	v := Voucher{
+		TenantID: c.TenantID, ID: ids.New(idVoucher), Code: code, CampaignID: c.ID, Category: c.Category,
+		Type: c.Voucher.Type, Discount: c.Voucher.Discount, Active: true,
+		StartDate: c.StartDate, ExpirationDate: c.ExpirationDate, CreatedAt: now, UpdatedAt: now,
+	}
+	if r := c.Voucher.Redemption; r != nil {
+		v.RedemptionQuantity = r.Quantity
+	}
+	if g := c.Voucher.Gift; g != nil {
+		v.GiftAmount, v.GiftBalance, v.GiftEffect = g.Amount, g.Amount, g.Effect
+	}
+	return v
+}
+
+// Get returns the campaign with the given id or name.
+func (s *Service) Get(ctx context.Context, tenantID, idOrName string) (Campaign, error) {
+	var c Campaign
+	err := s.db.Read(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		c, err = findCampaign(ctx, tx, tenantID, idOrName)
+		return err
+	})
+	return c, err
+}
+
+// List returns up to limit campaigns, newest first, after the campaign with id
+// startingAfter when given, and whether more follow.
+func (s *Service) List(ctx context.Context, tenantID string, limit int, startingAfter string) ([]Campaign, bool, error) {
+	limit = pageSize(limit)
+	var cs []Campaign
+	err := s.db.Read(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
+		q := tx.NewSelect().Model(&cs).Where("cp.tenant_id = ?", tenantID).OrderExpr("cp.id DESC").Limit(int64(limit) + 1)
+		if startingAfter != "" {
+			q = q.Where("cp.id < ?", startingAfter)
+		}
+		return q.Scan(ctx)
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("list campaigns: %w", err)
+	}
+	more := len(cs) > limit
+	return cs[:min(len(cs), limit)], more, nil
+}
+
+// SetActive enables or disables the campaign: the kill switch. Validations and
+// redemptions read the flag in their own transaction, so the change holds from
+// the next request on every node.
+func (s *Service) SetActive(ctx context.Context, tenantID, idOrName string, active bool) (Campaign, error) {
+	var c Campaign
+	err := s.db.InTx(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		if c, err = findCampaign(ctx, tx, tenantID, idOrName); err != nil {
+			return err
+		}
+		if c.Active == active {
+			return nil
+		}
+		c.Active, c.UpdatedAt = active, s.clock()
+		if _, err := tx.NewUpdate().Model(&c).Column("active", "updated_at").
+			Where("tenant_id = ? AND id = ?", tenantID, c.ID).Exec(ctx); err != nil {
+			return fmt.Errorf("update campaign: %w", err)
+		}
+		action := "campaign.disabled"
+		if active {
+			action = "campaign.enabled"
+		}
+		return s.record(ctx, tx, tenantID, action, ResourceCampaign, c.ID, nil)
+	})
+	return c, err
+}
+
+// Voucher returns the voucher with the given code.
+func (s *Service) Voucher(ctx context.Context, tenantID, code string) (Voucher, error) {
+	var v Voucher
+	err := s.db.Read(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		v, err = findVoucher(ctx, tx, tenantID, code)
+		return err
+	})
+	return v, err
+}
+
+// ListVouchers returns up to limit vouchers of the campaign (every voucher when
+// campaignID is empty), newest first, after the voucher with id startingAfter.
+func (s *Service) ListVouchers(ctx context.Context, tenantID, campaignID string, limit int, startingAfter string) ([]Voucher, bool, error) {
+	limit = pageSize(limit)
+	var vs []Voucher
+	err := s.db.Read(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
+		q := tx.NewSelect().Model(&vs).Where("v.tenant_id = ?", tenantID).OrderExpr("v.id DESC").Limit(int64(limit) + 1)
+		if campaignID != "" {
+			c, err := findCampaign(ctx, tx, tenantID, campaignID)
+			if err != nil {
+				return err
+			}
+			q = q.Where("v.campaign_id = ?", c.ID)
+		}
+		if startingAfter != "" {
+			q = q.Where("v.id < ?", startingAfter)
+		}
+		return q.Scan(ctx)
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	more := len(vs) > limit
+	return vs[:min(len(vs), limit)], more, nil
+}
+
+// VoucherInput is the body of POST /v1/vouchers: a standalone voucher, with its own
+// code or one generated from code_config.
+type VoucherInput struct {
+	Code           string         `json:"code,omitempty"`
+	Type           string         `json:"type" jsonschema:"enum=DISCOUNT_VOUCHER,enum=GIFT_VOUCHER"`
+	Discount       *Discount      `json:"discount,omitempty"`
+	Gift           *Gift          `json:"gift,omitempty"`
+	Redemption     *Redemption    `json:"redemption,omitempty"`
+	CodeConfig     *CodeConfig    `json:"code_config,omitempty"`
+	Category       string         `json:"category,omitempty"`
+	StartDate      *time.Time     `json:"start_date,omitempty"`
+	ExpirationDate *time.Time     `json:"expiration_date,omitempty"`
+	Metadata       map[string]any `json:"metadata,omitempty"`
+}
+
+// CreateVoucher stores a standalone voucher.
+func (s *Service) CreateVoucher(ctx context.Context, tenantID string, in VoucherInput) (Voucher, error) {
+	now := s.clock()
+	v := Voucher{
+		TenantID: tenantID, ID: ids.New(idVoucher), Code: in.Code, Category: in.Category, Type: in.Type,
+		Active: true, StartDate: utc(in.StartDate), ExpirationDate: utc(in.ExpirationDate),
+		Metadata: in.Metadata, CreatedAt: now, UpdatedAt: now,
+	}
+	switch in.Type {
+	case VoucherDiscount:
+		if in.Discount == nil {
+			return Voucher{}, problem.Invalid("discount", "discount is required for a DISCOUNT_VOUCHER")
+		}
+		if err := in.Discount.normalize("discount"); err != nil {
+			return Voucher{}, err
+		}
+		v.Discount = in.Discount
+	case VoucherGift:
+		if err := in.Gift.normalize("gift"); err != nil {
+			return Voucher{}, err
+		}
+		v.GiftAmount, v.GiftBalance, v.GiftEffect = in.Gift.Amount, in.Gift.Amount, in.Gift.Effect
+	case "":
+		return Voucher{}, problem.Invalid("type", "type is required")
+	default:
+		return Voucher{}, problem.Invalid("type", "type must be DISCOUNT_VOUCHER or GIFT_VOUCHER")
+	}
+	if in.Redemption != nil && in.Redemption.Quantity != nil {
+		if *in.Redemption.Quantity < 1 {
+			return Voucher{}, problem.Invalid("redemption.quantity", "redemption.quantity must be at least 1, or null for no limit")
+		}
+		v.RedemptionQuantity = in.Redemption.Quantity
+	}
+	if v.StartDate != nil && v.ExpirationDate != nil && !v.ExpirationDate.After(*v.StartDate) {
+		return Voucher{}, problem.Invalid("expiration_date", "expiration_date must be after start_date")
+	}
+	if err := checkMetadata("metadata", v.Metadata); err != nil {
+		return Voucher{}, err
+	}
+	var cfg CodeConfig
+	if v.Code == "" {
+		if in.CodeConfig != nil {
+			cfg = *in.CodeConfig
+		}
+		if err := cfg.normalize("code_config"); err != nil {
+			return Voucher{}, err
+		}
+		v.Code = cfg.generate()
+	} else if err := checkCode("code", v.Code); err != nil {
+		return Voucher{}, err
+	}
+	err := s.db.InTx(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
+		for round := 0; ; round++ {
+			_, err := tx.NewInsert().Model(&v).Exec(ctx)
+			if err == nil {
+				break
+			}
+			if !db.IsUniqueViolation(err) {
+				return fmt.Errorf("insert voucher: %w", err)
+			}
+			if in.Code != "" {
+				return problem.Conflict("duplicate_found", fmt.Sprintf("a voucher with code %q already exists", v.Code))
+			}
+			if round == generationRounds {
+				return errors.New("insert voucher: generated codes keep colliding")
+			}
+			v.Code = cfg.generate()
+		}
+		return s.record(ctx, tx, tenantID, "voucher.created", ResourceVoucher, v.ID, map[string]any{"type": v.Type})
+	})
+	return v, err
+}
+
+// SetVoucherActive enables or disables one voucher.
+func (s *Service) SetVoucherActive(ctx context.Context, tenantID, code string, active bool) (Voucher, error) {
+	var v Voucher
+	err := s.db.InTx(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		if v, err = findVoucher(ctx, tx, tenantID, code); err != nil {
+			return err
+		}
+		if v.Active == active {
+			return nil
+		}
+		v.Active, v.UpdatedAt = active, s.clock()
+		if _, err := tx.NewUpdate().Model(&v).Column("active", "updated_at").
+			Where("tenant_id = ? AND id = ?", tenantID, v.ID).Exec(ctx); err != nil {
+			return fmt.Errorf("update voucher: %w", err)
+		}
+		action := "voucher.disabled"
+		if active {
+			action = "voucher.enabled"
+		}
+		return s.record(ctx, tx, tenantID, action, ResourceVoucher, v.ID, nil)
+	})
+	return v, err
+}
+
+func (s *Service) record(ctx context.Context, tx bun.IDB, tenantID, action, resourceType, id string, after map[string]any) error {
+	_, err := s.audit.Record(ctx, tx, tenantID, audit.Entry{Action: action, ResourceType: resourceType, ResourceID: id, After: after})
+	return err
+}
+
+func findCampaign(ctx context.Context, tx bun.IDB, tenantID, idOrName string) (Campaign, error) {
+	var c Campaign
+	q := tx.NewSelect().Model(&c).Where("cp.tenant_id = ?", tenantID)
+	if ids.HasPrefix(idOrName, idCampaign) {
+		q = q.Where("cp.id = ?", idOrName)
+	} else {
+		q = q.Where("cp.name = ?", idOrName)
+	}
+	err := q.Scan(ctx)
+	if db.IsNotFound(err) {
+		return Campaign{}, problem.NotFound(ResourceCampaign, idOrName)
+	}
+	if err != nil {
+		return Campaign{}, fmt.Errorf("load campaign: %w", err)
+	}
+	return c, nil
+}
+
+func findVoucher(ctx context.Context, tx bun.IDB, tenantID, code string) (Voucher, error) {
+	var v Voucher
+	err := tx.NewSelect().Model(&v).Where("v.tenant_id = ? AND v.code = ?", tenantID, code).Scan(ctx)
+	if db.IsNotFound(err) {
+		return Voucher{}, problem.NotFound(ResourceVoucher, code)
+	}
+	if err != nil {
+		return Voucher{}, fmt.Errorf("load voucher: %w", err)
+	}
+	return v, nil
+}
+
+func pageSize(limit int) int {
+	if limit <= 0 {
+		return 10
+	}
+	return min(limit, MaxPage)
+}
