@@ -282,8 +282,45 @@ func TestRowLevelSecurityBackstop(t *testing.T) {
 			if err := serving.QueryRowContext(ctx, "SELECT current_user").Scan(&role); err != nil || role != "punchcard_serving" {
 				t.Fatalf("serving connections run as %q (%v), want punchcard_serving", role, err)
 			}
-			// No tenant set: an error, not every tenant's rows.
-			for _, table := range []string{"customers", "customer_consents", "audit_events", "audit_seals"} {
+			// Every table with a tenant_id column is under forced row-level security,
+			// so a table added later cannot be forgotten.
+			var tables []string
+			rows, err := serving.QueryContext(ctx, `SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity
+				FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+				WHERE n.nspname = current_schema() AND c.relkind = 'r'
+				  AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)
+				ORDER BY c.relname`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				var name string
+				var rls, force bool
+				if err := rows.Scan(&name, &rls, &force); err != nil {
+					t.Fatal(err)
+				}
+				if !rls || !force {
+					t.Errorf("table %s holds tenant_id but row-level security is enabled=%v forced=%v", name, rls, force)
+				}
+				tables = append(tables, name)
+			}
+			if err := rows.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if len(tables) < 8 {
+				t.Fatalf("found only tenant tables %v", tables)
+			}
+			// No tenant set: an error, not every tenant's rows. (The tenant directory
+			// and the seal queue answer with nothing instead: their policies also
+			// serve authentication and the sealer.)
+			for _, table := range tables {
+				if table == "tenants" || table == "api_keys" || table == "audit_pending" {
+					var n int
+					if err := serving.QueryRowContext(ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil || n != 0 {
+						t.Errorf("unscoped SELECT on %s: n=%d err=%v, want no rows", table, n, err)
+					}
+					continue
+				}
 				var n int
 				err := serving.QueryRowContext(ctx, "SELECT count(*) FROM "+table).Scan(&n)
 				if err == nil || !strings.Contains(err.Error(), "no tenant set") {
