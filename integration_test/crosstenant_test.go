@@ -14,9 +14,12 @@ import (
 
 // fixture is what the owning tenant has before another tenant probes it.
 type fixture struct {
-	owner      tenant
-	customerID string
-	sourceID   string
+	owner        tenant
+	customerID   string
+	sourceID     string
+	campaignID   string
+	campaignName string
+	voucherCode  string
 }
 
 // probe is what one matrix entry sends with the attacker's key.
@@ -26,17 +29,35 @@ type probe struct {
 	// missing is the same request naming an object that does not exist anywhere;
 	// when set, the two answers must be identical but for the id and request id.
 	missing string
+	// id and missingID are the object references of path and missing.
+	id, missingID string
 }
 
 // crossTenantMatrix names, for every tenant route, the requests that aim at the
 // owner's objects. A route added to the table without an entry here fails the test.
 func crossTenantMatrix(f fixture) map[string][]probe {
-	const ghost = "cust_01KZZZZZZZZZZZZZZZZZZZZZZZ"
-	byID := func(method, suffix string, body any) []probe {
-		return []probe{
-			{method: method, path: "/v1/customers/" + f.customerID + suffix, body: body, missing: "/v1/customers/" + ghost + suffix},
-			{method: method, path: "/v1/customers/" + f.sourceID + suffix, body: body, missing: "/v1/customers/" + "no-such-source" + suffix},
+	const (
+		ghost         = "cust_01KZZZZZZZZZZZZZZZZZZZZZZZ"
+		ghostCampaign = "camp_01KZZZZZZZZZZZZZZZZZZZZZZZ"
+	)
+	// at aims one request at each reference of an owner's object, each paired with
+	// the same request naming a reference that exists nowhere.
+	at := func(method, prefix, suffix string, body any, refs ...[2]string) []probe {
+		var out []probe
+		for _, r := range refs {
+			out = append(out, probe{method: method, path: prefix + r[0] + suffix, body: body,
+				missing: prefix + r[1] + suffix, id: r[0], missingID: r[1]})
 		}
+		return out
+	}
+	customer := func(method, suffix string, body any) []probe {
+		return at(method, "/v1/customers/", suffix, body, [2]string{f.customerID, ghost}, [2]string{f.sourceID, "no-such-source"})
+	}
+	campaign := func(method, suffix string, body any) []probe {
+		return at(method, "/v1/campaigns/", suffix, body, [2]string{f.campaignID, ghostCampaign}, [2]string{f.campaignName, "no-such-campaign"})
+	}
+	voucher := func(method, suffix string, body any) []probe {
+		return at(method, "/v1/vouchers/", suffix, body, [2]string{f.voucherCode, "NO-SUCH-CODE"})
 	}
 	return map[string][]probe{
 		"POST /v1/customers": {
@@ -44,14 +65,29 @@ func crossTenantMatrix(f fixture) map[string][]probe {
 			{method: "POST", path: "/v1/customers", body: map[string]any{"source_id": f.sourceID}},
 		},
 		"GET /v1/customers":                         {{method: "GET", path: "/v1/customers?limit=100"}, {method: "GET", path: "/v1/customers?email=owner@example.com"}},
-		"GET /v1/customers/:id":                     byID("GET", "", nil),
-		"PUT /v1/customers/:id":                     byID("PUT", "", map[string]any{"name": "hijacked"}),
-		"DELETE /v1/customers/:id":                  byID("DELETE", "", nil),
-		"POST /v1/customers/:id/permanent-deletion": byID("POST", "/permanent-deletion", nil),
-		"PUT /v1/customers/:id/consents":            byID("PUT", "/consents", map[string]any{"newsletter": false}),
-		"GET /v1/audit-events":                      {{method: "GET", path: "/v1/audit-events"}, {method: "GET", path: "/v1/audit-events?resource_id=" + f.customerID}},
-		"GET /v1/audit-events/export":               {{method: "GET", path: "/v1/audit-events/export"}},
-		"GET /v1/audit-events/verify":               {{method: "GET", path: "/v1/audit-events/verify"}},
+		"GET /v1/customers/:id":                     customer("GET", "", nil),
+		"PUT /v1/customers/:id":                     customer("PUT", "", map[string]any{"name": "hijacked"}),
+		"DELETE /v1/customers/:id":                  customer("DELETE", "", nil),
+		"POST /v1/customers/:id/permanent-deletion": customer("POST", "/permanent-deletion", nil),
+		"PUT /v1/customers/:id/consents":            customer("PUT", "/consents", map[string]any{"newsletter": false}),
+		"POST /v1/campaigns": {
+			{method: "POST", path: "/v1/campaigns", body: map[string]any{"name": f.campaignName, "campaign_type": "GIFT_VOUCHERS", "voucher": map[string]any{"gift": map[string]any{"amount": 100}}}},
+		},
+		"GET /v1/campaigns":              {{method: "GET", path: "/v1/campaigns?limit=100"}},
+		"GET /v1/campaigns/:id":          campaign("GET", "", nil),
+		"POST /v1/campaigns/:id/enable":  campaign("POST", "/enable", nil),
+		"POST /v1/campaigns/:id/disable": campaign("POST", "/disable", nil),
+		"POST /v1/vouchers": {
+			{method: "POST", path: "/v1/vouchers", body: map[string]any{"code": f.voucherCode, "type": "GIFT_VOUCHER", "gift": map[string]any{"amount": 100}}},
+		},
+		"GET /v1/vouchers": append([]probe{{method: "GET", path: "/v1/vouchers?limit=100"}},
+			at("GET", "/v1/vouchers?campaign_id=", "", nil, [2]string{f.campaignID, ghostCampaign}, [2]string{f.campaignName, "no-such-campaign"})...),
+		"GET /v1/vouchers/:code":          voucher("GET", "", nil),
+		"POST /v1/vouchers/:code/enable":  voucher("POST", "/enable", nil),
+		"POST /v1/vouchers/:code/disable": voucher("POST", "/disable", nil),
+		"GET /v1/audit-events":            {{method: "GET", path: "/v1/audit-events"}, {method: "GET", path: "/v1/audit-events?resource_id=" + f.customerID}},
+		"GET /v1/audit-events/export":     {{method: "GET", path: "/v1/audit-events/export"}},
+		"GET /v1/audit-events/verify":     {{method: "GET", path: "/v1/audit-events/verify"}},
 	}
 }
 
@@ -66,8 +102,24 @@ func TestCrossTenantMatrix(t *testing.T) {
 		}
 		s.do(t, "POST", "/v1/customers", owner.bearer(), map[string]any{"source_id": "owner-" + owner.Slug, "email": "owner@example.com", "name": "Owner"}).decode(t, &c)
 		s.do(t, "PUT", "/v1/customers/"+c.ID+"/consents", owner.bearer(), map[string]any{"newsletter": true}).wantStatus(t, http.StatusOK)
-		f := fixture{owner: owner, customerID: c.ID, sourceID: "owner-" + owner.Slug}
-		ownerIDs := []string{owner.ID, owner.KeyID, c.ID, f.sourceID, "owner@example.com"}
+		var cp struct {
+			ID string `json:"id"`
+		}
+		campaignName := "owner-campaign-" + owner.Slug
+		s.do(t, "POST", "/v1/campaigns", owner.bearer(), map[string]any{"name": campaignName, "campaign_type": "DISCOUNT_COUPONS", "vouchers_count": 2,
+			"voucher": map[string]any{"discount": map[string]any{"type": "AMOUNT", "amount_off": 500}}}).decode(t, &cp)
+		var vs struct {
+			Vouchers []struct {
+				ID   string `json:"id"`
+				Code string `json:"code"`
+			} `json:"vouchers"`
+		}
+		s.do(t, "GET", "/v1/vouchers?campaign_id="+cp.ID, owner.bearer(), nil).decode(t, &vs)
+		if len(vs.Vouchers) != 2 {
+			t.Fatalf("owner's campaign has %d vouchers, want 2", len(vs.Vouchers))
+		}
+		f := fixture{owner: owner, customerID: c.ID, sourceID: "owner-" + owner.Slug, campaignID: cp.ID, campaignName: campaignName, voucherCode: vs.Vouchers[0].Code}
+		ownerIDs := []string{owner.ID, owner.KeyID, c.ID, f.sourceID, "owner@example.com", cp.ID, campaignName, vs.Vouchers[0].ID, vs.Vouchers[1].ID, vs.Vouchers[0].Code, vs.Vouchers[1].Code}
 		var ownerEvents struct{ Data []struct{ ID string } }
 		s.do(t, "GET", "/v1/audit-events", owner.bearer(), nil).decode(t, &ownerEvents)
 		for _, e := range ownerEvents.Data {
@@ -76,13 +128,13 @@ func TestCrossTenantMatrix(t *testing.T) {
 
 		matrix := crossTenantMatrix(f)
 		covered := 0
-		// Creating routes run last: an upsert by the owner's source_id legitimately
-		// creates the attacker's own customer (source ids are unique per tenant), which
-		// later lookups by that source id would then find.
+		// Creating routes run last: an upsert by the owner's source_id (or a campaign
+		// named like the owner's, a voucher with the owner's code) legitimately creates
+		// the attacker's own object, since such keys are unique per tenant, which later
+		// lookups by that key would then find.
 		routes := s.app.API("").Routes()
-		slices.SortStableFunc(routes, func(a, b httpapi.RouteInfo) int {
-			return cmp.Compare(b2i(a.Method == "POST" && a.Path == "/v1/customers"), b2i(b.Method == "POST" && b.Path == "/v1/customers"))
-		})
+		creates := func(r httpapi.RouteInfo) int { return b2i(r.Method == "POST" && !strings.Contains(r.Path, ":")) }
+		slices.SortStableFunc(routes, func(a, b httpapi.RouteInfo) int { return cmp.Compare(creates(a), creates(b)) })
 		for _, r := range routes {
 			if r.Auth != "tenant" {
 				continue
@@ -113,14 +165,10 @@ func TestCrossTenantMatrix(t *testing.T) {
 						t.Errorf("%s: status %d (missing object: %d), want 404 for both", got.req, got.status, want.status)
 						continue
 					}
-					idOf := func(path string) string {
-						parts := strings.Split(strings.TrimPrefix(path, "/v1/customers/"), "/")
-						return parts[0]
-					}
 					norm := func(b []byte, id string) string {
 						return strings.ReplaceAll(volatile.ReplaceAllString(string(b), ""), id, "<id>")
 					}
-					if norm(got.body, idOf(p.path)) != norm(want.body, idOf(p.missing)) {
+					if norm(got.body, p.id) != norm(want.body, p.missingID) {
 						t.Errorf("%s: another tenant's object answers\n  %s\nbut a missing one answers\n  %s", got.req, got.body, want.body)
 					}
 					if got.header.Get("Content-Type") != want.header.Get("Content-Type") {

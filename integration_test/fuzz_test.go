@@ -45,11 +45,11 @@ func fuzzServer(f *testing.F) (*server, tenant, string) {
 }
 
 // writes counts the rows a request could have written: the tenant's audit events,
-// customers and consents, and the instance's tenants. (Pending seals are left out:
-// the sealer drains them concurrently.)
-func writes(t *testing.T, s *server, tenantID string) [4]int {
+// customers, consents, campaigns and vouchers, and the instance's tenants. (Pending
+// seals are left out: the sealer drains them concurrently.)
+func writes(t *testing.T, s *server, tenantID string) [6]int {
 	t.Helper()
-	var n [4]int
+	var n [6]int
 	err := s.app.DB.InInstanceTx(context.Background(), tenantID, func(ctx context.Context, tx bun.Tx) error {
 		for i, q := range []string{
 			"SELECT count(*) FROM audit_events WHERE tenant_id = ?",
@@ -60,7 +60,7 @@ func writes(t *testing.T, s *server, tenantID string) [4]int {
 				return err
 			}
 		}
-		return tx.QueryRowContext(ctx, "SELECT count(*) FROM tenants").Scan(&n[3])
+		return tx.QueryRowContext(ctx, "SELECT count(*) FROM tenants").Scan(&n[5])
 	})
 	if err != nil {
 		t.Fatalf("count rows: %v", err)
@@ -68,8 +68,21 @@ func writes(t *testing.T, s *server, tenantID string) [4]int {
 	return n
 }
 
+// countRows counts a tenant's rows in table.
+func countRows(t *testing.T, s *server, tenantID, table string) int {
+	t.Helper()
+	var n int
+	err := s.app.DB.Read(context.Background(), tenantID, func(ctx context.Context, tx bun.Tx) error {
+		return tx.QueryRowContext(ctx, "SELECT count(*) FROM "+table+" WHERE tenant_id = ?", tenantID).Scan(&n)
+	})
+	if err != nil {
+		t.Fatalf("count %s: %v", table, err)
+	}
+	return n
+}
+
 // checkAnswer asserts the invariants for one fuzzed request.
-func checkAnswer(t *testing.T, s *server, tenantID string, before [4]int, r response) {
+func checkAnswer(t *testing.T, s *server, tenantID string, before [6]int, r response) {
 	t.Helper()
 	if r.status >= 500 {
 		t.Fatalf("%s: %d %s", r.req, r.status, r.body)
@@ -190,5 +203,40 @@ func FuzzOperatorTenantCreate(f *testing.F) {
 		before := writes(t, s, tn.ID)
 		r := s.do(t, "POST", "/operator/v1/tenants", s.operatorAuth(), body)
 		checkAnswer(t, s, tn.ID, before, r)
+	})
+}
+
+func FuzzCampaignCreate(f *testing.F) {
+	for _, seed := range []string{
+		`{"name":"Summer","campaign_type":"DISCOUNT_COUPONS","vouchers_count":3,"voucher":{"discount":{"type":"PERCENT","percent_off":12.5,"amount_limit":2000}}}`,
+		`{"name":"Gifts","campaign_type":"GIFT_VOUCHERS","vouchers_count":1,"voucher":{"gift":{"amount":5000},"code_config":{"pattern":"G-####","charset":"ABC"}}}`,
+		`{"name":"Hours","campaign_type":"DISCOUNT_COUPONS","voucher":{"discount":{"type":"AMOUNT","amount_off":500}},"validity_hours":{"daily":[{"start_time":"17:00","expiration_time":"19:00","days_of_week":[5]}]}}`,
+		`{"name":"Rules","campaign_type":"DISCOUNT_COUPONS","voucher":{"discount":{"type":"UNIT","unit_off":1,"unit_type":"sku_1"}},"limits":{"per_customer":1},"rules":{"products":{"included":["p1"]}}}`,
+		`{"name":"x","campaign_type":"DISCOUNT_COUPONS","voucher":{"discount":{"type":"FIXED","fixed_amount":1e3}}}`,
+		`{"name":"y","campaign_type":"GIFT_VOUCHERS","voucher":{"gift":{"amount":-1}},"start_date":"not a date"}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	s, tn, _ := fuzzServer(f)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		before := writes(t, s, tn.ID)
+		checkAnswer(t, s, tn.ID, before, s.do(t, "POST", "/v1/campaigns", tn.bearer(), body))
+	})
+}
+
+func FuzzVoucherCreate(f *testing.F) {
+	for _, seed := range []string{
+		`{"code":"WELCOME","type":"DISCOUNT_VOUCHER","discount":{"type":"AMOUNT","amount_off":1000}}`,
+		`{"type":"GIFT_VOUCHER","gift":{"amount":2500},"code_config":{"prefix":"G-","length":6}}`,
+		`{"code":"a b","type":"GIFT_VOUCHER","gift":{"amount":1}}`,
+		`{"type":"DISCOUNT_VOUCHER","discount":{"type":"PERCENT","percent_off":100.001}}`,
+		`{"type":"GIFT_VOUCHER","gift":{"amount":1},"redemption":{"quantity":0}}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	s, tn, _ := fuzzServer(f)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		before := writes(t, s, tn.ID)
+		checkAnswer(t, s, tn.ID, before, s.do(t, "POST", "/v1/vouchers", tn.bearer(), body))
 	})
 }

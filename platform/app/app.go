@@ -22,6 +22,7 @@ import (
 
 	"github.com/punchcard-loyalty/punchcard/platform/audit"
 	"github.com/punchcard-loyalty/punchcard/platform/buildinfo"
+	"github.com/punchcard-loyalty/punchcard/platform/campaigns"
 	"github.com/punchcard-loyalty/punchcard/platform/config"
 	"github.com/punchcard-loyalty/punchcard/platform/customers"
 	"github.com/punchcard-loyalty/punchcard/platform/db"
@@ -55,6 +56,7 @@ type App struct {
 	Audit     *audit.Log
 	Tenants   *tenants.Service
 	Customers *customers.Service
+	Campaigns *campaigns.Service
 }
 
 // New builds the application. Close releases what it opened.
@@ -103,6 +105,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	a.Audit = audit.New(d, opts.Now, logger)
 	a.Tenants = tenants.NewService(d, a.Audit, opts.Now)
 	a.Customers = customers.NewService(d, a.Audit, opts.Now)
+	a.Campaigns = campaigns.NewService(d, a.Audit, opts.Now)
 	return a, nil
 }
 
@@ -114,7 +117,7 @@ func (a *App) Close(ctx context.Context) error {
 // API builds the HTTP API with the given operator token.
 func (a *App) API(operatorToken string) *httpapi.Server {
 	return httpapi.New(httpapi.Deps{
-		DB: a.DB, Tenants: a.Tenants, Customers: a.Customers, Audit: a.Audit,
+		DB: a.DB, Tenants: a.Tenants, Customers: a.Customers, Campaigns: a.Campaigns, Audit: a.Audit,
 		Logger: a.Logger, TracerProvider: a.Telemetry.TracerProvider(), MeterProvider: a.Telemetry.MeterProvider(),
 		Propagator: a.Telemetry.Propagator(),
 		Metrics:    a.Telemetry.MetricsHandler(), Now: a.opts.Now,

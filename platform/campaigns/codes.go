@@ -69,6 +69,14 @@ func (c *CodeConfig) normalize(field string) error {
 	case c.Length < 0:
 		return problem.Invalidf(field+".length", "%s.length must be positive", field)
 	}
+	if utf8.RuneCountInString(c.Pattern) > MaxCodeLength {
+		return problem.Invalidf(field+".pattern", "%s.pattern must be at most %d characters", field, MaxCodeLength)
+	}
+	if c.Length > MaxCodeLength {
+		return problem.Invalidf(field+".length", "%s.length must be at most %d", field, MaxCodeLength)
+	}
+	// Like Voucherify, a configuration always reports its pattern.
+	c.Pattern = c.pattern()
 	if utf8.RuneCountInString(c.Prefix+c.pattern()+c.Postfix) > MaxCodeLength {
 		return problem.Invalidf(field, "%s makes codes longer than %d characters", field, MaxCodeLength)
 	}

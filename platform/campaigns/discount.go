@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -54,23 +55,26 @@ func (p Percent) MarshalJSON() ([]byte, error) {
 	return []byte(s), nil
 }
 
-// UnmarshalJSON reads a JSON number with at most two decimals, exactly.
+// UnmarshalJSON reads a JSON number with at most two decimals, exactly. A value
+// that is not one is a *json.UnmarshalTypeError, so decoders name the field.
 func (p *Percent) UnmarshalJSON(b []byte) error {
 	s := string(bytes.TrimSpace(b))
 	if s == "null" {
 		return nil
 	}
-	if !json.Valid(b) || strings.ContainsAny(s, `"eE+-`) {
-		return fmt.Errorf("a percentage must be a plain non-negative number such as 12.5")
+	bad := &json.UnmarshalTypeError{Value: "number " + s, Type: reflect.TypeFor[Percent]()}
+	if !json.Valid(b) || strings.ContainsAny(s, `"eE+-tfn[{`) {
+		bad.Value = s
+		return bad
 	}
 	whole, frac, _ := strings.Cut(s, ".")
 	if len(frac) > 2 {
-		return fmt.Errorf("a percentage has at most two decimals")
+		return bad
 	}
 	frac += strings.Repeat("0", 2-len(frac))
 	w, err := strconv.ParseInt(whole, 10, 64)
 	if err != nil || w > math.MaxInt64/1000 {
-		return fmt.Errorf("a percentage must be a plain non-negative number such as 12.5")
+		return bad
 	}
 	f, _ := strconv.ParseInt(frac, 10, 64)
 	*p = Percent(w*100 + f)

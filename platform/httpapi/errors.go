@@ -129,6 +129,8 @@ func (e *fieldError) Error() string { return e.field + ": " + e.msg }
 
 func typeName(goType string) string {
 	switch {
+	case goType == "campaigns.Percent":
+		return "a non-negative number with at most two decimals"
 	case strings.HasPrefix(goType, "map["), strings.HasPrefix(goType, "struct"), strings.Contains(goType, "."):
 		return "object"
 	case strings.HasPrefix(goType, "[]"):

@@ -3,6 +3,8 @@ package httpapi
 import (
 	"net/http"
 
+	"github.com/punchcard-loyalty/punchcard/platform/campaigns"
+
 	"github.com/punchcard-loyalty/punchcard/tenants"
 )
 
@@ -74,6 +76,29 @@ func (s *Server) routeTable() []route {
 			doc: doc{summary: "Erase a customer's personal data (GDPR)", tag: "Customers", response: deletionResponse{}}},
 		{method: http.MethodPut, path: "/v1/customers/:id/consents", auth: authTenant, roles: customerRoles, handler: s.updateConsents,
 			doc: doc{summary: "Grant or withdraw a customer's consents", tag: "Customers", request: consentsRequest{}, response: consentsResponse{}}},
+
+		// Campaigns and vouchers (Voucherify v1 shapes).
+		{method: http.MethodPost, path: "/v1/campaigns", auth: authTenant, roles: campaignWrite, handler: s.createCampaign,
+			doc: doc{summary: "Create a campaign and generate its vouchers", tag: "Campaigns", request: campaigns.CampaignInput{}, response: campaignResponse{}}},
+		{method: http.MethodGet, path: "/v1/campaigns", auth: authTenant, roles: campaignRead, handler: s.listCampaigns,
+			doc: doc{summary: "List campaigns, newest first", tag: "Campaigns", response: campaignList{}, query: pageParams}},
+		{method: http.MethodGet, path: "/v1/campaigns/:id", auth: authTenant, roles: campaignRead, handler: s.getCampaign,
+			doc: doc{summary: "Get a campaign by id or name", tag: "Campaigns", response: campaignResponse{}}},
+		{method: http.MethodPost, path: "/v1/campaigns/:id/enable", auth: authTenant, roles: campaignWrite, handler: s.setCampaignActive(true),
+			doc: doc{summary: "Enable a campaign", tag: "Campaigns", response: struct{}{}}},
+		{method: http.MethodPost, path: "/v1/campaigns/:id/disable", auth: authTenant, roles: campaignWrite, handler: s.setCampaignActive(false),
+			doc: doc{summary: "Disable a campaign: the kill switch, effective on the next request on every node", tag: "Campaigns", response: struct{}{}}},
+		{method: http.MethodPost, path: "/v1/vouchers", auth: authTenant, roles: campaignWrite, handler: s.createVoucher,
+			doc: doc{summary: "Create a standalone voucher", tag: "Vouchers", request: campaigns.VoucherInput{}, response: voucherResponse{}}},
+		{method: http.MethodGet, path: "/v1/vouchers", auth: authTenant, roles: campaignRead, handler: s.listVouchers,
+			doc: doc{summary: "List vouchers, newest first", tag: "Vouchers", response: voucherList{},
+				query: append([]param{{"campaign_id", "string", "only the vouchers of this campaign (id or name)"}}, pageParams...)}},
+		{method: http.MethodGet, path: "/v1/vouchers/:code", auth: authTenant, roles: campaignRead, handler: s.getVoucher,
+			doc: doc{summary: "Get a voucher by code", tag: "Vouchers", response: voucherResponse{}}},
+		{method: http.MethodPost, path: "/v1/vouchers/:code/enable", auth: authTenant, roles: campaignWrite, handler: s.setVoucherActive(true),
+			doc: doc{summary: "Enable a voucher", tag: "Vouchers", response: voucherResponse{}}},
+		{method: http.MethodPost, path: "/v1/vouchers/:code/disable", auth: authTenant, roles: campaignWrite, handler: s.setVoucherActive(false),
+			doc: doc{summary: "Disable a voucher", tag: "Vouchers", response: voucherResponse{}}},
 
 		// Audit log.
 		{method: http.MethodGet, path: "/v1/audit-events", auth: authTenant, roles: auditRoles, handler: s.listAuditEvents,

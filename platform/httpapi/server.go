@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/punchcard-loyalty/punchcard/platform/audit"
+	"github.com/punchcard-loyalty/punchcard/platform/campaigns"
 	"github.com/punchcard-loyalty/punchcard/platform/customers"
 	"github.com/punchcard-loyalty/punchcard/platform/db"
 	"github.com/punchcard-loyalty/punchcard/platform/problem"
@@ -32,6 +33,7 @@ type Deps struct {
 	DB             *db.DB
 	Tenants        *tenants.Service
 	Customers      *customers.Service
+	Campaigns      *campaigns.Service
 	Audit          *audit.Log
 	Logger         *slog.Logger
 	TracerProvider trace.TracerProvider

@@ -1,0 +1,137 @@
+package integration_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestCampaignAndVoucherResponsesConformToVoucherify(t *testing.T) {
+	cs := voucherifySchemas(t, "campaigns.json")
+	vs := voucherifySchemas(t, "vouchers.json")
+	forEachBackend(t, func(t *testing.T, s *server) {
+		tn := s.newTenant(t)
+		created := s.do(t, "POST", "/v1/campaigns", tn.bearer(), map[string]any{
+			"name": "Happy hour", "campaign_type": "DISCOUNT_COUPONS", "vouchers_count": 3, "category": "general",
+			"start_date": "2026-01-01T00:00:00Z", "expiration_date": "2027-01-01T00:00:00Z",
+			"validity_hours": map[string]any{"daily": []any{map[string]any{"start_time": "17:00", "expiration_time": "19:00", "days_of_week": []int{5}}}},
+			"limits":         map[string]any{"total_redemptions": 500, "total_discount_amount": 3000000},
+			"rules":          map[string]any{"min_order_amount": 1000, "channels": []string{"online", "pos"}},
+			"voucher": map[string]any{"discount": map[string]any{"type": "PERCENT", "percent_off": 12.5, "amount_limit": 2000},
+				"redemption": map[string]any{"quantity": 1}, "code_config": map[string]any{"pattern": "HH-####", "charset": "ABCDEFGHJKLMNPQRSTUVWXYZ"}},
+			"metadata": map[string]any{"owner": "marketing"},
+		})
+		created.wantStatus(t, http.StatusOK)
+		conforms(t, cs, "CampaignsCreateResponseBody", created)
+		var c struct {
+			ID      string `json:"id"`
+			Voucher struct {
+				Discount struct {
+					PercentOff float64 `json:"percent_off"`
+				} `json:"discount"`
+			} `json:"voucher"`
+		}
+		created.decode(t, &c)
+		if c.Voucher.Discount.PercentOff != 12.5 {
+			t.Fatalf("percent_off round-trips as %v", c.Voucher.Discount.PercentOff)
+		}
+		gift := s.do(t, "POST", "/v1/campaigns", tn.bearer(), map[string]any{"name": "Gift cards", "campaign_type": "GIFT_VOUCHERS", "vouchers_count": 1,
+			"voucher": map[string]any{"gift": map[string]any{"amount": 5000}}})
+		gift.wantStatus(t, http.StatusOK)
+		conforms(t, cs, "CampaignsCreateResponseBody", gift)
+
+		got := s.do(t, "GET", "/v1/campaigns/Happy%20hour", tn.bearer(), nil)
+		got.wantStatus(t, http.StatusOK)
+		conforms(t, cs, "CampaignsGetResponseBody", got)
+		list := s.do(t, "GET", "/v1/campaigns?limit=1", tn.bearer(), nil)
+		list.wantStatus(t, http.StatusOK)
+		conforms(t, cs, "CampaignsListResponseBody", list)
+		if !strings.Contains(string(list.body), `"has_more":true`) {
+			t.Fatalf("first page of two campaigns: %s", list.body)
+		}
+
+		vl := s.do(t, "GET", "/v1/vouchers?campaign_id="+c.ID, tn.bearer(), nil)
+		vl.wantStatus(t, http.StatusOK)
+		conforms(t, vs, "VouchersListResponseBody", vl)
+		var codes struct {
+			Vouchers []struct{ Code string } `json:"vouchers"`
+		}
+		vl.decode(t, &codes)
+		if len(codes.Vouchers) != 3 || !strings.HasPrefix(codes.Vouchers[0].Code, "HH-") {
+			t.Fatalf("vouchers: %s", vl.body)
+		}
+		v := s.do(t, "GET", "/v1/vouchers/"+codes.Vouchers[0].Code, tn.bearer(), nil)
+		v.wantStatus(t, http.StatusOK)
+		conforms(t, vs, "VouchersGetResponseBody", v)
+		off := s.do(t, "POST", "/v1/vouchers/"+codes.Vouchers[0].Code+"/disable", tn.bearer(), nil)
+		off.wantStatus(t, http.StatusOK)
+		conforms(t, vs, "VouchersDisableResponseBody", off)
+		if !strings.Contains(string(off.body), `"active":false`) {
+			t.Fatalf("disabled voucher: %s", off.body)
+		}
+		on := s.do(t, "POST", "/v1/vouchers/"+codes.Vouchers[0].Code+"/enable", tn.bearer(), nil)
+		on.wantStatus(t, http.StatusOK)
+		conforms(t, vs, "VouchersEnableResponseBody", on)
+
+		standalone := s.do(t, "POST", "/v1/vouchers", tn.bearer(), map[string]any{"code": "GIFT-ADA", "type": "GIFT_VOUCHER", "gift": map[string]any{"amount": 2500}})
+		standalone.wantStatus(t, http.StatusOK)
+		conforms(t, vs, "VouchersCreateResponseBody", standalone)
+
+		// The kill switch: Voucherify answers with an empty object; the flag reads back.
+		s.do(t, "POST", "/v1/campaigns/"+c.ID+"/disable", tn.bearer(), nil).wantStatus(t, http.StatusOK)
+		after := s.do(t, "GET", "/v1/campaigns/"+c.ID, tn.bearer(), nil)
+		if !strings.Contains(string(after.body), `"active":false`) {
+			t.Fatalf("disabled campaign reads %s", after.body)
+		}
+		s.do(t, "POST", "/v1/campaigns/"+c.ID+"/enable", tn.bearer(), nil).wantStatus(t, http.StatusOK)
+	})
+}
+
+func TestCampaignBadInputWritesNothing(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *server) {
+		tn := s.newTenant(t)
+		s.do(t, "POST", "/v1/campaigns", tn.bearer(), map[string]any{"name": "Taken", "campaign_type": "GIFT_VOUCHERS",
+			"voucher": map[string]any{"gift": map[string]any{"amount": 100}}}).wantStatus(t, http.StatusOK)
+		before := writes(t, s, tn.ID)
+		vouchersBefore := countRows(t, s, tn.ID, "vouchers")
+		discount := func(d map[string]any) map[string]any {
+			return map[string]any{"name": "Bad", "campaign_type": "DISCOUNT_COUPONS", "vouchers_count": 5, "voucher": map[string]any{"discount": d}}
+		}
+		cases := []struct {
+			name, field string
+			status      int
+			body        any
+		}{
+			{"malformed JSON", "body", 400, `{"name": "x",`},
+			{"unknown campaign type", "campaign_type", 400, map[string]any{"name": "Bad", "campaign_type": "LOTTERY", "voucher": map[string]any{}}},
+			{"fractional money", "amount_off", 400, discount(map[string]any{"type": "AMOUNT", "amount_off": 10.5})},
+			{"negative money", "amount_off", 400, discount(map[string]any{"type": "AMOUNT", "amount_off": -100})},
+			{"absurd money", "amount_off", 400, discount(map[string]any{"type": "AMOUNT", "amount_off": 1e15})},
+			{"percent over 100", "percent_off", 400, discount(map[string]any{"type": "PERCENT", "percent_off": 150})},
+			{"percent with three decimals", "percent_off", 400, discount(map[string]any{"type": "PERCENT", "percent_off": 12.345})},
+			{"unknown discount type", "discount.type", 400, discount(map[string]any{"type": "BOGO"})},
+			{"wrong effect", "effect", 400, discount(map[string]any{"type": "AMOUNT", "amount_off": 100, "effect": "ADD_NEW_ITEMS"})},
+			{"string count", "vouchers_count", 400, map[string]any{"name": "Bad", "campaign_type": "GIFT_VOUCHERS", "vouchers_count": "ten", "voucher": map[string]any{"gift": map[string]any{"amount": 1}}}},
+			{"too many codes for the pattern", "code_config", 400, map[string]any{"name": "Bad", "campaign_type": "GIFT_VOUCHERS", "vouchers_count": 500,
+				"voucher": map[string]any{"gift": map[string]any{"amount": 1}, "code_config": map[string]any{"pattern": "X-###", "charset": "0123456789"}}}},
+			{"bad happy hour", "validity_hours", 400, map[string]any{"name": "Bad", "campaign_type": "GIFT_VOUCHERS", "voucher": map[string]any{"gift": map[string]any{"amount": 1}},
+				"validity_hours": map[string]any{"daily": []any{map[string]any{"start_time": "5pm", "expiration_time": "19:00", "days_of_week": []int{5}}}}}},
+			{"zero limit", "limits.total_redemptions", 400, map[string]any{"name": "Bad", "campaign_type": "GIFT_VOUCHERS", "voucher": map[string]any{"gift": map[string]any{"amount": 1}},
+				"limits": map[string]any{"total_redemptions": 0}}},
+			{"duplicate name", "Taken", 409, map[string]any{"name": "Taken", "campaign_type": "GIFT_VOUCHERS", "vouchers_count": 2, "voucher": map[string]any{"gift": map[string]any{"amount": 1}}}},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				s.do(t, "POST", "/v1/campaigns", tn.bearer(), c.body).wantError(t, c.status, "", c.field)
+			})
+		}
+		s.do(t, "POST", "/v1/vouchers", tn.bearer(), map[string]any{"code": "has space", "type": "GIFT_VOUCHER", "gift": map[string]any{"amount": 1}}).wantError(t, 400, "", "code")
+		s.do(t, "GET", "/v1/vouchers?limit=1000", tn.bearer(), nil).wantError(t, 400, "", "limit")
+		if after := writes(t, s, tn.ID); after != before || countRows(t, s, tn.ID, "vouchers") != vouchersBefore {
+			t.Fatalf("rejected requests wrote rows: %v → %v", before, after)
+		}
+		// A point-of-sale key may not manage campaigns.
+		pos := s.keyWithRole(t, tn, "pos")
+		s.do(t, "POST", "/v1/campaigns", pos.bearer(), map[string]any{"name": "POS", "campaign_type": "GIFT_VOUCHERS", "voucher": map[string]any{"gift": map[string]any{"amount": 1}}}).wantStatus(t, http.StatusForbidden)
+	})
+}

@@ -1,0 +1,296 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/punchcard-loyalty/punchcard/platform/campaigns"
+	"github.com/punchcard-loyalty/punchcard/tenants"
+)
+
+// campaignResponse is Voucherify's Campaign object with Punchcard's limits, rules and
+// running totals. Features Punchcard does not have (referral settings, access
+// settings, category objects) are reported empty.
+type campaignResponse struct {
+	ID                       string                   `json:"id"`
+	Name                     string                   `json:"name"`
+	Description              string                   `json:"description,omitempty"`
+	CampaignType             string                   `json:"campaign_type" jsonschema:"enum=DISCOUNT_COUPONS,enum=GIFT_VOUCHERS"`
+	Type                     string                   `json:"type" jsonschema:"enum=AUTO_UPDATE,enum=STATIC"`
+	Voucher                  campaignVoucher          `json:"voucher"`
+	AutoJoin                 bool                     `json:"auto_join"`
+	JoinOnce                 bool                     `json:"join_once"`
+	UseVoucherMetadataSchema bool                     `json:"use_voucher_metadata_schema"`
+	ValidityDayOfWeek        []int                    `json:"validity_day_of_week,omitempty"`
+	ValidityHours            *campaigns.ValidityHours `json:"validity_hours,omitempty"`
+	VouchersCount            int64                    `json:"vouchers_count"`
+	StartDate                *time.Time               `json:"start_date,omitempty"`
+	ExpirationDate           *time.Time               `json:"expiration_date,omitempty"`
+	Active                   bool                     `json:"active"`
+	Metadata                 map[string]any           `json:"metadata"`
+	CreatedAt                time.Time                `json:"created_at"`
+	UpdatedAt                time.Time                `json:"updated_at"`
+	Category                 string                   `json:"category,omitempty"`
+	CreationStatus           string                   `json:"creation_status"`
+	VouchersGenerationStatus string                   `json:"vouchers_generation_status"`
+	Protected                bool                     `json:"protected"`
+	CategoryID               *string                  `json:"category_id" jsonschema:"nullable"`
+	Categories               []any                    `json:"categories"`
+	Object                   string                   `json:"object" jsonschema:"enum=campaign"`
+	Limits                   campaigns.Limits         `json:"limits"`
+	Rules                    campaigns.Rules          `json:"rules"`
+	Usage                    campaignUsage            `json:"usage"`
+}
+
+// campaignVoucher is Voucherify's campaign voucher object.
+type campaignVoucher struct {
+	Type           string               `json:"type"`
+	Discount       *campaigns.Discount  `json:"discount,omitempty"`
+	Gift           *giftBody            `json:"gift,omitempty"`
+	Redemption     redemptionQuantity   `json:"redemption"`
+	CodeConfig     campaigns.CodeConfig `json:"code_config"`
+	IsReferralCode bool                 `json:"is_referral_code"`
+}
+
+type redemptionQuantity struct {
+	Quantity *int64 `json:"quantity" jsonschema:"nullable"`
+}
+
+// campaignUsage is how much of the campaign's limits is used (Punchcard).
+type campaignUsage struct {
+	Redemptions    int64 `json:"redemptions"`
+	DiscountAmount int64 `json:"discount_amount"`
+	OrderAmount    int64 `json:"order_amount"`
+}
+
+type campaignList struct {
+	Object    string             `json:"object" jsonschema:"enum=list"`
+	DataRef   string             `json:"data_ref" jsonschema:"enum=campaigns"`
+	Campaigns []campaignResponse `json:"campaigns"`
+	Total     int                `json:"total" jsonschema:"description=campaigns on this page"`
+	HasMore   bool               `json:"has_more"`
+}
+
+// giftBody is Voucherify's gift object. Amounts are minor units.
+type giftBody struct {
+	Amount           int64  `json:"amount"`
+	SubtractedAmount int64  `json:"subtracted_amount"`
+	Balance          int64  `json:"balance"`
+	Effect           string `json:"effect,omitempty"`
+}
+
+func toCampaignResponse(c campaigns.Campaign) campaignResponse {
+	r := campaignResponse{
+		ID: c.ID, Name: c.Name, Description: c.Description, CampaignType: c.CampaignType, Type: c.Type,
+		Voucher: campaignVoucher{
+			Type: c.Voucher.Type, Discount: c.Voucher.Discount, CodeConfig: c.Voucher.CodeConfig,
+		},
+		ValidityDayOfWeek: c.ValidityDayOfWeek, ValidityHours: c.ValidityHours, VouchersCount: c.VouchersCount,
+		StartDate: c.StartDate, ExpirationDate: c.ExpirationDate, Active: c.Active, Metadata: c.Metadata,
+		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(), Category: c.Category,
+		CreationStatus: "DONE", VouchersGenerationStatus: c.GenerationStatus, Categories: []any{}, Object: "campaign",
+		Limits: c.Limits, Rules: c.Rules,
+		Usage: campaignUsage{Redemptions: c.Redemptions, DiscountAmount: c.DiscountTotal, OrderAmount: c.OrderTotal},
+	}
+	if r.Metadata == nil {
+		r.Metadata = map[string]any{}
+	}
+	if q := c.Voucher.Redemption; q != nil {
+		r.Voucher.Redemption.Quantity = q.Quantity
+	}
+	if g := c.Voucher.Gift; g != nil {
+		r.Voucher.Gift = &giftBody{Amount: g.Amount, Balance: g.Amount, Effect: g.Effect}
+	}
+	return r
+}
+
+// voucherResponse is Voucherify's Voucher object.
+type voucherResponse struct {
+	ID             string              `json:"id"`
+	Code           string              `json:"code"`
+	Campaign       string              `json:"campaign,omitempty" jsonschema:"description=the campaign's name; absent for a standalone voucher"`
+	CampaignID     string              `json:"campaign_id,omitempty"`
+	Category       string              `json:"category,omitempty"`
+	Type           string              `json:"type" jsonschema:"enum=DISCOUNT_VOUCHER,enum=GIFT_VOUCHER"`
+	Discount       *campaigns.Discount `json:"discount,omitempty"`
+	Gift           *giftBody           `json:"gift,omitempty"`
+	StartDate      *time.Time          `json:"start_date,omitempty"`
+	ExpirationDate *time.Time          `json:"expiration_date,omitempty"`
+	Active         bool                `json:"active"`
+	Metadata       map[string]any      `json:"metadata"`
+	IsReferralCode bool                `json:"is_referral_code"`
+	HolderID       string              `json:"holder_id,omitempty"`
+	CreatedAt      time.Time           `json:"created_at"`
+	UpdatedAt      time.Time           `json:"updated_at"`
+	Redemption     voucherRedemption   `json:"redemption"`
+	Object         string              `json:"object" jsonschema:"enum=voucher"`
+}
+
+type voucherRedemption struct {
+	Quantity         *int64 `json:"quantity,omitempty" jsonschema:"description=absent: no limit"`
+	RedeemedQuantity int64  `json:"redeemed_quantity"`
+	Object           string `json:"object" jsonschema:"enum=list"`
+}
+
+type voucherList struct {
+	Object   string            `json:"object" jsonschema:"enum=list"`
+	DataRef  string            `json:"data_ref" jsonschema:"enum=vouchers"`
+	Vouchers []voucherResponse `json:"vouchers"`
+	Total    int               `json:"total" jsonschema:"description=vouchers on this page"`
+	HasMore  bool              `json:"has_more"`
+}
+
+func toVoucherResponse(v campaigns.Voucher, campaignName string) voucherResponse {
+	r := voucherResponse{
+		ID: v.ID, Code: v.Code, Campaign: campaignName, CampaignID: v.CampaignID,
+		Category: v.Category, Type: v.Type, Discount: v.Discount, StartDate: v.StartDate,
+		ExpirationDate: v.ExpirationDate, Active: v.Active, Metadata: v.Metadata, HolderID: v.HolderID,
+		CreatedAt: v.CreatedAt.UTC(), UpdatedAt: v.UpdatedAt.UTC(),
+		Redemption: voucherRedemption{Quantity: v.RedemptionQuantity, RedeemedQuantity: v.RedeemedQuantity, Object: "list"},
+		Object:     "voucher",
+	}
+	if r.Metadata == nil {
+		r.Metadata = map[string]any{}
+	}
+	if v.Type == campaigns.VoucherGift {
+		r.Gift = &giftBody{Amount: v.GiftAmount, SubtractedAmount: v.GiftAmount - v.GiftBalance, Balance: v.GiftBalance, Effect: v.GiftEffect}
+	}
+	return r
+}
+
+var (
+	campaignWrite = []tenants.Role{tenants.RoleMarketer, tenants.RoleDeveloper}
+	campaignRead  = []tenants.Role{tenants.RoleMarketer, tenants.RoleDeveloper, tenants.RoleSupport}
+	pageParams    = []param{{"limit", "integer", "page size, 1 to 100 (default 10)"}, {"starting_after", "string", "the id of the last object of the previous page"}}
+)
+
+func (s *Server) createCampaign(c *gin.Context) error {
+	var in campaigns.CampaignInput
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	cp, err := s.Campaigns.Create(c.Request.Context(), principal(c).Tenant.ID, in)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, toCampaignResponse(cp))
+	return nil
+}
+
+func (s *Server) getCampaign(c *gin.Context) error {
+	cp, err := s.Campaigns.Get(c.Request.Context(), principal(c).Tenant.ID, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, toCampaignResponse(cp))
+	return nil
+}
+
+func (s *Server) listCampaigns(c *gin.Context) error {
+	limit, err := queryLimit(c, campaigns.MaxPage)
+	if err != nil {
+		return err
+	}
+	if c.Query("limit") == "" {
+		limit = 10
+	}
+	page, more, err := s.Campaigns.List(c.Request.Context(), principal(c).Tenant.ID, limit, c.Query("starting_after"))
+	if err != nil {
+		return err
+	}
+	out := campaignList{Object: "list", DataRef: "campaigns", Campaigns: make([]campaignResponse, 0, len(page)), Total: len(page), HasMore: more}
+	for _, cp := range page {
+		out.Campaigns = append(out.Campaigns, toCampaignResponse(cp))
+	}
+	c.JSON(http.StatusOK, out)
+	return nil
+}
+
+// setCampaignActive is the kill switch: Voucherify answers enable and disable with
+// an empty object.
+func (s *Server) setCampaignActive(active bool) handlerFunc {
+	return func(c *gin.Context) error {
+		if _, err := s.Campaigns.SetActive(c.Request.Context(), principal(c).Tenant.ID, c.Param("id"), active); err != nil {
+			return err
+		}
+		c.JSON(http.StatusOK, struct{}{})
+		return nil
+	}
+}
+
+// voucherOut renders a voucher with its campaign's name.
+func (s *Server) voucherOut(c *gin.Context, v campaigns.Voucher) (voucherResponse, error) {
+	name := ""
+	if v.CampaignID != "" {
+		cp, err := s.Campaigns.Get(c.Request.Context(), principal(c).Tenant.ID, v.CampaignID)
+		if err != nil {
+			return voucherResponse{}, err
+		}
+		name = cp.Name
+	}
+	return toVoucherResponse(v, name), nil
+}
+
+func (s *Server) renderVoucher(c *gin.Context, v campaigns.Voucher, err error) error {
+	if err != nil {
+		return err
+	}
+	out, err := s.voucherOut(c, v)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) createVoucher(c *gin.Context) error {
+	var in campaigns.VoucherInput
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	v, err := s.Campaigns.CreateVoucher(c.Request.Context(), principal(c).Tenant.ID, in)
+	return s.renderVoucher(c, v, err)
+}
+
+func (s *Server) getVoucher(c *gin.Context) error {
+	v, err := s.Campaigns.Voucher(c.Request.Context(), principal(c).Tenant.ID, c.Param("code"))
+	return s.renderVoucher(c, v, err)
+}
+
+func (s *Server) setVoucherActive(active bool) handlerFunc {
+	return func(c *gin.Context) error {
+		v, err := s.Campaigns.SetVoucherActive(c.Request.Context(), principal(c).Tenant.ID, c.Param("code"), active)
+		return s.renderVoucher(c, v, err)
+	}
+}
+
+func (s *Server) listVouchers(c *gin.Context) error {
+	limit, err := queryLimit(c, campaigns.MaxPage)
+	if err != nil {
+		return err
+	}
+	if c.Query("limit") == "" {
+		limit = 10
+	}
+	tenantID := principal(c).Tenant.ID
+	page, more, err := s.Campaigns.ListVouchers(c.Request.Context(), tenantID, c.Query("campaign_id"), limit, c.Query("starting_after"))
+	if err != nil {
+		return err
+	}
+	out := voucherList{Object: "list", DataRef: "vouchers", Vouchers: make([]voucherResponse, 0, len(page)), Total: len(page), HasMore: more}
+	names := map[string]string{}
+	for _, v := range page {
+		if _, ok := names[v.CampaignID]; !ok && v.CampaignID != "" {
+			cp, err := s.Campaigns.Get(c.Request.Context(), tenantID, v.CampaignID)
+			if err != nil {
+				return err
+			}
+			names[v.CampaignID] = cp.Name
+		}
+		out.Vouchers = append(out.Vouchers, toVoucherResponse(v, names[v.CampaignID]))
+	}
+	c.JSON(http.StatusOK, out)
+	return nil
+}
