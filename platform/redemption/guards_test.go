@@ -1,0 +1,225 @@
+package redemption
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/uptrace/bun"
+
+	"github.com/punchcard-loyalty/punchcard/platform/audit"
+	"github.com/punchcard-loyalty/punchcard/platform/campaigns"
+	"github.com/punchcard-loyalty/punchcard/platform/db"
+	"github.com/punchcard-loyalty/punchcard/tenants"
+)
+
+type guardEnv struct {
+	db       *db.DB
+	tenantID string
+	camps    *campaigns.Service
+}
+
+func eachDB(t *testing.T, test func(t *testing.T, e *guardEnv)) {
+	t.Run("sqlite", func(t *testing.T) { test(t, newGuardEnv(t, db.Options{DataDir: t.TempDir()})) })
+	if u := os.Getenv("PUNCHCARD_TEST_DATABASE_URL"); u != "" {
+		t.Run("postgres", func(t *testing.T) { test(t, newGuardEnv(t, db.Options{URL: u, MaxConns: 16})) })
+	}
+}
+
+func newGuardEnv(t *testing.T, opts db.Options) *guardEnv {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := db.Migrate(ctx, opts); err != nil {
+		t.Fatal(err)
+	}
+	d, err := db.Open(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	a := audit.New(d, time.Now, slog.New(slog.DiscardHandler))
+	created, err := tenants.NewService(d, a, time.Now).CreateTenant(ctx, tenants.NewTenant{Slug: "t-" + strings.ToLower(ulid.Make().String())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &guardEnv{db: d, tenantID: created.Tenant.ID, camps: campaigns.NewService(d, a, time.Now)}
+}
+
+// campaign makes a campaign with one voucher of unlimited quantity and the given limits.
+func (e *guardEnv) campaign(t *testing.T, limits string) (campaigns.Campaign, campaigns.Voucher) {
+	t.Helper()
+	var in campaigns.CampaignInput
+	js := `{"name":"c-` + ulid.Make().String() + `","campaign_type":"DISCOUNT_COUPONS","vouchers_count":1,
+		"voucher":{"discount":{"type":"AMOUNT","amount_off":1000}},"limits":` + limits + `}`
+	if err := json.Unmarshal([]byte(js), &in); err != nil {
+		t.Fatal(err)
+	}
+	c, err := e.camps.Create(context.Background(), e.tenantID, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs, _, err := e.camps.ListVouchers(context.Background(), e.tenantID, c.ID, 1, "")
+	if err != nil || len(vs) != 1 {
+		t.Fatalf("voucher: %v", err)
+	}
+	return c, vs[0]
+}
+
+func (e *guardEnv) claimOf(c campaigns.Campaign, v campaigns.Voucher) claim {
+	return claim{VoucherID: v.ID, Code: v.Code, CampaignID: c.ID, Limits: c.Limits, Discount: 1000, OrderAmount: 5000}
+}
+
+// redeemConcurrently runs n redemptions at once, customer(i) being the customer of
+// the i-th, and counts successes and refusals by key.
+func (e *guardEnv) redeemConcurrently(t *testing.T, n int, cl claim, customer func(int) string) (int64, map[string]int) {
+	t.Helper()
+	var ok atomic.Int64
+	var mu sync.Mutex
+	keys := map[string]int{}
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := e.db.InTx(context.Background(), e.tenantID, func(ctx context.Context, tx bun.Tx) error {
+				return applyClaims(ctx, tx, e.tenantID, customer(i), "2026-11-22", []claim{cl}, time.Now().UTC())
+			})
+			var r *refusal
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.As(err, &r):
+				mu.Lock()
+				keys[r.Key+" "+r.Rule]++
+				mu.Unlock()
+			default:
+				t.Errorf("redemption %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	return ok.Load(), keys
+}
+
+func (e *guardEnv) counters(t *testing.T, campaignID string) (redemptions, discount int64) {
+	t.Helper()
+	err := e.db.Read(context.Background(), e.tenantID, func(ctx context.Context, tx bun.Tx) error {
+		return tx.QueryRowContext(ctx, "SELECT redemptions_count, discount_total FROM campaigns WHERE tenant_id = ? AND id = ?", e.tenantID, campaignID).Scan(&redemptions, &discount)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return
+}
+
+func TestGuardsHoldUnderConcurrency(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *guardEnv) {
+		t.Run("first 500 customers", func(t *testing.T) {
+			c, v := e.campaign(t, `{"total_redemptions":500}`)
+			ok, keys := e.redeemConcurrently(t, 1000, e.claimOf(c, v), func(i int) string { return fmt.Sprintf("cust_%d", i) })
+			if ok != 500 || keys["limit_exceeded limits.total_redemptions"] != 500 {
+				t.Fatalf("%d succeeded, refusals %v; want exactly 500 and 500", ok, keys)
+			}
+			if n, d := e.counters(t, c.ID); n != 500 || d != 500*1000 {
+				t.Fatalf("counters %d, %d", n, d)
+			}
+		})
+		t.Run("discount budget", func(t *testing.T) {
+			c, v := e.campaign(t, `{"total_discount_amount":30000}`)
+			ok, keys := e.redeemConcurrently(t, 100, e.claimOf(c, v), func(i int) string { return fmt.Sprintf("cust_%d", i) })
+			if ok != 30 || keys["limit_exceeded limits.total_discount_amount"] != 70 {
+				t.Fatalf("%d succeeded, refusals %v; want 30", ok, keys)
+			}
+		})
+		t.Run("per customer", func(t *testing.T) {
+			c, v := e.campaign(t, `{"per_customer":3,"per_day":50}`)
+			ok, keys := e.redeemConcurrently(t, 200, e.claimOf(c, v), func(i int) string { return fmt.Sprintf("cust_%d", i%20) })
+			// 20 customers × 3 = 60, but the day allows 50.
+			if ok != 50 || keys["limit_exceeded limits.per_day"]+keys["limit_exceeded limits.per_customer"] != 150 {
+				t.Fatalf("%d succeeded, refusals %v; want 50", ok, keys)
+			}
+		})
+		t.Run("voucher quantity and gift balance", func(t *testing.T) {
+			c, v := e.campaign(t, `{}`)
+			q := int64(7)
+			err := e.db.InTx(context.Background(), e.tenantID, func(ctx context.Context, tx bun.Tx) error {
+				_, err := tx.ExecContext(ctx, "UPDATE vouchers SET redemption_quantity = ?, gift_amount = 10000, gift_balance = 10000 WHERE tenant_id = ? AND id = ?", q, e.tenantID, v.ID)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cl := e.claimOf(c, v)
+			cl.GiftCredits = 2000
+			ok, keys := e.redeemConcurrently(t, 50, cl, func(i int) string { return "" })
+			// 7 uses allowed, but 10,000 of balance pays 5 × 2,000.
+			if ok != 5 || keys["gift_amount_exceeded voucher.gift.balance"] != 45 {
+				t.Fatalf("%d succeeded, refusals %v; want 5", ok, keys)
+			}
+		})
+	})
+}
+
+// R2 at the guard level: redemptions and rollbacks racing on one campaign leave the
+// counters at exactly redeemed − rolled back.
+func TestRedeemAndRollbackRace(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *guardEnv) {
+		c, v := e.campaign(t, `{"per_customer":1000}`)
+		cl := e.claimOf(c, v)
+		ctx := context.Background()
+		for range 100 {
+			if err := e.db.InTx(ctx, e.tenantID, func(ctx context.Context, tx bun.Tx) error {
+				return applyClaims(ctx, tx, e.tenantID, "cust_1", "2026-11-22", []claim{cl}, time.Now().UTC())
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var wg sync.WaitGroup
+		var redeemed, rolledBack atomic.Int64
+		for i := range 200 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				err := e.db.InTx(ctx, e.tenantID, func(ctx context.Context, tx bun.Tx) error {
+					if i%2 == 0 {
+						return applyClaims(ctx, tx, e.tenantID, "cust_1", "2026-11-22", []claim{cl}, time.Now().UTC())
+					}
+					return reverseClaims(ctx, tx, e.tenantID, "cust_1", "2026-11-22", []claim{cl}, time.Now().UTC())
+				})
+				if err != nil {
+					t.Errorf("%d: %v", i, err)
+					return
+				}
+				if i%2 == 0 {
+					redeemed.Add(1)
+				} else {
+					rolledBack.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		want := 100 + redeemed.Load() - rolledBack.Load()
+		if n, d := e.counters(t, c.ID); n != want || d != want*1000 {
+			t.Fatalf("counters %d, %d; want %d", n, d, want)
+		}
+		var used, usage int64
+		_ = e.db.Read(ctx, e.tenantID, func(ctx context.Context, tx bun.Tx) error {
+			if err := tx.QueryRowContext(ctx, "SELECT redeemed_quantity FROM vouchers WHERE tenant_id = ? AND id = ?", e.tenantID, v.ID).Scan(&used); err != nil {
+				return err
+			}
+			return tx.QueryRowContext(ctx, "SELECT count FROM redemption_usage WHERE tenant_id = ? AND campaign_id = ? AND customer_id = 'cust_1'", e.tenantID, c.ID).Scan(&usage)
+		})
+		if used != want || usage != want {
+			t.Fatalf("voucher uses %d, customer usage %d; want %d", used, usage, want)
+		}
+	})
+}
