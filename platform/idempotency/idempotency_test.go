@@ -1,0 +1,162 @@
+package idempotency_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/punchcard-loyalty/punchcard/platform/audit"
+	"github.com/punchcard-loyalty/punchcard/platform/db"
+	"github.com/punchcard-loyalty/punchcard/platform/idempotency"
+	"github.com/punchcard-loyalty/punchcard/platform/problem"
+	"github.com/punchcard-loyalty/punchcard/tenants"
+)
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+
+func eachDB(t *testing.T, test func(t *testing.T, s *idempotency.Store, c *clock, a, b string)) {
+	run := func(t *testing.T, opts db.Options) {
+		ctx := context.Background()
+		if _, err := db.Migrate(ctx, opts); err != nil {
+			t.Fatal(err)
+		}
+		d, err := db.Open(ctx, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		c := &clock{now: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
+		ts := tenants.NewService(d, audit.New(d, c.Now, slog.New(slog.DiscardHandler)), c.Now)
+		var ids []string
+		for range 2 {
+			created, err := ts.CreateTenant(ctx, tenants.NewTenant{Slug: "t-" + strings.ToLower(ulid.Make().String())})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, created.Tenant.ID)
+		}
+		test(t, idempotency.New(d, c.Now), c, ids[0], ids[1])
+	}
+	t.Run("sqlite", func(t *testing.T) { run(t, db.Options{DataDir: t.TempDir()}) })
+	if u := os.Getenv("PUNCHCARD_TEST_DATABASE_URL"); u != "" {
+		t.Run("postgres", func(t *testing.T) { run(t, db.Options{URL: u, MaxConns: 16}) })
+	}
+}
+
+func key(t *testing.T, err error) string {
+	t.Helper()
+	var p *problem.Error
+	if !errors.As(err, &p) {
+		t.Fatalf("err = %v, want a problem", err)
+	}
+	return p.Key
+}
+
+// R3 at the store level.
+func TestOneExecutionPerKey(t *testing.T) {
+	eachDB(t, func(t *testing.T, s *idempotency.Store, c *clock, a, b string) {
+		ctx := context.Background()
+		h := idempotency.Hash("POST", "/v1/redemptions", []byte(`{"x":1}`))
+		var (
+			mu      sync.Mutex
+			tickets []*idempotency.Ticket
+			inUse   int
+			wg      sync.WaitGroup
+		)
+		for range 50 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				tk, reply, err := s.Begin(ctx, a, "order-42", h)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case err != nil && key(t, err) == "idempotency_key_in_use":
+					inUse++
+				case err != nil:
+					t.Errorf("begin: %v", err)
+				case reply != nil:
+					t.Errorf("a reply before any request finished: %+v", reply)
+				default:
+					tickets = append(tickets, tk)
+				}
+			}()
+		}
+		wg.Wait()
+		if len(tickets) != 1 || inUse != 49 {
+			t.Fatalf("%d requests may run, %d told the key is in use; want 1 and 49", len(tickets), inUse)
+		}
+		if err := tickets[0].FinishAlone(ctx, 200, []byte(`{"id":"r_1"}`)); err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			tk, reply, err := s.Begin(ctx, a, "order-42", h)
+			if err != nil || tk != nil || reply == nil || reply.Status != 200 || string(reply.Body) != `{"id":"r_1"}` {
+				t.Fatalf("repeat: ticket %v reply %+v err %v", tk, reply, err)
+			}
+		}
+		_, _, err := s.Begin(ctx, a, "order-42", idempotency.Hash("POST", "/v1/redemptions", []byte(`{"x":2}`)))
+		if key(t, err) != "idempotency_key_reused" {
+			t.Fatalf("another body: %v", err)
+		}
+		// Keys are per tenant.
+		if tk, _, err := s.Begin(ctx, b, "order-42", h); err != nil || tk == nil {
+			t.Fatalf("same key in another tenant: %v", err)
+		}
+		// After the retention period the key is new again.
+		c.Add(idempotency.Retention + time.Minute)
+		if tk, _, err := s.Begin(ctx, a, "order-42", idempotency.Hash("POST", "/v1/redemptions", []byte(`{"x":3}`))); err != nil || tk == nil {
+			t.Fatalf("expired key: %v", err)
+		}
+	})
+}
+
+func TestAbandonedAndReleasedKeys(t *testing.T) {
+	eachDB(t, func(t *testing.T, s *idempotency.Store, c *clock, a, _ string) {
+		ctx := context.Background()
+		h := idempotency.Hash("POST", "/v1/redemptions", []byte(`{}`))
+		tk, _, err := s.Begin(ctx, a, "k1", h)
+		if err != nil || tk == nil {
+			t.Fatal(err)
+		}
+		if _, _, err := s.Begin(ctx, a, "k1", h); key(t, err) != "idempotency_key_in_use" {
+			t.Fatalf("while running: %v", err)
+		}
+		c.Add(idempotency.Lease + time.Second)
+		if _, _, err := s.Begin(ctx, a, "k1", idempotency.Hash("POST", "/v1/redemptions", []byte(`{"y":1}`))); key(t, err) != "idempotency_key_reused" {
+			t.Fatalf("abandoned key with another body: %v", err)
+		}
+		retry, _, err := s.Begin(ctx, a, "k1", h)
+		if err != nil || retry == nil {
+			t.Fatalf("a retry takes an abandoned key over: %v", err)
+		}
+		if err := retry.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if again, _, err := s.Begin(ctx, a, "k1", h); err != nil || again == nil {
+			t.Fatalf("after release: %v", err)
+		}
+		c.Add(idempotency.Retention + time.Hour)
+		if n, err := s.Purge(ctx, a); err != nil || n != 1 {
+			t.Fatalf("purge removed %d keys (%v), want 1", n, err)
+		}
+		for _, bad := range []string{"", strings.Repeat("k", 256), "a\nb"} {
+			if _, _, err := s.Begin(ctx, a, bad, h); key(t, err) != "invalid_payload" {
+				t.Fatalf("key %q: %v", bad, err)
+			}
+		}
+	})
+}
