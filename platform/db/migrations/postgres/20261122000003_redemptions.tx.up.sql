@@ -95,3 +95,23 @@ $$;
 
 --bun:split
 GRANT SELECT, INSERT, UPDATE, DELETE ON redemptions, redemption_usage, idempotency_keys, outbox TO punchcard_serving;
+
+--bun:split
+-- A tenant's stacking settings (Voucherify's stacking-rule object).
+CREATE TABLE stacking_rules (
+    tenant_id  text PRIMARY KEY REFERENCES tenants (id),
+    rules      jsonb NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+
+--bun:split
+ALTER TABLE stacking_rules ENABLE ROW LEVEL SECURITY;
+
+--bun:split
+ALTER TABLE stacking_rules FORCE ROW LEVEL SECURITY;
+
+--bun:split
+CREATE POLICY tenant_isolation ON stacking_rules USING (tenant_id = punchcard_tenant()) WITH CHECK (tenant_id = punchcard_tenant());
+
+--bun:split
+GRANT SELECT, INSERT, UPDATE ON stacking_rules TO punchcard_serving;

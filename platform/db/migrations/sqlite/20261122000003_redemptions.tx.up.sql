@@ -59,3 +59,9 @@ CREATE TABLE outbox (
     PRIMARY KEY (tenant_id, id)
 );
 CREATE INDEX outbox_pending ON outbox (tenant_id, delivered_at, id);
+
+CREATE TABLE stacking_rules (
+    tenant_id  TEXT PRIMARY KEY REFERENCES tenants (id),
+    rules      TEXT NOT NULL,
+    updated_at TIMESTAMP NOT NULL
+);
