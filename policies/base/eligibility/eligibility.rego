@@ -1,0 +1,281 @@
+# Package punchcard.eligibility is the base eligibility policy. It is evaluated once
+# per redeemable and turns the structured rules stored on the campaign and voucher
+# (state, schedule, holder, order and customer rules, channels, metadata, quantity
+# and limits) into denials. A field that is absent or null means "no restriction".
+# Each element of deny is {"code", "message", "rule"}; the code reaches the API as
+# the redeemable's error key.
+package punchcard.eligibility
+
+# Campaign and voucher state.
+
+deny contains reason("campaign_disabled", "The campaign is disabled.", "campaign.active") if {
+	input.redeemable.campaign.active == false
+}
+
+deny contains reason("voucher_disabled", "The voucher is disabled.", "voucher.active") if {
+	input.redeemable.active == false
+}
+
+# Schedule: start and expiration dates of the campaign and of the voucher itself.
+
+deny contains reason("voucher_not_active_yet", "The campaign has not started yet.", "schedule.start_date") if {
+	now_ns < date_ns(input.redeemable.campaign.start_date)
+}
+
+deny contains reason("voucher_expired", "The campaign has expired.", "schedule.expiration_date") if {
+	now_ns >= date_ns(input.redeemable.campaign.expiration_date)
+}
+
+deny contains reason("voucher_not_active_yet", "The voucher is not active yet.", "voucher.start_date") if {
+	now_ns < date_ns(input.redeemable.start_date)
+}
+
+deny contains reason("voucher_expired", "The voucher has expired.", "voucher.expiration_date") if {
+	now_ns >= date_ns(input.redeemable.expiration_date)
+}
+
+# Schedule: days of the week and daily hours, in the tenant's timezone. Campaigns
+# store days Voucherify style (0 = Sunday … 6 = Saturday); input.local.weekday is
+# ISO (1 = Monday … 7 = Sunday).
+
+deny contains reason("not_valid_today", "The campaign is not valid on this day of the week.", "schedule.validity_day_of_week") if {
+	days := input.redeemable.campaign.validity_day_of_week
+	is_array(days)
+	count(days) > 0
+	not local_day in days
+}
+
+deny contains reason("not_valid_today", "The campaign is not valid at this time of day.", "schedule.validity_hours") if {
+	windows := input.redeemable.campaign.validity_hours.daily
+	is_array(windows)
+	count(windows) > 0
+	not in_some_window(windows)
+}
+
+# Holder: a voucher assigned to a customer is only valid for that customer.
+
+deny contains reason("customer_mismatch", "The voucher is assigned to another customer.", "voucher.holder_id") if {
+	holder := input.redeemable.holder_id
+	is_string(holder)
+	holder != ""
+	not input.customer.id == holder
+}
+
+# Order rules.
+
+deny contains reason("order_rules_violated", sprintf("The order amount is below the minimum of %v.", [minimum]), "rules.min_order_amount") if {
+	minimum := campaign_rules.min_order_amount
+	is_number(minimum)
+	order_amount < minimum
+}
+
+deny contains reason("order_rules_violated", "The order contains none of the products the campaign applies to.", "rules.products.included") if {
+	included := campaign_rules.products.included
+	is_array(included)
+	count(included) > 0
+	not some_item_listed(included)
+}
+
+deny contains reason("order_rules_violated", "Every product in the order is excluded from the campaign.", "rules.products.excluded") if {
+	excluded := campaign_rules.products.excluded
+	is_array(excluded)
+	count(excluded) > 0
+	count(order_items) > 0
+	every item in order_items {
+		item_listed(item, excluded)
+	}
+}
+
+# Customer rules.
+
+deny contains reason("customer_rules_violated", "The customer is not in any segment the campaign applies to.", "rules.segments") if {
+	segments := campaign_rules.segments
+	is_array(segments)
+	count(segments) > 0
+	not customer_in_segment(segments)
+}
+
+deny contains reason("customer_rules_violated", "The campaign is not available in the customer's country.", "rules.countries") if {
+	countries := campaign_rules.countries
+	is_array(countries)
+	count(countries) > 0
+	not customer_country_listed(countries)
+}
+
+# Channel rules.
+
+deny contains reason("channel_not_allowed", sprintf("The campaign is not available on channel %q.", [channel]), "rules.channels") if {
+	channels := campaign_rules.channels
+	is_array(channels)
+	count(channels) > 0
+	not channel in channels
+}
+
+# Metadata rules: each key must match the order metadata, else the customer
+# metadata; the wanted value is either one value or a list of accepted values.
+
+deny contains reason("metadata_rules_violated", sprintf("The metadata %q does not match the campaign rules.", [key]), concat(".", ["rules.metadata", key])) if {
+	some key, wanted in campaign_rules.metadata
+	not metadata_matches(key, wanted)
+}
+
+# Voucher quantity.
+
+deny contains reason("quantity_exceeded", "The voucher has been redeemed the maximum number of times.", "voucher.quantity") if {
+	quantity := input.redeemable.quantity
+	is_number(quantity)
+	usage("voucher_redemptions") >= quantity
+}
+
+# Campaign limits: each limit is compared with the usage Go counted before this
+# redemption, so reaching the limit denies the next one.
+
+limit_usage := {
+	"total_redemptions": "campaign_redemptions",
+	"total_discount_amount": "campaign_discount_amount",
+	"total_order_amount": "campaign_order_amount",
+	"per_customer": "customer_redemptions",
+	"per_customer_per_day": "customer_redemptions_today",
+	"per_customer_per_month": "customer_redemptions_this_month",
+	"per_day": "campaign_redemptions_today",
+	"per_month": "campaign_redemptions_this_month",
+}
+
+limit_messages := {
+	"total_redemptions": "The campaign has reached its total number of redemptions.",
+	"total_discount_amount": "The campaign has reached its total discount budget.",
+	"total_order_amount": "The campaign has reached its total order amount.",
+	"per_customer": "The customer has reached the redemption limit for this campaign.",
+	"per_customer_per_day": "The customer has reached today's redemption limit for this campaign.",
+	"per_customer_per_month": "The customer has reached this month's redemption limit for this campaign.",
+	"per_day": "The campaign has reached today's redemption limit.",
+	"per_month": "The campaign has reached this month's redemption limit.",
+}
+
+deny contains reason("limit_exceeded", limit_messages[name], concat(".", ["limits", name])) if {
+	some name, field in limit_usage
+	limit := input.redeemable.campaign.limits[name]
+	is_number(limit)
+	usage(field) >= limit
+}
+
+# Helpers.
+
+reason(code, message, rule) := {"code": code, "message": message, "rule": rule}
+
+campaign_rules := rules if {
+	rules := input.redeemable.campaign.rules
+	is_object(rules)
+} else := {}
+
+now_ns := time.parse_rfc3339_ns(input.now)
+
+# date_ns is undefined for absent, null or malformed dates, which means "no restriction".
+date_ns(value) := time.parse_rfc3339_ns(value) if is_string(value)
+
+# local_day is today's day in the tenant's timezone, 0 = Sunday … 6 = Saturday.
+local_day := input.local.weekday % 7
+
+local_minute := (input.local.hour * 60) + input.local.minute
+
+clock_minutes(value) := (to_number(parts[0]) * 60) + to_number(parts[1]) if {
+	parts := split(value, ":")
+	count(parts) >= 2
+}
+
+# window_days are the days a window applies on; none means every day.
+window_days(window) := days if {
+	days := window.days_of_week
+	is_array(days)
+} else := []
+
+window_on_day(window, _) if count(window_days(window)) == 0
+
+window_on_day(window, day) if day in window_days(window)
+
+# in_some_window is true when local time falls inside one of the daily windows.
+# The expiration time is exclusive; a window whose expiration is before its start
+# runs past midnight and belongs to the day it starts on.
+in_some_window(windows) if {
+	some window in windows
+	start := clock_minutes(window.start_time)
+	end := clock_minutes(window.expiration_time)
+	start <= end
+	window_on_day(window, local_day)
+	local_minute >= start
+	local_minute < end
+}
+
+in_some_window(windows) if {
+	some window in windows
+	start := clock_minutes(window.start_time)
+	end := clock_minutes(window.expiration_time)
+	start > end
+	window_on_day(window, local_day)
+	local_minute >= start
+}
+
+in_some_window(windows) if {
+	some window in windows
+	start := clock_minutes(window.start_time)
+	end := clock_minutes(window.expiration_time)
+	start > end
+	window_on_day(window, (local_day + 6) % 7)
+	local_minute < end
+}
+
+order_amount := amount if {
+	amount := input.order.amount
+	is_number(amount)
+} else := 0
+
+order_items := items if {
+	items := input.order.items
+	is_array(items)
+} else := []
+
+item_listed(item, ids) if item.product_id in ids
+
+item_listed(item, ids) if item.sku_id in ids
+
+some_item_listed(ids) if {
+	some item in order_items
+	item_listed(item, ids)
+}
+
+customer_in_segment(segments) if {
+	some segment in input.customer.segments
+	segment in segments
+}
+
+customer_country_listed(countries) if {
+	country := upper(input.customer.address.country)
+	some listed in countries
+	upper(listed) == country
+}
+
+channel := c if {
+	c := input.channel
+	is_string(c)
+} else := "online"
+
+metadata_value(key) := value if {
+	value := input.order.metadata[key]
+} else := input.customer.metadata[key]
+
+# metadata_matches takes the key, not the value, so that a key missing from both
+# metadata leaves it undefined and the deny above fires.
+metadata_matches(key, wanted) if {
+	is_array(wanted)
+	metadata_value(key) in wanted
+}
+
+metadata_matches(key, wanted) if {
+	not is_array(wanted)
+	metadata_value(key) == wanted
+}
+
+usage(field) := n if {
+	n := input.redeemable.usage[field]
+	is_number(n)
+} else := 0
