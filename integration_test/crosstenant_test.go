@@ -20,6 +20,7 @@ type fixture struct {
 	campaignID   string
 	campaignName string
 	voucherCode  string
+	redemptionID string
 }
 
 // probe is what one matrix entry sends with the attacker's key.
@@ -82,12 +83,17 @@ func crossTenantMatrix(f fixture) map[string][]probe {
 		},
 		"GET /v1/vouchers": append([]probe{{method: "GET", path: "/v1/vouchers?limit=100"}},
 			at("GET", "/v1/vouchers?campaign_id=", "", nil, [2]string{f.campaignID, ghostCampaign}, [2]string{f.campaignName, "no-such-campaign"})...),
-		"GET /v1/vouchers/:code":          voucher("GET", "", nil),
-		"POST /v1/vouchers/:code/enable":  voucher("POST", "/enable", nil),
-		"POST /v1/vouchers/:code/disable": voucher("POST", "/disable", nil),
-		"GET /v1/audit-events":            {{method: "GET", path: "/v1/audit-events"}, {method: "GET", path: "/v1/audit-events?resource_id=" + f.customerID}},
-		"GET /v1/audit-events/export":     {{method: "GET", path: "/v1/audit-events/export"}},
-		"GET /v1/audit-events/verify":     {{method: "GET", path: "/v1/audit-events/verify"}},
+		"GET /v1/vouchers/:code":             voucher("GET", "", nil),
+		"POST /v1/vouchers/:code/enable":     voucher("POST", "/enable", nil),
+		"POST /v1/vouchers/:code/disable":    voucher("POST", "/disable", nil),
+		"POST /v1/validations":               {{method: "POST", path: "/v1/validations", body: map[string]any{"redeemables": vouchers(f.voucherCode), "order": map[string]any{"amount": 1000}}}},
+		"POST /v1/redemptions":               {{method: "POST", path: "/v1/redemptions", body: map[string]any{"redeemables": vouchers(f.voucherCode), "order": map[string]any{"amount": 1000}}}},
+		"POST /v1/redemptions/:id/rollbacks": at("POST", "/v1/redemptions/", "/rollbacks", nil, [2]string{f.redemptionID, "r_01KZZZZZZZZZZZZZZZZZZZZZZZ"}),
+		"GET /v1/stacking-rules":             {{method: "GET", path: "/v1/stacking-rules"}},
+		"PUT /v1/stacking-rules":             {{method: "PUT", path: "/v1/stacking-rules", body: map[string]any{"exclusive_categories": []string{"x"}}}},
+		"GET /v1/audit-events":               {{method: "GET", path: "/v1/audit-events"}, {method: "GET", path: "/v1/audit-events?resource_id=" + f.customerID}},
+		"GET /v1/audit-events/export":        {{method: "GET", path: "/v1/audit-events/export"}},
+		"GET /v1/audit-events/verify":        {{method: "GET", path: "/v1/audit-events/verify"}},
 	}
 }
 
@@ -118,8 +124,22 @@ func TestCrossTenantMatrix(t *testing.T) {
 		if len(vs.Vouchers) != 2 {
 			t.Fatalf("owner's campaign has %d vouchers, want 2", len(vs.Vouchers))
 		}
-		f := fixture{owner: owner, customerID: c.ID, sourceID: "owner-" + owner.Slug, campaignID: cp.ID, campaignName: campaignName, voucherCode: vs.Vouchers[0].Code}
-		ownerIDs := []string{owner.ID, owner.KeyID, c.ID, f.sourceID, "owner@example.com", cp.ID, campaignName, vs.Vouchers[0].ID, vs.Vouchers[1].ID, vs.Vouchers[0].Code, vs.Vouchers[1].Code}
+		var red struct {
+			ParentRedemption struct {
+				ID string `json:"id"`
+			} `json:"parent_redemption"`
+			Redemptions []struct {
+				ID string `json:"id"`
+			} `json:"redemptions"`
+		}
+		s.do(t, "POST", "/v1/redemptions", owner.bearer(), map[string]any{"redeemables": vouchers(vs.Vouchers[1].Code), "order": map[string]any{"amount": 5000},
+			"customer": map[string]any{"id": c.ID}}).decode(t, &red)
+		if red.ParentRedemption.ID == "" || len(red.Redemptions) != 1 {
+			t.Fatal("owner's redemption failed")
+		}
+		f := fixture{owner: owner, customerID: c.ID, sourceID: "owner-" + owner.Slug, campaignID: cp.ID, campaignName: campaignName,
+			voucherCode: vs.Vouchers[0].Code, redemptionID: red.ParentRedemption.ID}
+		ownerIDs := []string{owner.ID, owner.KeyID, c.ID, f.sourceID, "owner@example.com", cp.ID, campaignName, vs.Vouchers[0].ID, vs.Vouchers[1].ID, vs.Vouchers[0].Code, vs.Vouchers[1].Code, red.ParentRedemption.ID, red.Redemptions[0].ID}
 		var ownerEvents struct{ Data []struct{ ID string } }
 		s.do(t, "GET", "/v1/audit-events", owner.bearer(), nil).decode(t, &ownerEvents)
 		for _, e := range ownerEvents.Data {

@@ -133,6 +133,10 @@ func startServer(b backend, mutate func(*config.Config), spans ...sdktrace.SpanP
 	cfg.OperatorToken = testOperatorToken
 	cfg.RateLimit = 0 // unlimited unless a test asks
 	cfg.AuditSealInterval = 200 * time.Millisecond
+	// The suite checks decisions, not speed: with the race detector and a thousand
+	// concurrent requests on two cores an evaluation can wait past the production
+	// deadline. The deadline itself is tested in the policies package.
+	cfg.PolicyTimeout = 5 * time.Second
 	cfg.LogLevel = "debug"
 	if mutate != nil {
 		mutate(&cfg)

@@ -27,8 +27,11 @@ import (
 	"github.com/punchcard-loyalty/punchcard/platform/customers"
 	"github.com/punchcard-loyalty/punchcard/platform/db"
 	"github.com/punchcard-loyalty/punchcard/platform/httpapi"
+	"github.com/punchcard-loyalty/punchcard/platform/idempotency"
 	"github.com/punchcard-loyalty/punchcard/platform/ids"
+	"github.com/punchcard-loyalty/punchcard/platform/redemption"
 	"github.com/punchcard-loyalty/punchcard/platform/telemetry"
+	"github.com/punchcard-loyalty/punchcard/policies"
 	"github.com/punchcard-loyalty/punchcard/tenants"
 )
 
@@ -48,15 +51,19 @@ type Options struct {
 
 // App is a built Punchcard process.
 type App struct {
-	cfg       config.Config
-	opts      Options
-	Logger    *slog.Logger
-	Telemetry *telemetry.Telemetry
-	DB        *db.DB
-	Audit     *audit.Log
-	Tenants   *tenants.Service
-	Customers *customers.Service
-	Campaigns *campaigns.Service
+	cfg         config.Config
+	opts        Options
+	Logger      *slog.Logger
+	Telemetry   *telemetry.Telemetry
+	DB          *db.DB
+	Audit       *audit.Log
+	Tenants     *tenants.Service
+	Customers   *customers.Service
+	Campaigns   *campaigns.Service
+	Policies    *policies.Engine
+	Settings    *redemption.Settings
+	Idempotency *idempotency.Store
+	Redemptions *redemption.Engine
 }
 
 // New builds the application. Close releases what it opened.
@@ -106,6 +113,14 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	a.Tenants = tenants.NewService(d, a.Audit, opts.Now)
 	a.Customers = customers.NewService(d, a.Audit, opts.Now)
 	a.Campaigns = campaigns.NewService(d, a.Audit, opts.Now)
+	a.Policies, err = policies.New(policies.Options{Timeout: cfg.PolicyTimeout, TracerProvider: tel.TracerProvider()})
+	if err != nil {
+		_ = a.Close(ctx)
+		return nil, err
+	}
+	a.Settings = redemption.NewSettings(d, a.Audit, opts.Now)
+	a.Idempotency = idempotency.New(d, opts.Now)
+	a.Redemptions = redemption.NewEngine(d, a.Settings, a.Policies, a.Audit, opts.Now, tel.TracerProvider())
 	return a, nil
 }
 
@@ -118,6 +133,7 @@ func (a *App) Close(ctx context.Context) error {
 func (a *App) API(operatorToken string) *httpapi.Server {
 	return httpapi.New(httpapi.Deps{
 		DB: a.DB, Tenants: a.Tenants, Customers: a.Customers, Campaigns: a.Campaigns, Audit: a.Audit,
+		Redemptions: a.Redemptions, Settings: a.Settings, Idempotency: a.Idempotency,
 		Logger: a.Logger, TracerProvider: a.Telemetry.TracerProvider(), MeterProvider: a.Telemetry.MeterProvider(),
 		Propagator: a.Telemetry.Propagator(),
 		Metrics:    a.Telemetry.MetricsHandler(), Now: a.opts.Now,

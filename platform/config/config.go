@@ -28,6 +28,7 @@ type Config struct {
 	BodyLimit            int64         `env:"BODY_LIMIT" envDefault:"1048576"`
 	ShutdownTimeout      time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s"`
 	AuditSealInterval    time.Duration `env:"AUDIT_SEAL_INTERVAL" envDefault:"1s"`
+	PolicyTimeout        time.Duration `env:"POLICY_TIMEOUT" envDefault:"25ms"`
 	NoMigrate            bool          `env:"NO_MIGRATE"`
 }
 
@@ -84,6 +85,9 @@ func (c Config) Validate() error {
 	}
 	if c.AuditSealInterval <= 0 {
 		errs = append(errs, errors.New("PUNCHCARD_AUDIT_SEAL_INTERVAL must be positive"))
+	}
+	if c.PolicyTimeout <= 0 || c.PolicyTimeout > 10*time.Second {
+		errs = append(errs, errors.New("PUNCHCARD_POLICY_TIMEOUT must be positive and at most 10s"))
 	}
 	return errors.Join(errs...)
 }

@@ -269,6 +269,27 @@ func (s *Service) SetConsents(ctx context.Context, tenantID, idOrSourceID string
 
 // find loads the customer named by an id (cust_…) or, failing that, a source_id.
 // Another tenant's customer is not found, like a missing one.
+// Find returns the customer with the given id, else the one with the given
+// source_id, in tx, or nil when there is none. The promotions engine uses it inside
+// its own read transaction.
+func Find(ctx context.Context, tx bun.IDB, tenantID, id, sourceID string) (*Customer, error) {
+	for _, ref := range []string{id, sourceID} {
+		if ref == "" {
+			continue
+		}
+		c, err := find(ctx, tx, tenantID, ref)
+		var p *problem.Error
+		if errors.As(err, &p) && p.Kind == problem.KindNotFound {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &c, nil
+	}
+	return nil, nil
+}
+
 func find(ctx context.Context, tx bun.IDB, tenantID, idOrSourceID string) (Customer, error) {
 	if idOrSourceID == "" {
 		return Customer{}, problem.NotFound(ResourceType, idOrSourceID)

@@ -48,6 +48,15 @@ func status(k problem.Kind) int {
 	}
 }
 
+// errorBody is the body that answers p.
+func (s *Server) errorBody(c *gin.Context, p *problem.Error) ErrorBody {
+	code := status(p.Kind)
+	return ErrorBody{
+		Code: code, Key: p.Key, Message: p.Message, Details: p.Details,
+		RequestID: telemetry.RequestID(c.Request.Context()), ResourceID: p.ResourceID, ResourceType: p.ResourceType,
+	}
+}
+
 // renderError writes err as the error body. Errors that are not domain errors are
 // logged with the request and answered with an opaque 500.
 func (s *Server) renderError(c *gin.Context, err error) {
@@ -63,11 +72,8 @@ func (s *Server) renderError(c *gin.Context, err error) {
 		p = &problem.Error{Key: "internal_error", Message: "Internal server error",
 			Details: "Punchcard could not complete the request; quote the request id when reporting it"}
 	}
-	code := status(p.Kind)
-	c.AbortWithStatusJSON(code, ErrorBody{
-		Code: code, Key: p.Key, Message: p.Message, Details: p.Details,
-		RequestID: telemetry.RequestID(ctx), ResourceID: p.ResourceID, ResourceType: p.ResourceType,
-	})
+	body := s.errorBody(c, p)
+	c.AbortWithStatusJSON(body.Code, body)
 }
 
 // decodeJSON reads the request body into v, turning every way a body can be wrong

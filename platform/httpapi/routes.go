@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/punchcard-loyalty/punchcard/platform/campaigns"
+	"github.com/punchcard-loyalty/punchcard/platform/redemption"
 
 	"github.com/punchcard-loyalty/punchcard/tenants"
 )
@@ -99,6 +100,18 @@ func (s *Server) routeTable() []route {
 			doc: doc{summary: "Enable a voucher", tag: "Vouchers", response: voucherResponse{}}},
 		{method: http.MethodPost, path: "/v1/vouchers/:code/disable", auth: authTenant, roles: campaignWrite, handler: s.setVoucherActive(false),
 			doc: doc{summary: "Disable a voucher", tag: "Vouchers", response: voucherResponse{}}},
+
+		// Validation, redemption and rollback (Voucherify's stackable endpoints).
+		{method: http.MethodPost, path: "/v1/validations", auth: authTenant, roles: redeemRoles, handler: s.validate,
+			doc: doc{summary: "Validate redeemables against an order and customer: which apply, how they stack, the discounts", tag: "Redemptions", request: redemption.Request{}, response: validationBody{}}},
+		{method: http.MethodPost, path: "/v1/redemptions", auth: authTenant, roles: redeemRoles, handler: s.idempotent(s.redeem),
+			doc: doc{summary: "Redeem redeemables: all limits enforced atomically; Idempotency-Key supported", tag: "Redemptions", request: redemption.Request{}, response: redeemBody{}}},
+		{method: http.MethodPost, path: "/v1/redemptions/:id/rollbacks", auth: authTenant, roles: redeemRoles, handler: s.idempotent(s.rollback),
+			doc: doc{summary: "Roll back a redemption and every child: counters, uses and gift credits restored", tag: "Redemptions", request: rollbackRequest{}, response: rollbacksBody{}}},
+		{method: http.MethodGet, path: "/v1/stacking-rules", auth: authTenant, roles: campaignRead, handler: s.getStackingRules,
+			doc: doc{summary: "Get the stacking rules", tag: "Redemptions", response: redemption.StackingRules{}}},
+		{method: http.MethodPut, path: "/v1/stacking-rules", auth: authTenant, roles: settingsRoles, handler: s.putStackingRules,
+			doc: doc{summary: "Replace the stacking rules", tag: "Redemptions", request: redemption.StackingRules{}, response: redemption.StackingRules{}}},
 
 		// Audit log.
 		{method: http.MethodGet, path: "/v1/audit-events", auth: authTenant, roles: auditRoles, handler: s.listAuditEvents,

@@ -24,7 +24,9 @@ import (
 	"github.com/punchcard-loyalty/punchcard/platform/campaigns"
 	"github.com/punchcard-loyalty/punchcard/platform/customers"
 	"github.com/punchcard-loyalty/punchcard/platform/db"
+	"github.com/punchcard-loyalty/punchcard/platform/idempotency"
 	"github.com/punchcard-loyalty/punchcard/platform/problem"
+	"github.com/punchcard-loyalty/punchcard/platform/redemption"
 	"github.com/punchcard-loyalty/punchcard/tenants"
 )
 
@@ -34,6 +36,9 @@ type Deps struct {
 	Tenants        *tenants.Service
 	Customers      *customers.Service
 	Campaigns      *campaigns.Service
+	Redemptions    *redemption.Engine
+	Settings       *redemption.Settings
+	Idempotency    *idempotency.Store
 	Audit          *audit.Log
 	Logger         *slog.Logger
 	TracerProvider trace.TracerProvider

@@ -9,6 +9,7 @@ import (
 
 	"github.com/punchcard-loyalty/punchcard/platform/campaigns"
 	"github.com/punchcard-loyalty/punchcard/platform/db"
+	"github.com/punchcard-loyalty/punchcard/policies"
 )
 
 // claim is one redeemable's share of a redemption: what its voucher, its campaign
@@ -253,4 +254,8 @@ func deref(v *int64) int64 {
 		return 0
 	}
 	return *v
+}
+
+func reasonOf(r *refusal) *policies.Reason {
+	return &policies.Reason{Code: r.Key, Message: r.Message, Rule: r.Rule}
 }

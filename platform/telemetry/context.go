@@ -12,7 +12,11 @@ import (
 type (
 	tenantKey    struct{}
 	requestIDKey struct{}
+	clientKey    struct{}
 )
+
+// client is the caller as the HTTP layer saw it.
+type client struct{ ip, userAgent string }
 
 // tenantAttrKey is the span attribute key for the tenant, shared by every package
 // so that traces can be filtered by tenant with one query.
@@ -39,6 +43,24 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 func RequestID(ctx context.Context) string {
 	id, _ := ctx.Value(requestIDKey{}).(string)
 	return id
+}
+
+// WithClient returns a copy of ctx carrying the caller's address and user agent,
+// which fraud policies read.
+func WithClient(ctx context.Context, ip, userAgent string) context.Context {
+	return context.WithValue(ctx, clientKey{}, client{ip, userAgent})
+}
+
+// ClientIP returns the caller's address carried by ctx, or "".
+func ClientIP(ctx context.Context) string {
+	c, _ := ctx.Value(clientKey{}).(client)
+	return c.ip
+}
+
+// UserAgent returns the caller's user agent carried by ctx, or "".
+func UserAgent(ctx context.Context) string {
+	c, _ := ctx.Value(clientKey{}).(client)
+	return c.userAgent
 }
 
 // TraceID returns the hex trace id of the span in ctx, or "".

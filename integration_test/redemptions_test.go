@@ -1,0 +1,453 @@
+package integration_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// campaignCodes creates a campaign from body and returns its id and codes.
+func campaignCodes(t *testing.T, s *server, tn tenant, body map[string]any) (string, []string) {
+	t.Helper()
+	var c struct {
+		ID string `json:"id"`
+	}
+	s.do(t, "POST", "/v1/campaigns", tn.bearer(), body).decode(t, &c)
+	if c.ID == "" {
+		t.Fatalf("campaign not created from %v", body)
+	}
+	var vs struct {
+		Vouchers []struct{ Code string } `json:"vouchers"`
+	}
+	s.do(t, "GET", "/v1/vouchers?limit=100&campaign_id="+c.ID, tn.bearer(), nil).decode(t, &vs)
+	codes := make([]string, len(vs.Vouchers))
+	for i, v := range vs.Vouchers {
+		codes[i] = v.Code
+	}
+	return c.ID, codes
+}
+
+type validation struct {
+	Valid       bool `json:"valid"`
+	Redeemables []struct {
+		Status string `json:"status"`
+		ID     string `json:"id"`
+		Result struct {
+			Error *struct {
+				Key  string `json:"key"`
+				Rule string `json:"rule"`
+			} `json:"error"`
+			Details *struct {
+				Key  string `json:"key"`
+				Rule string `json:"rule"`
+			} `json:"details"`
+		} `json:"result"`
+	} `json:"redeemables"`
+	Order struct {
+		Amount              int64 `json:"amount"`
+		TotalDiscountAmount int64 `json:"total_discount_amount"`
+		TotalAmount         int64 `json:"total_amount"`
+	} `json:"order"`
+}
+
+func vouchers(codes ...string) []any {
+	out := make([]any, len(codes))
+	for i, c := range codes {
+		out[i] = map[string]any{"object": "voucher", "id": c}
+	}
+	return out
+}
+
+func discountCampaign(name string, count int, discount map[string]any, extra map[string]any) map[string]any {
+	b := map[string]any{"name": name, "campaign_type": "DISCOUNT_COUPONS", "vouchers_count": count, "voucher": map[string]any{"discount": discount}}
+	for k, v := range extra {
+		b[k] = v
+	}
+	return b
+}
+
+func TestValidateRedeemRollback(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *server) {
+		tn := s.newTenant(t)
+		_, codes := campaignCodes(t, s, tn, discountCampaign("Fifteen", 2, map[string]any{"type": "PERCENT", "percent_off": 15}, nil))
+		req := map[string]any{"redeemables": vouchers(codes[0]), "order": map[string]any{"amount": 10000}}
+
+		var v validation
+		s.do(t, "POST", "/v1/validations", tn.bearer(), req).decode(t, &v)
+		if !v.Valid || v.Redeemables[0].Status != "APPLICABLE" || v.Order.TotalDiscountAmount != 1500 || v.Order.TotalAmount != 8500 {
+			t.Fatalf("validation: %+v", v)
+		}
+		r := s.do(t, "POST", "/v1/redemptions", tn.bearer(), req)
+		r.wantStatus(t, http.StatusOK)
+		var red struct {
+			ParentRedemption struct {
+				ID string `json:"id"`
+			} `json:"parent_redemption"`
+			Redemptions []struct {
+				ID         string `json:"id"`
+				Redemption string `json:"redemption"`
+			} `json:"redemptions"`
+		}
+		r.decode(t, &red)
+		if red.ParentRedemption.ID == "" || len(red.Redemptions) != 1 || red.Redemptions[0].Redemption != red.ParentRedemption.ID {
+			t.Fatalf("redemption: %s", r.body)
+		}
+		rb := s.do(t, "POST", "/v1/redemptions/"+red.ParentRedemption.ID+"/rollbacks", tn.bearer(), map[string]any{"reason": "returned"})
+		rb.wantStatus(t, http.StatusOK)
+		s.do(t, "POST", "/v1/redemptions/"+red.ParentRedemption.ID+"/rollbacks", tn.bearer(), nil).wantError(t, http.StatusBadRequest, "already_rolled_back", red.ParentRedemption.ID)
+		s.do(t, "POST", "/v1/redemptions/r_01KZZZZZZZZZZZZZZZZZZZZZZZ/rollbacks", tn.bearer(), nil).wantStatus(t, http.StatusNotFound)
+
+		// Unknown codes are INAPPLICABLE; redeeming them is a 400 naming the key.
+		s.do(t, "POST", "/v1/validations", tn.bearer(), map[string]any{"redeemables": vouchers("NOPE"), "order": map[string]any{"amount": 100}}).decode(t, &v)
+		if v.Valid || v.Redeemables[0].Status != "INAPPLICABLE" || v.Redeemables[0].Result.Error.Key != "resource_not_found" {
+			t.Fatalf("unknown code: %+v", v)
+		}
+		s.do(t, "POST", "/v1/redemptions", tn.bearer(), map[string]any{"redeemables": vouchers("NOPE"), "order": map[string]any{"amount": 100}}).
+			wantError(t, http.StatusBadRequest, "resource_not_found", "NOPE")
+	})
+}
+
+// The seed programmes of the promotions engine, through the API.
+func TestSeedPrograms(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *server) {
+		t.Run("15% general not with 20% loyalty", func(t *testing.T) {
+			tn := s.newTenant(t)
+			_, general := campaignCodes(t, s, tn, discountCampaign("General 15", 1, map[string]any{"type": "PERCENT", "percent_off": 15}, map[string]any{"category": "general"}))
+			_, loyalty := campaignCodes(t, s, tn, discountCampaign("Members 20", 1, map[string]any{"type": "PERCENT", "percent_off": 20}, map[string]any{"category": "loyalty-member"}))
+			s.do(t, "PUT", "/v1/stacking-rules", tn.bearer(), map[string]any{"exclusive_categories": []string{"general", "loyalty-member"}}).wantStatus(t, http.StatusOK)
+			var v validation
+			s.do(t, "POST", "/v1/validations", tn.bearer(), map[string]any{"redeemables": vouchers(loyalty[0], general[0]), "order": map[string]any{"amount": 10000}}).decode(t, &v)
+			if v.Redeemables[0].Status != "APPLICABLE" || v.Redeemables[1].Status != "SKIPPED" || v.Order.TotalDiscountAmount != 2000 {
+				t.Fatalf("the two discounts combined: %+v", v)
+			}
+			if d := v.Redeemables[1].Result.Details; d == nil || d.Key != "exclusion_rules_not_met" {
+				t.Fatalf("skipped without the exclusion key: %+v", v.Redeemables[1])
+			}
+			// Each alone applies.
+			s.do(t, "POST", "/v1/validations", tn.bearer(), map[string]any{"redeemables": vouchers(general[0]), "order": map[string]any{"amount": 10000}}).decode(t, &v)
+			if !v.Valid || v.Order.TotalDiscountAmount != 1500 {
+				t.Fatalf("general alone: %+v", v)
+			}
+		})
+		t.Run("discounts capped at 30,000.00", func(t *testing.T) {
+			tn := s.newTenant(t)
+			_, codes := campaignCodes(t, s, tn, discountCampaign("Capped", 1, map[string]any{"type": "AMOUNT", "amount_off": 1000000},
+				map[string]any{"limits": map[string]any{"total_discount_amount": 3000000}}))
+			for i := range 3 {
+				s.do(t, "POST", "/v1/redemptions", tn.bearer(), map[string]any{"redeemables": vouchers(codes[0]), "order": map[string]any{"amount": 2000000}}).
+					wantStatus(t, http.StatusOK)
+				_ = i
+			}
+			s.do(t, "POST", "/v1/redemptions", tn.bearer(), map[string]any{"redeemables": vouchers(codes[0]), "order": map[string]any{"amount": 2000000}}).
+				wantError(t, http.StatusBadRequest, "limit_exceeded", codes[0])
+		})
+		t.Run("order value capped at 100,000.00", func(t *testing.T) {
+			tn := s.newTenant(t)
+			_, codes := campaignCodes(t, s, tn, discountCampaign("Order cap", 1, map[string]any{"type": "PERCENT", "percent_off": 5},
+				map[string]any{"limits": map[string]any{"total_order_amount": 10000000}}))
+			for range 2 {
+				s.do(t, "POST", "/v1/redemptions", tn.bearer(), map[string]any{"redeemables": vouchers(codes[0]), "order": map[string]any{"amount": 4000000}}).wantStatus(t, http.StatusOK)
+			}
+			s.do(t, "POST", "/v1/redemptions", tn.bearer(), map[string]any{"redeemables": vouchers(codes[0]), "order": map[string]any{"amount": 4000000}}).
+				wantError(t, http.StatusBadRequest, "limit_exceeded", "")
+		})
+		t.Run("happy hour", func(t *testing.T) {
+			tn := s.newTenant(t) // Europe/Berlin
+			berlin, err := time.LoadLocation("Europe/Berlin")
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now().In(berlin)
+			_, friday := campaignCodes(t, s, tn, discountCampaign("Happy hour", 1, map[string]any{"type": "PERCENT", "percent_off": 10},
+				map[string]any{"validity_hours": map[string]any{"daily": []any{map[string]any{"start_time": "17:00", "expiration_time": "19:00", "days_of_week": []int{5}}}}}))
+			var v validation
+			s.do(t, "POST", "/v1/validations", tn.bearer(), map[string]any{"redeemables": vouchers(friday[0]), "order": map[string]any{"amount": 5000}}).decode(t, &v)
+			inWindow := now.Weekday() == time.Friday && now.Hour() >= 17 && now.Hour() < 19
+			if v.Valid != inWindow {
+				t.Fatalf("Friday 17–19 happy hour at %s: valid=%v: %+v", now.Format(time.RFC1123), v.Valid, v)
+			}
+			if !inWindow && (v.Redeemables[0].Result.Error == nil || v.Redeemables[0].Result.Error.Key != "not_valid_today" || v.Redeemables[0].Result.Error.Rule != "schedule.validity_hours") {
+				t.Fatalf("outside the window without the rule: %+v", v.Redeemables[0])
+			}
+			// A window around this very minute, today, in the tenant's zone, applies; one
+			// that ended a minute ago does not (skipped near midnight, where the window
+			// cannot be expressed within one day).
+			if now.Hour() == 0 || now.Hour() == 23 {
+				t.Skip("too close to midnight in Europe/Berlin for a window around now")
+			}
+			window := func(from, to time.Time) map[string]any {
+				return map[string]any{"daily": []any{map[string]any{"start_time": from.Format("15:04"), "expiration_time": to.Format("15:04"), "days_of_week": []int{int(now.Weekday())}}}}
+			}
+			_, open := campaignCodes(t, s, tn, discountCampaign("Now", 1, map[string]any{"type": "AMOUNT", "amount_off": 100},
+				map[string]any{"validity_hours": window(now.Add(-time.Hour), now.Add(time.Hour))}))
+			_, closed := campaignCodes(t, s, tn, discountCampaign("Earlier", 1, map[string]any{"type": "AMOUNT", "amount_off": 100},
+				map[string]any{"validity_hours": window(now.Add(-time.Hour), now.Add(-2*time.Minute))}))
+			s.do(t, "POST", "/v1/validations", tn.bearer(), map[string]any{"redeemables": vouchers(open[0]), "order": map[string]any{"amount": 5000}}).decode(t, &v)
+			if !v.Valid {
+				t.Fatalf("window around now: %+v", v)
+			}
+			s.do(t, "POST", "/v1/validations", tn.bearer(), map[string]any{"redeemables": vouchers(closed[0]), "order": map[string]any{"amount": 5000}}).decode(t, &v)
+			if v.Valid {
+				t.Fatalf("window that has ended: %+v", v)
+			}
+		})
+	})
+}
+
+// R1: 1,000 concurrent redemptions against a campaign capped at 500.
+func TestConcurrentRedemptionsRespectTheCap(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *server) {
+		tn := s.newTenant(t)
+		campaignID, codes := campaignCodes(t, s, tn, discountCampaign("First 500", 1, map[string]any{"type": "AMOUNT", "amount_off": 1000},
+			map[string]any{"limits": map[string]any{"total_redemptions": 500, "total_discount_amount": 1000 * 600, "per_customer": 9}}))
+		var customers []string
+		for i := range 100 {
+			var c struct{ ID string }
+			s.do(t, "POST", "/v1/customers", tn.bearer(), map[string]any{"source_id": fmt.Sprintf("r1-%d", i)}).decode(t, &c)
+			customers = append(customers, c.ID)
+		}
+		var (
+			mu     sync.Mutex
+			wg     sync.WaitGroup
+			ok     int
+			keys   = map[string]int{}
+			server int
+		)
+		for i := range 1000 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := s.do(t, "POST", "/v1/redemptions", tn.bearer(), map[string]any{"redeemables": vouchers(codes[0]),
+					"order": map[string]any{"amount": 5000}, "customer": map[string]any{"id": customers[i%100]}})
+				var e errorBody
+				_ = json.Unmarshal(r.body, &e)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case r.status == http.StatusOK:
+					ok++
+				case r.status >= 500:
+					server++
+				default:
+					keys[fmt.Sprint(r.status, " ", e.Key)]++
+				}
+			}()
+		}
+		wg.Wait()
+		if ok != 500 || server != 0 || keys["400 limit_exceeded"] != 500 {
+			t.Fatalf("%d succeeded, %d server errors, refusals %v; want exactly 500, 0 and 500 limit_exceeded", ok, server, keys)
+		}
+		var c struct {
+			Usage struct {
+				Redemptions    int64 `json:"redemptions"`
+				DiscountAmount int64 `json:"discount_amount"`
+			} `json:"usage"`
+		}
+		s.do(t, "GET", "/v1/campaigns/"+campaignID, tn.bearer(), nil).decode(t, &c)
+		if c.Usage.Redemptions != 500 || c.Usage.DiscountAmount != 500*1000 {
+			t.Fatalf("campaign usage %+v, want 500 redemptions", c.Usage)
+		}
+		if n := countRows(t, s, tn.ID, "redemptions"); n != 500*2 {
+			t.Fatalf("%d redemption rows, want 500 parents and 500 children", n)
+		}
+		if n := auditCount(t, s, tn, "redemption.succeeded"); n != 500 {
+			t.Fatalf("%d redemption.succeeded audit events, want 500", n)
+		}
+	})
+}
+
+func auditCount(t *testing.T, s *server, tn tenant, action string) int {
+	t.Helper()
+	var n int
+	err := s.app.DB.Read(context.Background(), tn.ID, func(ctx context.Context, tx bun.Tx) error {
+		return tx.QueryRowContext(ctx, "SELECT count(*) FROM audit_events WHERE tenant_id = ? AND action = ?", tn.ID, action).Scan(&n)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// R2: redemptions and rollbacks racing on one campaign and one gift card leave the
+// counters at exactly redeemed − rolled back.
+func TestRedeemAndRollbackRaceOverTheAPI(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *server) {
+		tn := s.newTenant(t)
+		_, codes := campaignCodes(t, s, tn, map[string]any{"name": "Cards", "campaign_type": "GIFT_VOUCHERS", "vouchers_count": 1,
+			"voucher": map[string]any{"gift": map[string]any{"amount": 1000000}}})
+		card := codes[0]
+		redeem := func() string {
+			var red struct {
+				ParentRedemption struct{ ID string } `json:"parent_redemption"`
+			}
+			r := s.do(t, "POST", "/v1/redemptions", tn.bearer(), map[string]any{"redeemables": []any{map[string]any{"object": "voucher", "id": card, "gift": map[string]any{"credits": 700}}},
+				"order": map[string]any{"amount": 5000}})
+			if r.status != http.StatusOK {
+				return ""
+			}
+			r.decode(t, &red)
+			return red.ParentRedemption.ID
+		}
+		var first []string
+		for range 40 {
+			first = append(first, redeem())
+		}
+		var (
+			wg                   sync.WaitGroup
+			mu                   sync.Mutex
+			redeemed, rolledBack int
+		)
+		for i := range 80 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if i%2 == 0 {
+					if id := redeem(); id != "" {
+						mu.Lock()
+						redeemed++
+						mu.Unlock()
+					}
+					return
+				}
+				r := s.do(t, "POST", "/v1/redemptions/"+first[i/2]+"/rollbacks", tn.bearer(), nil)
+				if r.status >= 500 {
+					t.Errorf("rollback: %d %s", r.status, r.body)
+				}
+				if r.status == http.StatusOK {
+					mu.Lock()
+					rolledBack++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		uses := 40 + redeemed - rolledBack
+		var v struct {
+			Gift struct {
+				Balance int64 `json:"balance"`
+			} `json:"gift"`
+			Redemption struct {
+				RedeemedQuantity int `json:"redeemed_quantity"`
+			} `json:"redemption"`
+		}
+		s.do(t, "GET", "/v1/vouchers/"+card, tn.bearer(), nil).decode(t, &v)
+		if v.Redemption.RedeemedQuantity != uses || v.Gift.Balance != 1000000-int64(uses)*700 {
+			t.Fatalf("after %d redeemed and %d rolled back: %+v, want %d uses", 40+redeemed, rolledBack, v, uses)
+		}
+	})
+}
+
+// R3: one Idempotency-Key, one execution.
+func TestIdempotentRedemption(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *server) {
+		tn, other := s.newTenant(t), s.newTenant(t)
+		_, codes := campaignCodes(t, s, tn, discountCampaign("Idem", 1, map[string]any{"type": "AMOUNT", "amount_off": 100}, nil))
+		body := map[string]any{"redeemables": vouchers(codes[0]), "order": map[string]any{"amount": 1000}}
+		h := tn.bearer()
+		h["Idempotency-Key"] = "checkout-42"
+		var (
+			wg       sync.WaitGroup
+			mu       sync.Mutex
+			bodies   = map[string]int{}
+			statuses = map[int]int{}
+		)
+		for range 50 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := s.do(t, "POST", "/v1/redemptions", h, body)
+				mu.Lock()
+				defer mu.Unlock()
+				statuses[r.status]++
+				if r.status == http.StatusOK {
+					bodies[string(r.body)]++
+				}
+			}()
+		}
+		wg.Wait()
+		if statuses[http.StatusOK]+statuses[http.StatusConflict] != 50 || len(bodies) != 1 || statuses[http.StatusOK] < 1 {
+			t.Fatalf("statuses %v, %d distinct bodies; want 200s with one body and 409s for requests in flight", statuses, len(bodies))
+		}
+		// Once finished, every repeat gets the identical reply.
+		again := s.do(t, "POST", "/v1/redemptions", h, body)
+		again.wantStatus(t, http.StatusOK)
+		for b := range bodies {
+			if b != string(again.body) {
+				t.Fatalf("replay differs:\n%s\n%s", b, again.body)
+			}
+		}
+		if n := countRows(t, s, tn.ID, "redemptions"); n != 2 {
+			t.Fatalf("%d redemption rows, want one parent and one child", n)
+		}
+		body2 := map[string]any{"redeemables": vouchers(codes[0]), "order": map[string]any{"amount": 2000}}
+		s.do(t, "POST", "/v1/redemptions", h, body2).wantError(t, http.StatusUnprocessableEntity, "idempotency_key_reused", "checkout-42")
+		if n := countRows(t, s, tn.ID, "redemptions"); n != 2 {
+			t.Fatalf("the reused key wrote: %d rows", n)
+		}
+		// The same key under another tenant is another key.
+		_, otherCodes := campaignCodes(t, s, other, discountCampaign("Idem", 1, map[string]any{"type": "AMOUNT", "amount_off": 100}, nil))
+		oh := other.bearer()
+		oh["Idempotency-Key"] = "checkout-42"
+		s.do(t, "POST", "/v1/redemptions", oh, map[string]any{"redeemables": vouchers(otherCodes[0]), "order": map[string]any{"amount": 1000}}).wantStatus(t, http.StatusOK)
+		// A refusal is replayed too.
+		h["Idempotency-Key"] = "bad-1"
+		s.do(t, "POST", "/v1/redemptions", h, map[string]any{"redeemables": vouchers("NOPE"), "order": map[string]any{"amount": 1}}).wantStatus(t, http.StatusBadRequest)
+		s.do(t, "POST", "/v1/redemptions", h, map[string]any{"redeemables": vouchers("NOPE"), "order": map[string]any{"amount": 1}}).wantStatus(t, http.StatusBadRequest)
+	})
+}
+
+func TestRedemptionBadInputWritesNothing(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *server) {
+		tn := s.newTenant(t)
+		campaignID, codes := campaignCodes(t, s, tn, discountCampaign("Bad", 2, map[string]any{"type": "AMOUNT", "amount_off": 100},
+			map[string]any{"expiration_date": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}))
+		_, expired := campaignCodes(t, s, tn, discountCampaign("Expired", 1, map[string]any{"type": "AMOUNT", "amount_off": 100},
+			map[string]any{"start_date": "2020-01-01T00:00:00Z", "expiration_date": "2020-02-01T00:00:00Z"}))
+		s.do(t, "POST", "/v1/campaigns/"+campaignID+"/disable", tn.bearer(), nil).wantStatus(t, http.StatusOK)
+		_, live := campaignCodes(t, s, tn, discountCampaign("Live", 1, map[string]any{"type": "AMOUNT", "amount_off": 100}, nil))
+		before := writes(t, s, tn.ID)
+		redemptionsBefore := countRows(t, s, tn.ID, "redemptions")
+		items := make([]any, 1001)
+		for i := range items {
+			items[i] = map[string]any{"product_id": "p", "price": 100}
+		}
+		many := make([]string, 31)
+		for i := range many {
+			many[i] = fmt.Sprintf("CODE-%d", i)
+		}
+		cases := []struct {
+			name, key, details string
+			body               any
+		}{
+			{"unknown code", "resource_not_found", "NOPE", map[string]any{"redeemables": vouchers("NOPE"), "order": map[string]any{"amount": 100}}},
+			{"disabled campaign", "campaign_disabled", codes[0], map[string]any{"redeemables": vouchers(codes[0]), "order": map[string]any{"amount": 100}}},
+			{"expired campaign", "voucher_expired", expired[0], map[string]any{"redeemables": vouchers(expired[0]), "order": map[string]any{"amount": 100}}},
+			{"wrong currency", "currency_mismatch", "USD", map[string]any{"redeemables": vouchers(live[0]), "order": map[string]any{"amount": 100, "currency": "USD"}}},
+			{"negative amount", "", "order.amount", map[string]any{"redeemables": vouchers(live[0]), "order": map[string]any{"amount": -100}}},
+			{"absurd amount", "", "order.amount", map[string]any{"redeemables": vouchers(live[0]), "order": map[string]any{"amount": int64(1) << 60}}},
+			{"fractional amount", "", "amount", map[string]any{"redeemables": vouchers(live[0]), "order": map[string]any{"amount": 10.5}}},
+			{"1,001 items", "", "order.items", map[string]any{"redeemables": vouchers(live[0]), "order": map[string]any{"items": items}}},
+			{"more redeemables than the stacking limit", "too_many_redeemables", "redeemables", map[string]any{"redeemables": vouchers(many...), "order": map[string]any{"amount": 100}}},
+			{"no redeemables", "", "redeemables", map[string]any{"redeemables": []any{}, "order": map[string]any{"amount": 100}}},
+			{"unknown object", "", "object", map[string]any{"redeemables": []any{map[string]any{"object": "coupon", "id": "X"}}}},
+			{"malformed JSON", "", "body", `{"redeemables": [`},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				s.do(t, "POST", "/v1/redemptions", tn.bearer(), c.body).wantError(t, http.StatusBadRequest, c.key, c.details)
+			})
+		}
+		after := writes(t, s, tn.ID)
+		// Refused redemptions write their audit record and nothing else.
+		after[0] = before[0]
+		if after != before || countRows(t, s, tn.ID, "redemptions") != redemptionsBefore {
+			t.Fatalf("refused redemptions wrote rows: %v → %v", before, after)
+		}
+	})
+}

@@ -1,0 +1,463 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/uptrace/bun"
+
+	"github.com/punchcard-loyalty/punchcard/platform/campaigns"
+	"github.com/punchcard-loyalty/punchcard/platform/idempotency"
+	"github.com/punchcard-loyalty/punchcard/platform/problem"
+	"github.com/punchcard-loyalty/punchcard/platform/redemption"
+	"github.com/punchcard-loyalty/punchcard/platform/telemetry"
+	"github.com/punchcard-loyalty/punchcard/tenants"
+)
+
+var (
+	redeemRoles   = []tenants.Role{tenants.RoleMarketer, tenants.RoleDeveloper, tenants.RoleSupport, tenants.RolePOS}
+	settingsRoles = []tenants.Role{tenants.RoleMarketer, tenants.RoleDeveloper}
+)
+
+// orderBody is Voucherify's OrderCalculated: the order with its totals.
+type orderBody struct {
+	ID                         string          `json:"id,omitempty"`
+	SourceID                   string          `json:"source_id,omitempty"`
+	Amount                     int64           `json:"amount"`
+	InitialAmount              int64           `json:"initial_amount"`
+	DiscountAmount             int64           `json:"discount_amount"`
+	ItemsDiscountAmount        int64           `json:"items_discount_amount"`
+	TotalDiscountAmount        int64           `json:"total_discount_amount"`
+	TotalAmount                int64           `json:"total_amount"`
+	AppliedDiscountAmount      int64           `json:"applied_discount_amount"`
+	ItemsAppliedDiscountAmount int64           `json:"items_applied_discount_amount"`
+	TotalAppliedDiscountAmount int64           `json:"total_applied_discount_amount"`
+	Items                      []orderItemBody `json:"items,omitempty"`
+	Metadata                   map[string]any  `json:"metadata"`
+	CustomerID                 *string         `json:"customer_id" jsonschema:"nullable"`
+	Object                     string          `json:"object" jsonschema:"enum=order"`
+}
+
+type orderItemBody struct {
+	SKUID          string         `json:"sku_id,omitempty"`
+	ProductID      string         `json:"product_id,omitempty"`
+	SourceID       string         `json:"source_id,omitempty"`
+	Quantity       int64          `json:"quantity"`
+	Price          int64          `json:"price"`
+	Amount         int64          `json:"amount"`
+	DiscountAmount int64          `json:"discount_amount"`
+	SubtotalAmount int64          `json:"subtotal_amount"`
+	Metadata       map[string]any `json:"metadata,omitempty"`
+	Object         string         `json:"object" jsonschema:"enum=order_item"`
+}
+
+func toOrderBody(res redemption.Result) orderBody {
+	o, t := res.Order, res.Totals
+	itemDisc := map[int]int64{}
+	for _, oc := range res.Outcomes {
+		for _, d := range oc.Applied.ItemDiscounts {
+			itemDisc[d.Index] += d.Amount
+		}
+	}
+	b := orderBody{ID: o.ID, SourceID: o.SourceID, Amount: t.Amount, InitialAmount: t.Amount, DiscountAmount: t.DiscountAmount,
+		ItemsDiscountAmount: t.ItemsDiscountAmount, TotalDiscountAmount: t.TotalDiscountAmount, TotalAmount: t.TotalAmount,
+		AppliedDiscountAmount: t.AppliedDiscountAmount, ItemsAppliedDiscountAmount: t.ItemsAppliedDiscountAmount,
+		TotalAppliedDiscountAmount: t.TotalAppliedDiscountAmount, Metadata: o.Metadata, Object: "order"}
+	if b.Metadata == nil {
+		b.Metadata = map[string]any{}
+	}
+	if res.Customer != nil {
+		b.CustomerID = &res.Customer.ID
+	}
+	for i, it := range o.Items {
+		b.Items = append(b.Items, orderItemBody{SKUID: it.SKUID, ProductID: it.ProductID, SourceID: it.SourceID, Quantity: it.Quantity,
+			Price: it.Price, Amount: it.Amount, DiscountAmount: itemDisc[i], SubtotalAmount: it.Amount - itemDisc[i], Metadata: it.Metadata, Object: "order_item"})
+	}
+	return b
+}
+
+// redeemableBody is one redeemable of a validation: APPLICABLE with its result,
+// INAPPLICABLE or SKIPPED with the error key, message and the rule that decided.
+type redeemableBody struct {
+	Status       string           `json:"status" jsonschema:"enum=APPLICABLE,enum=INAPPLICABLE,enum=SKIPPED"`
+	ID           string           `json:"id"`
+	Object       string           `json:"object" jsonschema:"enum=voucher"`
+	Result       redeemableResult `json:"result"`
+	Metadata     map[string]any   `json:"metadata,omitempty"`
+	CampaignName string           `json:"campaign_name,omitempty"`
+	CampaignID   string           `json:"campaign_id,omitempty"`
+}
+
+type redeemableResult struct {
+	Discount *campaigns.Discount `json:"discount,omitempty"`
+	Gift     *giftCreditsBody    `json:"gift,omitempty"`
+	Error    *redeemableError    `json:"error,omitempty"`
+	Details  *redeemableDetails  `json:"details,omitempty"`
+}
+
+type giftCreditsBody struct {
+	Credits int64 `json:"credits"`
+	Balance int64 `json:"balance"`
+}
+
+// redeemableError is Voucherify's error object plus the policy rule that denied.
+type redeemableError struct {
+	Code    int    `json:"code"`
+	Key     string `json:"key"`
+	Message string `json:"message"`
+	Details string `json:"details,omitempty"`
+	Rule    string `json:"rule,omitempty" jsonschema:"description=the policy rule that decided, e.g. rules.min_order_amount"`
+}
+
+type redeemableDetails struct {
+	Key     string `json:"key"`
+	Message string `json:"message"`
+	Rule    string `json:"rule,omitempty"`
+}
+
+type validationBody struct {
+	ID                      string                   `json:"id"`
+	Valid                   bool                     `json:"valid"`
+	Redeemables             []redeemableBody         `json:"redeemables"`
+	SkippedRedeemables      []redeemableBody         `json:"skipped_redeemables"`
+	InapplicableRedeemables []redeemableBody         `json:"inapplicable_redeemables"`
+	Order                   orderBody                `json:"order"`
+	StackingRules           redemption.StackingRules `json:"stacking_rules"`
+}
+
+func toRedeemableBodies(res redemption.Result) (all, skipped, inapplicable []redeemableBody) {
+	all, skipped, inapplicable = []redeemableBody{}, []redeemableBody{}, []redeemableBody{}
+	for _, o := range res.Outcomes {
+		b := redeemableBody{Status: o.Status, ID: o.Ref.ID, Object: o.Ref.Object}
+		if o.Campaign != nil {
+			b.CampaignName, b.CampaignID = o.Campaign.Name, o.Campaign.ID
+		}
+		if o.Voucher != nil {
+			b.Metadata = o.Voucher.Metadata
+		}
+		switch o.Status {
+		case redemption.StatusApplicable:
+			if o.Voucher.Type == campaigns.VoucherGift {
+				b.Result.Gift = &giftCreditsBody{Credits: o.Applied.GiftCredits, Balance: o.Voucher.GiftBalance}
+			} else {
+				b.Result.Discount = o.Voucher.Discount
+			}
+		case redemption.StatusInapplicable:
+			b.Result.Error = &redeemableError{Code: http.StatusBadRequest, Key: o.Reason.Code, Message: o.Reason.Message, Rule: o.Reason.Rule}
+			inapplicable = append(inapplicable, b)
+		case redemption.StatusSkipped:
+			b.Result.Details = &redeemableDetails{Key: o.Reason.Code, Message: o.Reason.Message, Rule: o.Reason.Rule}
+			skipped = append(skipped, b)
+		}
+		all = append(all, b)
+	}
+	return all, skipped, inapplicable
+}
+
+func tenantOf(c *gin.Context) redemption.Tenant {
+	t := principal(c).Tenant
+	return redemption.Tenant{ID: t.ID, Slug: t.Slug, Currency: t.Currency, Timezone: t.Timezone}
+}
+
+func withClient(c *gin.Context) context.Context {
+	return telemetry.WithClient(c.Request.Context(), c.ClientIP(), c.Request.UserAgent())
+}
+
+func (s *Server) validate(c *gin.Context) error {
+	var req redemption.Request
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	res, err := s.Redemptions.Validate(withClient(c), tenantOf(c), req)
+	if err != nil {
+		return err
+	}
+	all, skipped, inapplicable := toRedeemableBodies(res)
+	c.JSON(http.StatusOK, validationBody{ID: "valid_" + telemetry.RequestID(c.Request.Context()), Valid: res.Valid, Redeemables: all,
+		SkippedRedeemables: skipped, InapplicableRedeemables: inapplicable, Order: toOrderBody(res), StackingRules: res.Stacking})
+	return nil
+}
+
+// redemptionBody is Voucherify's redemption object (parent or child).
+type redemptionBody struct {
+	ID                string           `json:"id"`
+	Object            string           `json:"object" jsonschema:"enum=redemption"`
+	Date              time.Time        `json:"date"`
+	CustomerID        *string          `json:"customer_id" jsonschema:"nullable"`
+	TrackingID        *string          `json:"tracking_id" jsonschema:"nullable"`
+	Metadata          map[string]any   `json:"metadata"`
+	Amount            int64            `json:"amount"`
+	Redemption        *string          `json:"redemption" jsonschema:"nullable,description=the parent redemption's id"`
+	Result            string           `json:"result" jsonschema:"enum=SUCCESS,enum=FAILURE"`
+	Status            string           `json:"status" jsonschema:"enum=SUCCEEDED,enum=FAILED,enum=ROLLED_BACK"`
+	Order             *orderBody       `json:"order" jsonschema:"nullable"`
+	Channel           channelBody      `json:"channel"`
+	Customer          *simpleCustomer  `json:"customer" jsonschema:"nullable"`
+	RelatedObjectType string           `json:"related_object_type" jsonschema:"enum=voucher,enum=redemption"`
+	RelatedObjectID   string           `json:"related_object_id"`
+	Voucher           *voucherResponse `json:"voucher,omitempty"`
+	Gift              *giftAmountBody  `json:"gift,omitempty"`
+	DiscountAmount    int64            `json:"discount_amount" jsonschema:"description=Punchcard: what this redemption took off the order"`
+}
+
+type giftAmountBody struct {
+	Amount int64 `json:"amount"`
+}
+
+type channelBody struct {
+	ChannelID   string `json:"channel_id"`
+	ChannelType string `json:"channel_type" jsonschema:"enum=API"`
+}
+
+type simpleCustomer struct {
+	ID       string `json:"id"`
+	SourceID string `json:"source_id,omitempty"`
+	Object   string `json:"object" jsonschema:"enum=customer"`
+}
+
+type redeemBody struct {
+	Redemptions      []redemptionBody `json:"redemptions"`
+	ParentRedemption redemptionBody   `json:"parent_redemption"`
+	Order            orderBody        `json:"order"`
+}
+
+// rollbackBody is Voucherify's rollback redemption object.
+type rollbackBody struct {
+	ID                string          `json:"id"`
+	Object            string          `json:"object" jsonschema:"enum=redemption_rollback"`
+	Date              time.Time       `json:"date"`
+	CustomerID        *string         `json:"customer_id" jsonschema:"nullable"`
+	TrackingID        *string         `json:"tracking_id" jsonschema:"nullable"`
+	Metadata          map[string]any  `json:"metadata"`
+	Amount            int64           `json:"amount"`
+	Redemption        *string         `json:"redemption" jsonschema:"nullable,description=the redemption rolled back"`
+	Reason            string          `json:"reason,omitempty"`
+	Result            string          `json:"result" jsonschema:"enum=SUCCESS"`
+	Status            string          `json:"status" jsonschema:"enum=SUCCEEDED"`
+	Order             *orderBody      `json:"order" jsonschema:"nullable"`
+	Channel           channelBody     `json:"channel"`
+	Customer          *simpleCustomer `json:"customer" jsonschema:"nullable"`
+	RelatedObjectType string          `json:"related_object_type" jsonschema:"enum=voucher,enum=redemption"`
+	RelatedObjectID   string          `json:"related_object_id"`
+	Gift              *giftAmountBody `json:"gift,omitempty"`
+}
+
+type rollbacksBody struct {
+	Rollbacks      []rollbackBody `json:"rollbacks"`
+	ParentRollback rollbackBody   `json:"parent_rollback"`
+}
+
+func optionalString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func (s *Server) toRedeemBody(c *gin.Context, r redemption.Redemption) redeemBody {
+	order := toOrderBody(r.Result)
+	keyID := principal(c).KeyID
+	base := func(rec redemption.Record) redemptionBody {
+		b := redemptionBody{ID: rec.ID, Object: "redemption", Date: rec.CreatedAt.UTC(), CustomerID: optionalString(rec.CustomerID),
+			Metadata: rec.Metadata, Amount: rec.Amount, Result: "SUCCESS", Status: rec.Status, Order: &order,
+			Channel: channelBody{ChannelID: keyID, ChannelType: "API"}, DiscountAmount: rec.DiscountAmount}
+		if b.Metadata == nil {
+			b.Metadata = map[string]any{}
+		}
+		if r.Result.Customer != nil {
+			b.Customer = &simpleCustomer{ID: r.Result.Customer.ID, SourceID: r.Result.Customer.SourceID, Object: "customer"}
+		}
+		return b
+	}
+	out := redeemBody{ParentRedemption: base(r.Parent), Order: order, Redemptions: []redemptionBody{}}
+	out.ParentRedemption.RelatedObjectType, out.ParentRedemption.RelatedObjectID = "redemption", r.Parent.ID
+	for _, ch := range r.Children {
+		b := base(ch)
+		b.Redemption = &r.Parent.ID
+		b.RelatedObjectType, b.RelatedObjectID = "voucher", ch.VoucherID
+		for _, o := range r.Result.Outcomes {
+			if o.Voucher != nil && o.Voucher.ID == ch.VoucherID {
+				name := ""
+				if o.Campaign != nil {
+					name = o.Campaign.Name
+				}
+				v := *o.Voucher
+				v.RedeemedQuantity++
+				v.GiftBalance -= ch.GiftCredits
+				vr := toVoucherResponse(v, name)
+				b.Voucher = &vr
+			}
+		}
+		if ch.GiftCredits > 0 {
+			b.Gift = &giftAmountBody{Amount: ch.GiftCredits}
+		}
+		out.Redemptions = append(out.Redemptions, b)
+	}
+	return out
+}
+
+func toRollbacksBody(c *gin.Context, r redemption.Redemption) rollbacksBody {
+	keyID := principal(c).KeyID
+	one := func(rec redemption.Record, typ, id string) rollbackBody {
+		b := rollbackBody{ID: rec.ID, Object: "redemption_rollback", Date: rec.CreatedAt.UTC(), CustomerID: optionalString(rec.CustomerID),
+			Metadata: map[string]any{}, Amount: rec.Amount, Redemption: optionalString(rec.RedemptionID), Reason: rec.Reason,
+			Result: "SUCCESS", Status: "SUCCEEDED", Channel: channelBody{ChannelID: keyID, ChannelType: "API"},
+			RelatedObjectType: typ, RelatedObjectID: id}
+		if rec.CustomerID != "" {
+			b.Customer = &simpleCustomer{ID: rec.CustomerID, Object: "customer"}
+		}
+		if rec.GiftCredits > 0 {
+			b.Gift = &giftAmountBody{Amount: rec.GiftCredits}
+		}
+		return b
+	}
+	out := rollbacksBody{ParentRollback: one(r.Parent, "redemption", r.Parent.RedemptionID), Rollbacks: []rollbackBody{}}
+	for _, ch := range r.Children {
+		out.Rollbacks = append(out.Rollbacks, one(ch, "voucher", ch.VoucherID))
+	}
+	return out
+}
+
+// idempotent runs a value-moving handler under the request's Idempotency-Key, when
+// it has one: a repeat gets the stored reply; the first run's reply is stored by
+// the service in its own transaction (through the ticket in the context) or, for a
+// refusal, alone.
+func (s *Server) idempotent(h func(c *gin.Context, ticket *idempotency.Ticket) (int, any, error)) handlerFunc {
+	return func(c *gin.Context) error {
+		key := c.GetHeader("Idempotency-Key")
+		if key == "" {
+			status, body, err := h(c, nil)
+			if err != nil {
+				return err
+			}
+			c.JSON(status, body)
+			return nil
+		}
+		raw, err := io.ReadAll(c.Request.Body)
+		if err != nil {
+			return jsonError(err)
+		}
+		c.Request.Body = io.NopCloser(bytes.NewReader(raw))
+		c.Request.ContentLength = int64(len(raw))
+		ticket, reply, err := s.Idempotency.Begin(c.Request.Context(), principal(c).Tenant.ID, key,
+			idempotency.Hash(c.Request.Method, c.Request.URL.Path, raw))
+		if err != nil {
+			return err
+		}
+		if reply != nil {
+			c.Header("Idempotent-Replayed", "true")
+			c.Data(reply.Status, "application/json; charset=utf-8", reply.Body)
+			return nil
+		}
+		status, body, err := h(c, ticket)
+		if err != nil {
+			var p *problem.Error
+			if errors.As(err, &p) {
+				// A refusal is an answer: the same request gets it again.
+				eb := s.errorBody(c, p)
+				b, _ := json.Marshal(eb)
+				if ferr := ticket.FinishAlone(c.Request.Context(), eb.Code, b); ferr != nil {
+					s.logger.ErrorContext(c.Request.Context(), "store idempotent refusal", "error", ferr)
+				}
+				c.Data(eb.Code, "application/json; charset=utf-8", b)
+				return nil
+			}
+			if rerr := ticket.Release(c.Request.Context()); rerr != nil {
+				s.logger.ErrorContext(c.Request.Context(), "release idempotency key", "error", rerr)
+			}
+			return err
+		}
+		c.JSON(status, body)
+		return nil
+	}
+}
+
+// finishWith stores the rendered reply under the ticket inside the service's
+// transaction and remembers the bytes so the handler sends exactly them.
+func finishWith(ticket *idempotency.Ticket, render func(redemption.Redemption) any, sent *[]byte) redemption.Commit {
+	if ticket == nil {
+		return nil
+	}
+	return func(ctx context.Context, tx bun.IDB, r redemption.Redemption) error {
+		b, err := json.Marshal(render(r))
+		if err != nil {
+			return err
+		}
+		*sent = b
+		return ticket.Finish(ctx, tx, http.StatusOK, b)
+	}
+}
+
+func (s *Server) redeem(c *gin.Context, ticket *idempotency.Ticket) (int, any, error) {
+	var req redemption.Request
+	if err := decodeJSON(c, &req); err != nil {
+		return 0, nil, err
+	}
+	var sent []byte
+	render := func(r redemption.Redemption) any { return s.toRedeemBody(c, r) }
+	r, err := s.Redemptions.Redeem(withClient(c), tenantOf(c), req, finishWith(ticket, render, &sent))
+	if err != nil {
+		return 0, nil, err
+	}
+	if sent != nil {
+		return http.StatusOK, json.RawMessage(sent), nil
+	}
+	return http.StatusOK, render(r), nil
+}
+
+type rollbackRequest struct {
+	Reason string `json:"reason,omitempty" jsonschema:"maxLength=1000"`
+}
+
+func (s *Server) rollback(c *gin.Context, ticket *idempotency.Ticket) (int, any, error) {
+	var req rollbackRequest
+	if c.Request.ContentLength != 0 {
+		if err := decodeJSON(c, &req); err != nil {
+			return 0, nil, err
+		}
+	}
+	if r := c.Query("reason"); r != "" && req.Reason == "" {
+		req.Reason = r
+	}
+	if len(req.Reason) > 1000 {
+		return 0, nil, problem.Invalid("reason", "reason must be at most 1000 characters")
+	}
+	var sent []byte
+	render := func(r redemption.Redemption) any { return toRollbacksBody(c, r) }
+	r, err := s.Redemptions.Rollback(c.Request.Context(), tenantOf(c), c.Param("id"), req.Reason, finishWith(ticket, render, &sent))
+	if err != nil {
+		return 0, nil, err
+	}
+	if sent != nil {
+		return http.StatusOK, json.RawMessage(sent), nil
+	}
+	return http.StatusOK, render(r), nil
+}
+
+func (s *Server) getStackingRules(c *gin.Context) error {
+	r, err := s.Settings.StackingRules(c.Request.Context(), principal(c).Tenant.ID)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, r)
+	return nil
+}
+
+func (s *Server) putStackingRules(c *gin.Context) error {
+	r := redemption.DefaultStackingRules()
+	if err := decodeJSON(c, &r); err != nil {
+		return err
+	}
+	out, err := s.Settings.SetStackingRules(c.Request.Context(), principal(c).Tenant.ID, r)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, out)
+	return nil
+}

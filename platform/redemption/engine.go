@@ -1,0 +1,392 @@
+package redemption
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/uptrace/bun"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/punchcard-loyalty/punchcard/platform/audit"
+	"github.com/punchcard-loyalty/punchcard/platform/campaigns"
+	"github.com/punchcard-loyalty/punchcard/platform/customers"
+	"github.com/punchcard-loyalty/punchcard/platform/db"
+	"github.com/punchcard-loyalty/punchcard/platform/problem"
+	"github.com/punchcard-loyalty/punchcard/platform/telemetry"
+	"github.com/punchcard-loyalty/punchcard/policies"
+)
+
+// Decider makes policy decisions; *policies.Engine is one.
+type Decider interface {
+	Evaluate(ctx context.Context, tenantID string, kind policies.Kind, input map[string]any) (policies.Decision, error)
+}
+
+// Tenant is what the engine needs of the tenant: its currency and time zone.
+type Tenant struct {
+	ID, Slug, Currency, Timezone string
+}
+
+// Engine validates and redeems. It is safe for concurrent use.
+type Engine struct {
+	db       *db.DB
+	settings *Settings
+	policies Decider
+	audit    *audit.Log
+	now      func() time.Time
+	tracer   trace.Tracer
+	zones    sync.Map // time zone name → *time.Location
+}
+
+// NewEngine returns the engine.
+func NewEngine(d *db.DB, s *Settings, p Decider, a *audit.Log, now func() time.Time, tp trace.TracerProvider) *Engine {
+	return &Engine{db: d, settings: s, policies: p, audit: a, now: now, tracer: tp.Tracer("github.com/punchcard-loyalty/punchcard/platform/redemption")}
+}
+
+// Outcome is what became of one requested redeemable.
+type Outcome struct {
+	Ref      RedeemableRef
+	Status   string
+	Voucher  *campaigns.Voucher
+	Campaign *campaigns.Campaign
+	Reason   *policies.Reason // why it is INAPPLICABLE or SKIPPED
+	Applied  Applied          // what it did (APPLICABLE)
+}
+
+// Result is a validation: every redeemable's outcome and the order after the
+// applicable ones.
+type Result struct {
+	Valid    bool
+	Outcomes []Outcome
+	Order    Order
+	Totals   Totals
+	Stacking StackingRules
+	Customer *customers.Customer
+	Channel  string
+	Local    Local
+}
+
+// Local is the request's moment in the tenant's time zone.
+type Local struct {
+	Date    string // YYYY-MM-DD
+	Weekday int    // 1 = Monday … 7 = Sunday
+	Hour    int
+	Minute  int
+}
+
+// snapshot is what one evaluation reads, in one read transaction.
+type snapshot struct {
+	stacking  StackingRules
+	vouchers  map[string]campaigns.Voucher // by code
+	campaigns map[string]campaigns.Campaign
+	usage     map[usageKey]int64
+	customer  *customers.Customer
+	recent    int64 // the customer's redemptions in the last hour
+}
+
+type usageKey struct{ campaign, customer, period string }
+
+// Validate evaluates the request without redeeming anything.
+func (e *Engine) Validate(ctx context.Context, t Tenant, req Request) (Result, error) {
+	ctx, span := e.tracer.Start(ctx, "redemption.Validate", trace.WithAttributes(telemetry.TenantAttr(t.ID)))
+	defer span.End()
+	res, _, err := e.evaluate(ctx, t, &req)
+	if err == nil {
+		span.SetAttributes(attribute.Bool("redemption.valid", res.Valid))
+	}
+	return res, err
+}
+
+// evaluate runs the pipeline: resolve, fraud, eligibility, stacking, discounts.
+func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request) (Result, *snapshot, error) {
+	now := e.now().UTC()
+	loc, err := e.zone(t.Timezone)
+	if err != nil {
+		return Result{}, nil, err
+	}
+	lt := now.In(loc)
+	wd := int(lt.Weekday())
+	if wd == 0 {
+		wd = 7
+	}
+	local := Local{Date: lt.Format(time.DateOnly), Weekday: wd, Hour: lt.Hour(), Minute: lt.Minute()}
+
+	snap, err := e.read(ctx, t, req, local, now)
+	if err != nil {
+		return Result{}, nil, err
+	}
+	if err := req.check(snap.stacking.RedeemablesLimit); err != nil {
+		return Result{}, nil, err
+	}
+	if err := req.Order.Normalize(t.Currency); err != nil {
+		return Result{}, nil, err
+	}
+	res := Result{Stacking: snap.stacking, Customer: snap.customer, Channel: req.channel(), Local: local}
+	in := inputBase(t, now, local, res.Channel, snap.customer, req.Order)
+
+	// Fraud: the request as a whole.
+	fraudIn := clone(in)
+	fraudIn["redeemables"] = refsDoc(req.Redeemables)
+	fraudIn["request"] = map[string]any{"ip": telemetry.ClientIP(ctx), "user_agent": telemetry.UserAgent(ctx)}
+	fraudIn["velocity"] = map[string]any{"customer_redemptions_last_hour": snap.recent, "customer_validations_last_minute": 0, "failed_validations_last_10m": 0}
+	fraudIn["settings"] = map[string]any{"fraud": map[string]any{}}
+	fraud, _ := e.policies.Evaluate(ctx, t.ID, policies.Fraud, fraudIn)
+
+	// Eligibility: each redeemable on its own.
+	res.Outcomes = make([]Outcome, len(req.Redeemables))
+	for i, ref := range req.Redeemables {
+		o := Outcome{Ref: ref}
+		v, ok := snap.vouchers[ref.ID]
+		switch {
+		case !ok:
+			o.Status, o.Reason = StatusInapplicable, &policies.Reason{Code: keyNotFound, Message: "no voucher has this code", Rule: "voucher"}
+		case !fraud.Allowed():
+			r := fraud.Deny[0]
+			o.Voucher, o.Status, o.Reason = &v, StatusInapplicable, &r
+		default:
+			o.Voucher = &v
+			if c, ok := snap.campaigns[v.CampaignID]; ok {
+				o.Campaign = &c
+			}
+			elig := clone(in)
+			elig["redeemable"] = redeemableDoc(&o, snap, res.Customer, local)
+			d, _ := e.policies.Evaluate(ctx, t.ID, policies.Eligibility, elig)
+			if !d.Allowed() {
+				r := d.Deny[0]
+				o.Status, o.Reason = StatusInapplicable, &r
+			} else {
+				o.Status = StatusApplicable
+			}
+		}
+		res.Outcomes[i] = o
+	}
+
+	// Stacking and discounts, in the tenant's order.
+	order := make([]int, 0, len(res.Outcomes))
+	for i, o := range res.Outcomes {
+		if o.Status == StatusApplicable {
+			order = append(order, i)
+		}
+	}
+	if snap.stacking.RedeemablesSortingRule == "CATEGORY_HIERARCHY" {
+		rank := func(i int) int {
+			if r := slices.Index(snap.stacking.CategoryHierarchy, category(&res.Outcomes[i])); r >= 0 {
+				return r
+			}
+			return len(snap.stacking.CategoryHierarchy)
+		}
+		slices.SortStableFunc(order, func(a, b int) int { return rank(a) - rank(b) })
+	}
+	calc := NewCalculation(req.Order, snap.stacking.DiscountCalculationMode, snap.stacking.RedeemablesProductsApplicationMode == "ONCE")
+	stackingDoc := stackingRulesDoc(snap.stacking)
+	var applied []any
+	for _, i := range order {
+		o := &res.Outcomes[i]
+		doc := redeemableDoc(o, snap, res.Customer, local)
+		doc["category"] = category(o)
+		doc["exclusive"] = slices.Contains(snap.stacking.ExclusiveCategories, category(o))
+		doc["joint"] = slices.Contains(snap.stacking.JointCategories, category(o))
+		st := clone(in)
+		st["candidate"], st["applied"], st["stacking"] = doc, applied, stackingDoc
+		d, _ := e.policies.Evaluate(ctx, t.ID, policies.Stacking, st)
+		if !d.Allowed() {
+			r := d.Deny[0]
+			o.Status, o.Reason = StatusSkipped, &r
+			continue
+		}
+		o.Applied = e.apply(calc, o)
+		if o.Applied.None() && noEffectSkips(snap.stacking, category(o)) {
+			o.Status, o.Reason = StatusSkipped, &policies.Reason{Code: "no_effect", Message: "the redeemable would not change the order", Rule: "stacking.redeemables_no_effect_rule"}
+			continue
+		}
+		applied = append(applied, doc)
+	}
+	req.Order.Items = append(req.Order.Items, addedItems(res.Outcomes)...)
+	res.Order, res.Totals = *req.Order, calc.Totals()
+
+	applicable := 0
+	for _, o := range res.Outcomes {
+		if o.Status == StatusApplicable {
+			applicable++
+		}
+	}
+	inapplicable := len(res.Outcomes) - applicable
+	res.Valid = applicable > 0 && (snap.stacking.RedeemablesApplicationMode == "PARTIAL" || inapplicable == 0)
+	return res, snap, nil
+}
+
+// apply computes one applicable redeemable's effect on the order.
+func (e *Engine) apply(calc *Calculation, o *Outcome) Applied {
+	v := o.Voucher
+	if v.Type == campaigns.VoucherGift {
+		var credits int64
+		if o.Ref.Gift != nil {
+			credits = o.Ref.Gift.Credits
+		}
+		return calc.ApplyGift(v.GiftBalance, credits)
+	}
+	if v.Discount == nil {
+		return Applied{}
+	}
+	var applicable func(Item) bool
+	if c := o.Campaign; c != nil && c.Rules.Products != nil && (len(c.Rules.Products.Included) > 0 || len(c.Rules.Products.Excluded) > 0) {
+		p := c.Rules.Products
+		applicable = func(it Item) bool {
+			in := len(p.Included) == 0 || slices.ContainsFunc(p.Included, it.refersTo)
+			return in && !slices.ContainsFunc(p.Excluded, it.refersTo)
+		}
+	}
+	return calc.ApplyDiscount(*v.Discount, applicable)
+}
+
+func noEffectSkips(r StackingRules, category string) bool {
+	if slices.Contains(r.NoEffectSkipCategories, category) {
+		return true
+	}
+	if slices.Contains(r.NoEffectRedeemAnywayCategories, category) {
+		return false
+	}
+	return r.RedeemablesNoEffectRule == "SKIP"
+}
+
+func addedItems(os []Outcome) []Item {
+	var out []Item
+	for _, o := range os {
+		if o.Status == StatusApplicable {
+			out = append(out, o.Applied.AddedItems...)
+		}
+	}
+	return out
+}
+
+func category(o *Outcome) string {
+	if o.Voucher != nil && o.Voucher.Category != "" {
+		return o.Voucher.Category
+	}
+	if o.Campaign != nil {
+		return o.Campaign.Category
+	}
+	return ""
+}
+
+// read loads everything the evaluation needs in one read transaction.
+func (e *Engine) read(ctx context.Context, t Tenant, req *Request, local Local, now time.Time) (*snapshot, error) {
+	snap := &snapshot{vouchers: map[string]campaigns.Voucher{}, campaigns: map[string]campaigns.Campaign{}, usage: map[usageKey]int64{}}
+	codes := make([]string, 0, len(req.Redeemables))
+	for _, r := range req.Redeemables {
+		if r.ID != "" && len(codes) < MaxRedeemablesRead {
+			codes = append(codes, r.ID)
+		}
+	}
+	err := e.db.Read(ctx, t.ID, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		if snap.stacking, err = loadStackingRules(ctx, tx, t.ID); err != nil {
+			return err
+		}
+		if req.Customer != nil {
+			c, err := customers.Find(ctx, tx, t.ID, req.Customer.ID, req.Customer.SourceID)
+			if err != nil {
+				return err
+			}
+			snap.customer = c
+		}
+		if len(codes) == 0 {
+			return nil
+		}
+		var vs []campaigns.Voucher
+		if err := tx.NewSelect().Model(&vs).Where("v.tenant_id = ?", t.ID).Where("v.code IN (?)", bun.List(codes)).Scan(ctx); err != nil {
+			return fmt.Errorf("load vouchers: %w", err)
+		}
+		var campIDs []string
+		for _, v := range vs {
+			snap.vouchers[v.Code] = v
+			if v.CampaignID != "" && !slices.Contains(campIDs, v.CampaignID) {
+				campIDs = append(campIDs, v.CampaignID)
+			}
+		}
+		if len(campIDs) == 0 {
+			return nil
+		}
+		var cs []campaigns.Campaign
+		if err := tx.NewSelect().Model(&cs).Where("cp.tenant_id = ?", t.ID).Where("cp.id IN (?)", bun.List(campIDs)).Scan(ctx); err != nil {
+			return fmt.Errorf("load campaigns: %w", err)
+		}
+		for _, c := range cs {
+			snap.campaigns[c.ID] = c
+		}
+		customerIDs := []string{""}
+		if snap.customer != nil {
+			customerIDs = append(customerIDs, snap.customer.ID)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT campaign_id, customer_id, period, count FROM redemption_usage
+			WHERE tenant_id = ? AND campaign_id IN (?) AND customer_id IN (?) AND period IN (?)`,
+			t.ID, bun.List(campIDs), bun.List(customerIDs), bun.List([]string{"", local.Date, local.Date[:7]}))
+		if err != nil {
+			return fmt.Errorf("load usage: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k usageKey
+			var n int64
+			if err := rows.Scan(&k.campaign, &k.customer, &k.period, &n); err != nil {
+				return err
+			}
+			snap.usage[k] = n
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if snap.customer != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM redemptions WHERE tenant_id = ? AND customer_id = ? AND kind = 'redemption' AND parent_id IS NOT NULL AND created_at > ?`,
+				t.ID, snap.customer.ID, now.Add(-time.Hour)).Scan(&snap.recent); err != nil {
+				return fmt.Errorf("count recent redemptions: %w", err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return snap, nil
+}
+
+// MaxRedeemablesRead bounds the codes one request looks up, whatever it sends (the
+// request is refused above the stacking limit anyway).
+const MaxRedeemablesRead = 30
+
+func (e *Engine) zone(name string) (*time.Location, error) {
+	if l, ok := e.zones.Load(name); ok {
+		return l.(*time.Location), nil
+	}
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("tenant time zone %q: %w", name, err)
+	}
+	e.zones.Store(name, l)
+	return l, nil
+}
+
+// refusal errors are the client's fault: 400 with the keys.
+func rejected(res Result) error {
+	var details string
+	key := "validation_failed"
+	for _, o := range res.Outcomes {
+		if o.Reason == nil {
+			continue
+		}
+		if details != "" {
+			details += "; "
+		}
+		details += fmt.Sprintf("%s: %s (%s)", o.Ref.ID, o.Reason.Code, o.Reason.Message)
+		if key == "validation_failed" {
+			key = o.Reason.Code
+		}
+	}
+	if details == "" {
+		details = "no redeemable applies to this order"
+	}
+	return &problem.Error{Kind: problem.KindInvalid, Key: key, Message: "Redemption refused", Details: details, Field: "redeemables"}
+}

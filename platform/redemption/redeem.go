@@ -1,0 +1,311 @@
+package redemption
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/punchcard-loyalty/punchcard/platform/audit"
+	"github.com/punchcard-loyalty/punchcard/platform/campaigns"
+	"github.com/punchcard-loyalty/punchcard/platform/db"
+	"github.com/punchcard-loyalty/punchcard/platform/ids"
+	"github.com/punchcard-loyalty/punchcard/platform/problem"
+	"github.com/punchcard-loyalty/punchcard/platform/telemetry"
+)
+
+// Redemption statuses.
+const (
+	Succeeded  = "SUCCEEDED"
+	Failed     = "FAILED"
+	RolledBack = "ROLLED_BACK"
+)
+
+// Id prefixes.
+const (
+	idRedemption = "r"
+	idRollback   = "rr"
+	idEvent      = "oev"
+)
+
+// Record is a stored redemption or rollback, parent or child.
+type Record struct {
+	bun.BaseModel `bun:"table:redemptions,alias:rd"`
+
+	TenantID       string          `bun:"tenant_id,pk"`
+	ID             string          `bun:"id,pk"`
+	ParentID       string          `bun:"parent_id,nullzero"`
+	Kind           string          `bun:"kind"` // redemption or rollback
+	RedemptionID   string          `bun:"redemption_id,nullzero"`
+	Status         string          `bun:"status"`
+	CustomerID     string          `bun:"customer_id,nullzero"`
+	VoucherID      string          `bun:"voucher_id,nullzero"`
+	VoucherCode    string          `bun:"voucher_code,nullzero"`
+	CampaignID     string          `bun:"campaign_id,nullzero"`
+	OrderID        string          `bun:"order_id,nullzero"`
+	OrderData      json.RawMessage `bun:"order_data,type:jsonb,nullzero"`
+	Amount         int64           `bun:"amount"`
+	DiscountAmount int64           `bun:"discount_amount"`
+	GiftCredits    int64           `bun:"gift_credits"`
+	Channel        string          `bun:"channel,nullzero"`
+	LocalDate      string          `bun:"local_date"`
+	Reason         string          `bun:"reason,nullzero"`
+	Metadata       map[string]any  `bun:"metadata,type:jsonb,nullzero,json_use_number"`
+	CreatedAt      time.Time       `bun:"created_at"`
+}
+
+// Redemption is a successful redemption: the parent and one child per applied
+// redeemable, with the evaluation that decided it.
+type Redemption struct {
+	Parent   Record
+	Children []Record
+	Result   Result
+}
+
+// outboxEvent is a domain event for later delivery.
+type outboxEvent struct {
+	bun.BaseModel `bun:"table:outbox,alias:ob"`
+
+	TenantID  string          `bun:"tenant_id,pk"`
+	ID        string          `bun:"id,pk"`
+	Type      string          `bun:"type"`
+	Payload   json.RawMessage `bun:"payload,type:jsonb"`
+	CreatedAt time.Time       `bun:"created_at"`
+}
+
+// Commit is called inside the transaction that stores a redemption or rollback,
+// so that what the caller keeps (the idempotent reply) commits or rolls back with
+// it. It may be nil.
+type Commit func(ctx context.Context, tx bun.IDB, r Redemption) error
+
+// Redeem evaluates the request and, when it is valid, redeems every applicable
+// redeemable in one transaction whose guards enforce every limit. A request that is
+// not valid, or whose guards do not hold, writes nothing but its audit record and
+// returns a 400 problem naming the keys.
+func (e *Engine) Redeem(ctx context.Context, t Tenant, req Request, commit Commit) (Redemption, error) {
+	ctx, span := e.tracer.Start(ctx, "redemption.Redeem", trace.WithAttributes(telemetry.TenantAttr(t.ID)))
+	defer span.End()
+	res, _, err := e.evaluate(ctx, t, &req)
+	if err != nil {
+		return Redemption{}, err
+	}
+	if !res.Valid {
+		span.SetAttributes(attribute.String("redemption.result", "rejected"))
+		return Redemption{Result: res}, e.refused(ctx, t, res, rejected(res))
+	}
+	now := e.now().UTC().Truncate(time.Microsecond)
+	r := Redemption{Result: res}
+	customerID := ""
+	if res.Customer != nil {
+		customerID = res.Customer.ID
+	}
+	orderData, err := json.Marshal(map[string]any{"order": res.Order, "totals": res.Totals})
+	if err != nil {
+		return Redemption{}, err
+	}
+	r.Parent = Record{
+		TenantID: t.ID, ID: ids.New(idRedemption), Kind: "redemption", Status: Succeeded, CustomerID: customerID,
+		OrderID: res.Order.ID, OrderData: orderData, Amount: res.Order.Amount, DiscountAmount: res.Totals.TotalDiscountAmount,
+		Channel: res.Channel, LocalDate: res.Local.Date, Metadata: req.Metadata, CreatedAt: now,
+	}
+	var claims []claim
+	for _, o := range res.Outcomes {
+		if o.Status != StatusApplicable {
+			continue
+		}
+		cl := claim{VoucherID: o.Voucher.ID, Code: o.Voucher.Code, Discount: o.Applied.Total() - o.Applied.GiftCredits,
+			GiftCredits: o.Applied.GiftCredits, OrderAmount: res.Order.Amount}
+		if o.Campaign != nil {
+			cl.CampaignID, cl.Limits = o.Campaign.ID, o.Campaign.Limits
+		}
+		claims = append(claims, cl)
+		r.Children = append(r.Children, Record{
+			TenantID: t.ID, ID: ids.New(idRedemption), ParentID: r.Parent.ID, Kind: "redemption", Status: Succeeded,
+			CustomerID: customerID, VoucherID: o.Voucher.ID, VoucherCode: o.Voucher.Code, CampaignID: cl.CampaignID,
+			OrderID: res.Order.ID, Amount: res.Order.Amount, DiscountAmount: cl.Discount, GiftCredits: cl.GiftCredits,
+			Channel: res.Channel, LocalDate: res.Local.Date, CreatedAt: now,
+		})
+	}
+	err = e.db.InTx(ctx, t.ID, func(ctx context.Context, tx bun.Tx) error {
+		if err := applyClaims(ctx, tx, t.ID, customerID, res.Local.Date, claims, now); err != nil {
+			return err
+		}
+		rows := append([]Record{r.Parent}, r.Children...)
+		if _, err := tx.NewInsert().Model(&rows).Exec(ctx); err != nil {
+			return fmt.Errorf("insert redemptions: %w", err)
+		}
+		summary := map[string]any{"redemptions": len(r.Children), "discount_amount": res.Totals.TotalDiscountAmount, "vouchers": voucherIDs(r.Children)}
+		if _, err := e.audit.Record(ctx, tx, t.ID, audit.Entry{Action: "redemption.succeeded", ResourceType: "redemption", ResourceID: r.Parent.ID, After: summary}); err != nil {
+			return err
+		}
+		if err := e.emit(ctx, tx, t.ID, "redemption.succeeded", r.Parent.ID, summary, now); err != nil {
+			return err
+		}
+		if commit != nil {
+			return commit(ctx, tx, r)
+		}
+		return nil
+	})
+	var ref *refusal
+	if errors.As(err, &ref) {
+		span.SetAttributes(attribute.String("redemption.result", "refused"), attribute.String("redemption.key", ref.Key))
+		for i := range res.Outcomes {
+			if o := &res.Outcomes[i]; o.Voucher != nil && o.Voucher.Code == ref.Code {
+				o.Status, o.Reason = StatusInapplicable, reasonOf(ref)
+			}
+		}
+		return Redemption{Result: res}, e.refused(ctx, t, res, rejected(res))
+	}
+	if err != nil {
+		span.SetStatus(codes.Error, "redeem failed")
+		return Redemption{}, err
+	}
+	span.SetAttributes(attribute.String("redemption.result", "succeeded"), attribute.Int("redemption.children", len(r.Children)))
+	return r, nil
+}
+
+// refused records a refused redemption in the audit log and returns its problem.
+func (e *Engine) refused(ctx context.Context, t Tenant, res Result, perr error) error {
+	keys := []string{}
+	for _, o := range res.Outcomes {
+		if o.Reason != nil {
+			keys = append(keys, o.Reason.Code)
+		}
+	}
+	if err := e.audit.RecordAlone(ctx, t.ID, audit.Entry{Action: "redemption.failed", ResourceType: "redemption", Outcome: audit.OutcomeFailure,
+		After: map[string]any{"keys": keys}}); err != nil {
+		return err
+	}
+	return perr
+}
+
+// Rollback reverses a successful redemption: every child's counters, voucher uses
+// and gift credits come back under the mirror guards, and the redemption is marked
+// rolled back, so a second rollback is refused rather than giving back twice.
+func (e *Engine) Rollback(ctx context.Context, t Tenant, parentID, reason string, commit Commit) (Redemption, error) {
+	ctx, span := e.tracer.Start(ctx, "redemption.Rollback", trace.WithAttributes(telemetry.TenantAttr(t.ID)))
+	defer span.End()
+	now := e.now().UTC().Truncate(time.Microsecond)
+	var out Redemption
+	err := e.db.InTx(ctx, t.ID, func(ctx context.Context, tx bun.Tx) error {
+		var parent Record
+		err := tx.NewSelect().Model(&parent).Where("rd.tenant_id = ? AND rd.id = ? AND rd.kind = 'redemption'", t.ID, parentID).Scan(ctx)
+		if db.IsNotFound(err) {
+			return problem.NotFound("redemption", parentID)
+		}
+		if err != nil {
+			return fmt.Errorf("load redemption: %w", err)
+		}
+		if parent.ParentID != "" {
+			return problem.Invalidf("parent_id", "%s is a child redemption; roll back its parent %s", parentID, parent.ParentID)
+		}
+		if parent.Status != Succeeded {
+			return &problem.Error{Kind: problem.KindInvalid, Key: "already_rolled_back", Message: "Already rolled back",
+				Details: fmt.Sprintf("redemption %s is %s", parentID, parent.Status), Field: "parent_id"}
+		}
+		var children []Record
+		if err := tx.NewSelect().Model(&children).Where("rd.tenant_id = ? AND rd.parent_id = ? AND rd.kind = 'redemption'", t.ID, parentID).
+			OrderExpr("rd.id").Scan(ctx); err != nil {
+			return fmt.Errorf("load child redemptions: %w", err)
+		}
+		limits, err := campaignLimits(ctx, tx, t.ID, children)
+		if err != nil {
+			return err
+		}
+		claims := make([]claim, len(children))
+		for i, c := range children {
+			claims[i] = claim{VoucherID: c.VoucherID, Code: c.VoucherCode, CampaignID: c.CampaignID, Limits: limits[c.CampaignID],
+				Discount: c.DiscountAmount, GiftCredits: c.GiftCredits, OrderAmount: c.Amount}
+		}
+		// Mark first: of two concurrent rollbacks only one changes the status.
+		res, err := tx.NewUpdate().Model((*Record)(nil)).Set("status = ?", RolledBack).
+			Where("tenant_id = ? AND (id = ? OR parent_id = ?) AND kind = 'redemption' AND status = ?", t.ID, parentID, parentID, Succeeded).Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("mark rolled back: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != int64(len(children)+1) {
+			return &problem.Error{Kind: problem.KindConflict, Key: "already_rolled_back", Message: "Already rolled back",
+				Details: fmt.Sprintf("redemption %s was rolled back by another request", parentID), Field: "parent_id"}
+		}
+		if err := reverseClaims(ctx, tx, t.ID, parent.CustomerID, parent.LocalDate, claims, now); err != nil {
+			return err
+		}
+		rb := Record{TenantID: t.ID, ID: ids.New(idRollback), Kind: "rollback", RedemptionID: parent.ID, Status: Succeeded,
+			CustomerID: parent.CustomerID, OrderID: parent.OrderID, Amount: parent.Amount, DiscountAmount: parent.DiscountAmount,
+			Channel: parent.Channel, LocalDate: parent.LocalDate, Reason: reason, CreatedAt: now}
+		rows := []Record{rb}
+		for _, c := range children {
+			rows = append(rows, Record{TenantID: t.ID, ID: ids.New(idRollback), ParentID: rb.ID, Kind: "rollback", RedemptionID: c.ID,
+				Status: Succeeded, CustomerID: c.CustomerID, VoucherID: c.VoucherID, VoucherCode: c.VoucherCode, CampaignID: c.CampaignID,
+				OrderID: c.OrderID, Amount: c.Amount, DiscountAmount: c.DiscountAmount, GiftCredits: c.GiftCredits,
+				Channel: c.Channel, LocalDate: c.LocalDate, Reason: reason, CreatedAt: now})
+		}
+		if _, err := tx.NewInsert().Model(&rows).Exec(ctx); err != nil {
+			return fmt.Errorf("insert rollbacks: %w", err)
+		}
+		out = Redemption{Parent: rows[0], Children: rows[1:]}
+		summary := map[string]any{"redemption_id": parent.ID, "rollbacks": len(children), "discount_amount": parent.DiscountAmount}
+		if _, err := e.audit.Record(ctx, tx, t.ID, audit.Entry{Action: "redemption.rolled_back", ResourceType: "redemption", ResourceID: parent.ID, After: summary}); err != nil {
+			return err
+		}
+		if err := e.emit(ctx, tx, t.ID, "redemption.rolled_back", parent.ID, summary, now); err != nil {
+			return err
+		}
+		if commit != nil {
+			return commit(ctx, tx, out)
+		}
+		return nil
+	})
+	if err != nil {
+		return Redemption{}, err
+	}
+	return out, nil
+}
+
+func campaignLimits(ctx context.Context, tx bun.IDB, tenantID string, children []Record) (map[string]campaigns.Limits, error) {
+	out := map[string]campaigns.Limits{}
+	var ids []string
+	for _, c := range children {
+		if c.CampaignID != "" {
+			ids = append(ids, c.CampaignID)
+		}
+	}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var cs []campaigns.Campaign
+	if err := tx.NewSelect().Model(&cs).Where("cp.tenant_id = ?", tenantID).Where("cp.id IN (?)", bun.List(ids)).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("load campaigns: %w", err)
+	}
+	for _, c := range cs {
+		out[c.ID] = c.Limits
+	}
+	return out, nil
+}
+
+// emit writes a domain event to the outbox in tx. Payloads hold ids and amounts,
+// never personal data.
+func (e *Engine) emit(ctx context.Context, tx bun.IDB, tenantID, typ, id string, data map[string]any, now time.Time) error {
+	b, err := json.Marshal(map[string]any{"type": typ, "id": id, "data": data, "created_at": now})
+	if err != nil {
+		return err
+	}
+	if _, err := tx.NewInsert().Model(&outboxEvent{TenantID: tenantID, ID: ids.New(idEvent), Type: typ, Payload: b, CreatedAt: now}).Exec(ctx); err != nil {
+		return fmt.Errorf("write outbox event: %w", err)
+	}
+	return nil
+}
+
+func voucherIDs(rs []Record) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.VoucherID
+	}
+	return out
+}

@@ -1,0 +1,97 @@
+package redemption
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/punchcard-loyalty/punchcard/platform/problem"
+)
+
+// Redeemable objects a request may name.
+const (
+	ObjectVoucher       = "voucher"
+	ObjectPromotionTier = "promotion_tier"
+)
+
+// Statuses of a redeemable in a validation or redemption.
+const (
+	StatusApplicable   = "APPLICABLE"
+	StatusInapplicable = "INAPPLICABLE"
+	StatusSkipped      = "SKIPPED"
+)
+
+// Request is the body of POST /v1/validations and /v1/redemptions, Voucherify's
+// stackable request.
+type Request struct {
+	Redeemables []RedeemableRef `json:"redeemables"`
+	Order       *Order          `json:"order,omitempty"`
+	Customer    *CustomerRef    `json:"customer,omitempty"`
+	Metadata    map[string]any  `json:"metadata,omitempty" jsonschema:"description=Punchcard reads metadata.channel: online (default), pos, mobile, …"`
+}
+
+// RedeemableRef names one redeemable: a voucher code, with the gift card credits to
+// use for a gift voucher.
+type RedeemableRef struct {
+	Object string      `json:"object" jsonschema:"enum=voucher"`
+	ID     string      `json:"id" jsonschema:"description=the voucher code"`
+	Gift   *GiftCredit `json:"gift,omitempty"`
+}
+
+// GiftCredit is how much of a gift card to use (minor units); absent: as much as
+// the order needs.
+type GiftCredit struct {
+	Credits int64 `json:"credits"`
+}
+
+// CustomerRef names the customer by id or source_id.
+type CustomerRef struct {
+	ID       string `json:"id,omitempty"`
+	SourceID string `json:"source_id,omitempty"`
+}
+
+// channel is the request's sales channel, metadata.channel, "online" by default.
+func (r *Request) channel() string {
+	if c, ok := r.Metadata["channel"].(string); ok && c != "" {
+		return c
+	}
+	return "online"
+}
+
+// check validates the shape of the request; limit is the tenant's
+// redeemables_limit.
+func (r *Request) check(limit int) error {
+	switch {
+	case len(r.Redeemables) == 0:
+		return problem.Invalid("redeemables", "redeemables must name at least one redeemable")
+	case len(r.Redeemables) > limit:
+		return &problem.Error{Kind: problem.KindInvalid, Key: "too_many_redeemables", Message: "Too many redeemables",
+			Details: fmt.Sprintf("redeemables: %d sent, the stacking rules allow at most %d", len(r.Redeemables), limit), Field: "redeemables"}
+	}
+	seen := map[string]bool{}
+	for i, ref := range r.Redeemables {
+		f := fmt.Sprintf("redeemables[%d]", i)
+		switch {
+		case ref.Object == "":
+			return problem.Invalidf(f+".object", "%s.object is required", f)
+		case ref.Object != ObjectVoucher:
+			return problem.Invalidf(f+".object", "%s.object %q is not supported; send voucher", f, ref.Object)
+		case strings.TrimSpace(ref.ID) == "":
+			return problem.Invalidf(f+".id", "%s.id (the code) is required", f)
+		case utf8.RuneCountInString(ref.ID) > 200 || strings.ContainsRune(ref.ID, 0):
+			return problem.Invalidf(f+".id", "%s.id is not a code", f)
+		case ref.Gift != nil && (ref.Gift.Credits < 0 || ref.Gift.Credits > MaxAmount):
+			return problem.Invalidf(f+".gift.credits", "%s.gift.credits must be between 0 and %d (minor units)", f, MaxAmount)
+		case seen[ref.Object+" "+ref.ID]:
+			return problem.Invalidf(f+".id", "%s names %s twice", f, ref.ID)
+		}
+		seen[ref.Object+" "+ref.ID] = true
+	}
+	if r.Order == nil {
+		r.Order = &Order{}
+	}
+	if r.Customer != nil && r.Customer.ID == "" && r.Customer.SourceID == "" {
+		r.Customer = nil
+	}
+	return nil
+}
