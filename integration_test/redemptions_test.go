@@ -451,3 +451,36 @@ func TestRedemptionBadInputWritesNothing(t *testing.T) {
 		}
 	})
 }
+
+func TestRedemptionResponsesConformToVoucherify(t *testing.T) {
+	vs := voucherifySchemas(t, "validations.json")
+	rs := voucherifySchemas(t, "redemptions.json")
+	forEachBackend(t, func(t *testing.T, s *server) {
+		tn := s.newTenant(t)
+		var cust struct{ ID string }
+		s.do(t, "POST", "/v1/customers", tn.bearer(), map[string]any{"source_id": "conform-1"}).decode(t, &cust)
+		_, pct := campaignCodes(t, s, tn, discountCampaign("Ten", 1, map[string]any{"type": "PERCENT", "percent_off": 10}, map[string]any{"category": "general"}))
+		_, gift := campaignCodes(t, s, tn, map[string]any{"name": "Gift", "campaign_type": "GIFT_VOUCHERS", "vouchers_count": 1, "voucher": map[string]any{"gift": map[string]any{"amount": 5000}}})
+		req := map[string]any{
+			"redeemables": []any{map[string]any{"object": "voucher", "id": pct[0]}, map[string]any{"object": "voucher", "id": gift[0], "gift": map[string]any{"credits": 1000}},
+				map[string]any{"object": "voucher", "id": "NOPE"}},
+			"order":    map[string]any{"amount": 20000, "items": []any{map[string]any{"product_id": "p1", "quantity": 2, "price": 10000}}},
+			"customer": map[string]any{"id": cust.ID},
+		}
+		v := s.do(t, "POST", "/v1/validations", tn.bearer(), req)
+		v.wantStatus(t, http.StatusOK)
+		conforms(t, vs, "ValidationsValidateResponseBody", v)
+
+		s.do(t, "PUT", "/v1/stacking-rules", tn.bearer(), map[string]any{"redeemables_application_mode": "PARTIAL"}).wantStatus(t, http.StatusOK)
+		r := s.do(t, "POST", "/v1/redemptions", tn.bearer(), req)
+		r.wantStatus(t, http.StatusOK)
+		conforms(t, rs, "RedemptionsRedeemResponseBody", r)
+		var red struct {
+			ParentRedemption struct{ ID string } `json:"parent_redemption"`
+		}
+		r.decode(t, &red)
+		rb := s.do(t, "POST", "/v1/redemptions/"+red.ParentRedemption.ID+"/rollbacks?reason=returned", tn.bearer(), nil)
+		rb.wantStatus(t, http.StatusOK)
+		conforms(t, rs, "RedemptionsRollbacksCreateResponseBody", rb)
+	})
+}
