@@ -26,6 +26,9 @@ var fuzzFixture struct {
 	customerID string
 }
 
+// fuzzCode is a voucher of the fuzz tenant, redeemable without limit.
+const fuzzCode = "FUZZ-CODE"
+
 // fuzzServer returns the process's fuzz server, a tenant and one of its customers.
 func fuzzServer(f *testing.F) (*server, tenant, string) {
 	f.Helper()
@@ -36,6 +39,8 @@ func fuzzServer(f *testing.F) (*server, tenant, string) {
 			ID string `json:"id"`
 		}
 		s.do(f, "POST", "/v1/customers", tn.bearer(), map[string]any{"source_id": "fuzz-anchor", "name": "Anchor"}).decode(f, &c)
+		s.do(f, "POST", "/v1/vouchers", tn.bearer(), map[string]any{"code": fuzzCode, "type": "DISCOUNT_VOUCHER",
+			"discount": map[string]any{"type": "PERCENT", "percent_off": 10}}).wantStatus(f, http.StatusOK)
 		fuzzFixture.s, fuzzFixture.tn, fuzzFixture.customerID = s, tn, c.ID
 	})
 	if fuzzFixture.s == nil {
@@ -238,5 +243,49 @@ func FuzzVoucherCreate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		before := writes(t, s, tn.ID)
 		checkAnswer(t, s, tn.ID, before, s.do(t, "POST", "/v1/vouchers", tn.bearer(), body))
+	})
+}
+
+var redemptionSeeds = []string{
+	`{"redeemables":[{"object":"voucher","id":"FUZZ-CODE"}],"order":{"amount":10000}}`,
+	`{"redeemables":[{"object":"voucher","id":"FUZZ-CODE"}],"order":{"items":[{"product_id":"p","quantity":2,"price":500}]},"customer":{"source_id":"fuzz-anchor"}}`,
+	`{"redeemables":[{"object":"voucher","id":"FUZZ-CODE","gift":{"credits":5}}],"order":{"amount":1,"currency":"EUR"},"metadata":{"channel":"pos"}}`,
+	`{"redeemables":[{"object":"voucher","id":"NOPE"},{"object":"voucher","id":"FUZZ-CODE"}],"order":{"amount":-1}}`,
+	`{"redeemables":[],"order":{}}`,
+	`{"redeemables":[{"object":"promotion_tier","id":"x"}]}`,
+}
+
+func FuzzValidation(f *testing.F) {
+	for _, seed := range redemptionSeeds {
+		f.Add([]byte(seed))
+	}
+	s, tn, _ := fuzzServer(f)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		before := writes(t, s, tn.ID)
+		r := s.do(t, "POST", "/v1/validations", tn.bearer(), body)
+		checkAnswer(t, s, tn.ID, before, r)
+		if after := writes(t, s, tn.ID); after != before {
+			t.Fatalf("a validation wrote rows: %v → %v", before, after)
+		}
+	})
+}
+
+func FuzzRedemption(f *testing.F) {
+	for _, seed := range redemptionSeeds {
+		f.Add([]byte(seed))
+	}
+	s, tn, _ := fuzzServer(f)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		before := writes(t, s, tn.ID)
+		redemptions := countRows(t, s, tn.ID, "redemptions")
+		r := s.do(t, "POST", "/v1/redemptions", tn.bearer(), body)
+		// A refused redemption writes its audit record and nothing else.
+		if r.status >= 400 && r.status < 500 {
+			before[0] = writes(t, s, tn.ID)[0]
+			if n := countRows(t, s, tn.ID, "redemptions"); n != redemptions {
+				t.Fatalf("%s refused with %d but wrote redemptions: %s", r.req, r.status, r.body)
+			}
+		}
+		checkAnswer(t, s, tn.ID, before, r)
 	})
 }
