@@ -37,18 +37,17 @@ import (
 type measurement struct {
 	Scenario string `json:"scenario"`
 	Database string `json:"database,omitempty"`
-	Side     string `json:"side"` // "baseline" or "punchcard"
+	Side     string `json:"side"` // "floor" or "punchcard"
 	What     string `json:"what"`
 	result
 }
 
-// comparison puts a scenario's two sides together.
+// comparison is one scenario on one database: its floors, Punchcard, and the
+// ratios the scenario is judged by.
 type comparison struct {
-	Baseline        measurement `json:"baseline"`
-	Punchcard       measurement `json:"punchcard"`
-	ThroughputRatio float64     `json:"throughput_ratio"` // Punchcard / baseline
-	P50Ratio        float64     `json:"p50_ratio"`        // Punchcard / baseline
-	P99Ratio        float64     `json:"p99_ratio"`
+	Floors    []measurement `json:"floors"`
+	Punchcard measurement   `json:"punchcard"`
+	Ratios    []ratio       `json:"ratios"`
 }
 
 type report struct {
@@ -90,7 +89,7 @@ func mainErr(args []string, stdout, stderr io.Writer) error {
 	}
 	if *list {
 		for _, s := range scenarios {
-			fmt.Fprintf(stdout, "%-16s %s vs %s\n", s.name, s.what, s.baseline)
+			fmt.Fprintf(stdout, "%-20s %s\n", s.name, s.summary)
 		}
 		return nil
 	}
@@ -158,27 +157,33 @@ func mainErr(args []string, stdout, stderr io.Writer) error {
 			rounds = databases
 		}
 		for _, db := range rounds {
+			if len(s.databases) > 0 && !slices.Contains(s.databases, db) {
+				continue
+			}
 			url := ""
 			if db == "postgres" {
 				url = pgURL
 			}
-			fmt.Fprintf(stderr, "%s [%s]: %s, then %s\n", s.name, db, s.baseline, s.what)
-			base, err := measure(ctx, e, s.setupBaseline, url, opts, nil)
-			if err != nil {
-				return fmt.Errorf("%s baseline: %w", s.name, err)
+			var cmp comparison
+			var floors []result
+			for _, f := range s.floors {
+				fmt.Fprintf(stderr, "%s [%s]: floor %s\n", s.name, db, f.name)
+				r, err := f.run(ctx, e, url, s.load(opts))
+				if err != nil {
+					return fmt.Errorf("%s floor %s: %w", s.name, f.name, err)
+				}
+				floors = append(floors, r)
+				cmp.Floors = append(cmp.Floors, measurement{Scenario: s.name, Database: db, Side: "floor", What: f.name, result: r})
 			}
-			target, err := measure(ctx, e, s.setupTarget, url, opts, prof)
+			fmt.Fprintf(stderr, "%s [%s]: %s\n", s.name, db, s.what)
+			target, err := measure(ctx, e, s.setupTarget, url, s.load(opts), prof)
 			if err != nil {
 				return fmt.Errorf("%s on %s: %w", s.name, db, err)
 			}
 			prof = nil
-			rep.Comparisons = append(rep.Comparisons, comparison{
-				Baseline:        measurement{Scenario: s.name, Database: db, Side: "baseline", What: s.baseline, result: base},
-				Punchcard:       measurement{Scenario: s.name, Database: db, Side: "punchcard", What: s.what, result: target},
-				ThroughputRatio: target.Throughput / base.Throughput,
-				P50Ratio:        float64(target.P50) / float64(base.P50),
-				P99Ratio:        float64(target.P99) / float64(base.P99),
-			})
+			cmp.Punchcard = measurement{Scenario: s.name, Database: db, Side: "punchcard", What: s.what, result: target}
+			cmp.Ratios = s.ratios(target, floors)
+			rep.Comparisons = append(rep.Comparisons, cmp)
 		}
 	}
 	if *asJSON {
@@ -216,7 +221,7 @@ func printReport(w io.Writer, rep report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\tdb\tside\treq/s\tp50\tp99\tp99.9\tmax\terrors\t")
 	for _, c := range rep.Comparisons {
-		for _, m := range []measurement{c.Baseline, c.Punchcard} {
+		for _, m := range append(slices.Clone(c.Floors), c.Punchcard) {
 			errs := fmt.Sprint(m.Errors)
 			if m.Dropped > 0 {
 				errs += fmt.Sprintf(" (+%d dropped)", m.Dropped)
@@ -228,8 +233,13 @@ func printReport(w io.Writer, rep report) {
 	_ = tw.Flush()
 	fmt.Fprintln(w)
 	for _, c := range rep.Comparisons {
-		fmt.Fprintf(w, "%s [%s]: throughput %.2f× the %s, p50 %.2f×, p99 %.2f×\n",
-			c.Punchcard.Scenario, c.Punchcard.Database, c.ThroughputRatio, c.Baseline.What, c.P50Ratio, c.P99Ratio)
+		for _, r := range c.Ratios {
+			line := fmt.Sprintf("%s [%s]: %s = %.2f", c.Punchcard.Scenario, c.Punchcard.Database, r.Name, r.Value)
+			if r.Target != "" {
+				line += "  (target " + r.Target + ")"
+			}
+			fmt.Fprintln(w, line)
+		}
 	}
 }
 

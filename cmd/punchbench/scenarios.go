@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
+	"time"
 )
 
 // workload is one side of a comparison: a request generator and what to release
@@ -13,19 +15,50 @@ type workload struct {
 	close func()
 }
 
-// scenario compares a Punchcard workload with the floor it cannot beat, measured in
-// the same run on the same machine. Later capabilities add their scenarios to
-// scenarios.
+// floor is what a scenario is compared with, measured in the same run: a gin
+// hello-world handler, raw OPA evaluation, or pgbench running the database floor.
+type floor struct {
+	name string
+	run  func(ctx context.Context, e *env, db string, opts loadOptions) (result, error)
+}
+
+// ratio is one number a scenario is judged by.
+type ratio struct {
+	Name   string  `json:"name"`
+	Value  float64 `json:"value"`
+	Target string  `json:"target,omitempty"`
+}
+
+// scenario is a Punchcard workload with its floors. Later capabilities add theirs
+// to scenarios.
 type scenario struct {
-	name     string
-	what     string // the Punchcard side
-	baseline string // the floor
-	// perDatabase scenarios run once per configured database.
+	name    string
+	what    string // the Punchcard side
+	summary string // for -list
+	floors  []floor
+	// perDatabase scenarios run once per configured database; databases, when set,
+	// restricts them (the pgbench floors exist only on PostgreSQL).
 	perDatabase bool
-	// setupBaseline and setupTarget build the two workloads; db is the database URL
-	// of this round ("" for SQLite).
-	setupBaseline func(ctx context.Context, env *env, db string) (workload, error)
-	setupTarget   func(ctx context.Context, env *env, db string) (workload, error)
+	databases   []string
+	// rate, when set, runs the Punchcard side as an open loop at this rate;
+	// clients, when set, overrides the client count (of floors too).
+	rate    float64
+	clients int
+	// setupTarget builds the Punchcard workload; db is the database URL of the
+	// round ("" for SQLite).
+	setupTarget func(ctx context.Context, env *env, db string) (workload, error)
+	ratios      func(target result, floors []result) []ratio
+}
+
+// load is the load options of the scenario's Punchcard side.
+func (s scenario) load(opts loadOptions) loadOptions {
+	if s.rate > 0 {
+		opts.Rate = s.rate
+	}
+	if s.clients > 0 {
+		opts.Clients = s.clients
+	}
+	return opts
 }
 
 // env is what scenarios share: the load client.
@@ -33,13 +66,28 @@ type env struct {
 	client *http.Client
 }
 
+// httpFloor measures an HTTP workload as a floor.
+func httpFloor(name string, setup func(ctx context.Context, e *env, db string) (workload, error)) floor {
+	return floor{name: name, run: func(ctx context.Context, e *env, db string, opts loadOptions) (result, error) {
+		return measure(ctx, e, setup, db, opts, nil)
+	}}
+}
+
+var hello = httpFloor("gin hello-world", helloWorkload)
+
+// againstHello are the ratios of an HTTP scenario against the hello-world floor.
+func againstHello(t result, f []result) []ratio {
+	return []ratio{
+		{Name: "throughput / hello-world", Value: t.Throughput / f[0].Throughput},
+		{Name: "p50 / hello-world p50", Value: float64(t.P50) / float64(f[0].P50)},
+		{Name: "p99 / hello-world p99", Value: float64(t.P99) / float64(f[0].P99)},
+	}
+}
+
 var scenarios = []scenario{
 	{
-		name:          "customer-get",
-		what:          "GET /v1/customers/{id}",
-		baseline:      "gin hello-world",
-		perDatabase:   true,
-		setupBaseline: helloWorkload,
+		name: "customer-get", what: "GET /v1/customers/{id}", summary: "GET /v1/customers/{id} vs gin hello-world",
+		floors: []floor{hello}, perDatabase: true, ratios: againstHello,
 		setupTarget: func(ctx context.Context, e *env, db string) (workload, error) {
 			p, err := startPunchcard(ctx, db, e.client)
 			if err != nil {
@@ -55,17 +103,49 @@ var scenarios = []scenario{
 				p.stop()
 				return workload{}, err
 			}
-			url, auth := p.base+"/v1/customers/"+c.ID, "Bearer "+p.secret
-			return workload{
-				next: func(ctx context.Context, _, _ int) (*http.Request, error) {
-					req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-					if err == nil {
-						req.Header.Set("Authorization", auth)
-					}
-					return req, err
-				},
-				close: p.stop,
-			}, nil
+			return p.get("/v1/customers/" + c.ID), nil
+		},
+	},
+	{
+		name: "validate", what: "POST /v1/validations, 1 client", summary: "latency of one validation (one voucher, two lines, a known customer) vs hello-world + raw OPA eval of the same three decisions, one client",
+		floors: []floor{hello, rawOPAFloor}, perDatabase: true, clients: 1,
+		setupTarget: validateWorkload,
+		ratios: func(t result, f []result) []ratio {
+			return []ratio{{Name: "p50 / (hello-world p50 + raw OPA p50)", Value: float64(t.P50) / float64(f[0].P50+f[1].P50), Target: "≤ 1.3"}}
+		},
+	},
+	{
+		name: "validate-throughput", what: "POST /v1/validations", summary: "the validation above, closed loop with all clients",
+		perDatabase: true, setupTarget: validateWorkload,
+		ratios: func(t result, _ []result) []ratio {
+			return []ratio{{Name: "validations/s", Value: t.Throughput, Target: "≥ 3,000"}}
+		},
+	},
+	{
+		name: "validate-half-rate", what: "POST /v1/validations at 1,500/s", summary: "the validation above as an open loop at 1,500 requests/s (half the throughput target)",
+		floors: nil, perDatabase: true, rate: 1500,
+		setupTarget: validateWorkload,
+		ratios: func(t result, _ []result) []ratio {
+			return []ratio{{Name: "p99 ms at 1,500/s", Value: float64(t.P99) / float64(time.Millisecond), Target: "≤ 5"},
+				{Name: "achieved req/s", Value: t.Throughput}}
+		},
+	},
+	{
+		name: "redeem-hot", what: "POST /v1/redemptions, one campaign", summary: "redemptions on one capped campaign vs pgbench redeem_hot.sql with the same clients (PostgreSQL)",
+		floors: []floor{pgbenchFloor("redeem_hot.sql")}, perDatabase: true, databases: []string{"postgres"},
+		setupTarget: func(ctx context.Context, e *env, db string) (workload, error) { return redeemWorkload(ctx, e, db, 1) },
+		ratios: func(t result, f []result) []ratio {
+			return []ratio{{Name: "throughput / pgbench redeem_hot", Value: t.Throughput / f[0].Throughput, Target: "≥ 0.8"}}
+		},
+	},
+	{
+		name: "redeem-spread", what: "POST /v1/redemptions, 10,000 campaigns", summary: "redemptions spread over 10,000 campaigns vs pgbench redeem_spread.sql (PostgreSQL)",
+		floors: []floor{pgbenchFloor("redeem_spread.sql")}, perDatabase: true, databases: []string{"postgres"},
+		setupTarget: func(ctx context.Context, e *env, db string) (workload, error) {
+			return redeemWorkload(ctx, e, db, 10_000)
+		},
+		ratios: func(t result, f []result) []ratio {
+			return []ratio{{Name: "throughput / pgbench redeem_spread", Value: t.Throughput / f[0].Throughput, Target: "≥ 0.6"}}
 		},
 	},
 }
@@ -81,5 +161,60 @@ func helloWorkload(ctx context.Context, _ *env, _ string) (workload, error) {
 			return http.NewRequestWithContext(ctx, http.MethodGet, base+"/hello", nil)
 		},
 		close: stop,
+	}, nil
+}
+
+// validationBody is the request of the validate scenarios (and of the raw OPA
+// floor's inputs): one voucher, two order lines, a known customer.
+func validationBody(code string) string {
+	return `{"redeemables":[{"object":"voucher","id":"` + code + `"}],` +
+		`"order":{"items":[{"product_id":"shoes","quantity":1,"price":8000},{"product_id":"socks","quantity":2,"price":1000}]},` +
+		`"customer":{"source_id":"bench-customer"},"metadata":{"channel":"online"}}`
+}
+
+func validateWorkload(ctx context.Context, e *env, db string) (workload, error) {
+	p, err := startPunchcard(ctx, db, e.client)
+	if err != nil {
+		return workload{}, err
+	}
+	auth := "Bearer " + p.secret
+	setup := func() error {
+		if err := p.call(ctx, "POST", "/v1/customers", auth, map[string]any{"source_id": "bench-customer", "address": map[string]any{"country": "DE"}}, nil); err != nil {
+			return err
+		}
+		return p.call(ctx, "POST", "/v1/vouchers", auth, map[string]any{"code": "BENCH-15", "type": "DISCOUNT_VOUCHER",
+			"discount": map[string]any{"type": "PERCENT", "percent_off": 15}}, nil)
+	}
+	if err := setup(); err != nil {
+		p.stop()
+		return workload{}, err
+	}
+	return p.post("/v1/validations", validationBody("BENCH-15")), nil
+}
+
+// redeemWorkload redeems over n campaigns of one unlimited code each, round robin.
+func redeemWorkload(ctx context.Context, e *env, db string, n int) (workload, error) {
+	p, err := startPunchcard(ctx, db, e.client)
+	if err != nil {
+		return workload{}, err
+	}
+	codes, err := p.campaignCodes(ctx, n)
+	if err != nil {
+		p.stop()
+		return workload{}, err
+	}
+	auth := "Bearer " + p.secret
+	return workload{
+		next: func(ctx context.Context, worker, i int) (*http.Request, error) {
+			code := codes[(worker*7919+i)%len(codes)]
+			body := `{"redeemables":[{"object":"voucher","id":"` + code + `"}],"order":{"amount":5000}}`
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+"/v1/redemptions", strings.NewReader(body))
+			if err == nil {
+				req.Header.Set("Authorization", auth)
+				req.Header.Set("Content-Type", "application/json")
+			}
+			return req, err
+		},
+		close: p.stop,
 	}, nil
 }

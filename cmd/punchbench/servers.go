@@ -9,11 +9,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/punchcard-loyalty/punchcard/platform/app"
+	"github.com/punchcard-loyalty/punchcard/platform/campaigns"
 	"github.com/punchcard-loyalty/punchcard/platform/config"
 )
 
@@ -34,10 +36,12 @@ func helloServer(ctx context.Context) (base string, stop func(), err error) {
 
 // punchcard is a real Punchcard server on loopback with one tenant.
 type punchcard struct {
-	base   string
-	secret string // the tenant's admin key
-	client *http.Client
-	stop   func()
+	base     string
+	secret   string // the tenant's admin key
+	tenantID string
+	app      *app.App
+	client   *http.Client
+	stop     func()
 }
 
 const benchOperatorToken = "op_punchbench_operator_token"
@@ -82,7 +86,7 @@ func startPunchcard(ctx context.Context, databaseURL string, client *http.Client
 	}
 	done := make(chan error, 1)
 	go func() { done <- a.Serve(sctx, ln) }()
-	p := &punchcard{base: "http://" + ln.Addr().String(), client: client}
+	p := &punchcard{base: "http://" + ln.Addr().String(), client: client, app: a}
 	p.stop = func() {
 		cancel()
 		<-done
@@ -91,6 +95,9 @@ func startPunchcard(ctx context.Context, databaseURL string, client *http.Client
 	}
 	slug := fmt.Sprintf("bench-%d", time.Now().UnixNano())
 	var created struct {
+		Tenant struct {
+			ID string `json:"id"`
+		} `json:"tenant"`
 		APIKey struct {
 			Secret string `json:"secret"`
 		} `json:"api_key"`
@@ -100,7 +107,7 @@ func startPunchcard(ctx context.Context, databaseURL string, client *http.Client
 		p.stop()
 		return nil, err
 	}
-	p.secret = created.APIKey.Secret
+	p.secret, p.tenantID = created.APIKey.Secret, created.Tenant.ID
 	return p, nil
 }
 
@@ -137,3 +144,72 @@ func (p *punchcard) call(ctx context.Context, method, path, auth string, body, o
 	}
 	return json.Unmarshal(b, out)
 }
+
+// get is a workload of GET path with the tenant's key.
+func (p *punchcard) get(path string) workload {
+	url, auth := p.base+path, "Bearer "+p.secret
+	return workload{
+		next: func(ctx context.Context, _, _ int) (*http.Request, error) {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+			if err == nil {
+				req.Header.Set("Authorization", auth)
+			}
+			return req, err
+		},
+		close: p.stop,
+	}
+}
+
+// post is a workload of POST path with a fixed JSON body.
+func (p *punchcard) post(path, body string) workload {
+	url, auth := p.base+path, "Bearer "+p.secret
+	return workload{
+		next: func(ctx context.Context, _, _ int) (*http.Request, error) {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+			if err == nil {
+				req.Header.Set("Authorization", auth)
+				req.Header.Set("Content-Type", "application/json")
+			}
+			return req, err
+		},
+		close: p.stop,
+	}
+}
+
+// campaignCodes creates n campaigns, each capped (like the pgbench floor's budget
+// row) and with one code of unlimited uses, and returns the codes. It calls the
+// service directly: setting up 10,000 campaigns over HTTP would dominate the run.
+func (p *punchcard) campaignCodes(ctx context.Context, n int) ([]string, error) {
+	limit := int64(1_000_000_000)
+	for i := range n {
+		in := campaigns.CampaignInput{
+			Name: fmt.Sprintf("bench-%05d", i), CampaignType: campaigns.TypeDiscountCoupons, VouchersCount: 1,
+			Voucher: &campaigns.VoucherTemplate{Discount: &campaigns.Discount{Type: campaigns.DiscountAmount, AmountOff: ptr(int64(100))}},
+			Limits:  &campaigns.Limits{TotalRedemptions: &limit},
+		}
+		if _, err := p.app.Campaigns.Create(ctx, p.tenantID, in); err != nil {
+			return nil, err
+		}
+	}
+	var codes []string
+	after := ""
+	for {
+		vs, more, err := p.app.Campaigns.ListVouchers(ctx, p.tenantID, "", campaigns.MaxPage, after)
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range vs {
+			codes = append(codes, v.Code)
+		}
+		if !more || len(vs) == 0 {
+			break
+		}
+		after = vs[len(vs)-1].ID
+	}
+	if len(codes) != n {
+		return nil, fmt.Errorf("made %d codes for %d campaigns", len(codes), n)
+	}
+	return codes, nil
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -133,9 +133,8 @@ func (e *Engine) Redeem(ctx context.Context, t Tenant, req Request, commit Commi
 		})
 	}
 	err = e.db.InTx(ctx, t.ID, func(ctx context.Context, tx bun.Tx) error {
-		if err := applyClaims(ctx, tx, t.ID, customerID, res.Local.Date, claims, now); err != nil {
-			return err
-		}
+		// The guards come last: they lock the hot rows (a popular campaign, a
+		// shared code), which are then held only until the commit that follows.
 		rows := append([]Record{r.Parent}, r.Children...)
 		if _, err := tx.NewInsert().Model(&rows).Exec(ctx); err != nil {
 			return fmt.Errorf("insert redemptions: %w", err)
@@ -148,9 +147,11 @@ func (e *Engine) Redeem(ctx context.Context, t Tenant, req Request, commit Commi
 			return err
 		}
 		if commit != nil {
-			return commit(ctx, tx, r)
+			if err := commit(ctx, tx, r); err != nil {
+				return err
+			}
 		}
-		return nil
+		return applyClaims(ctx, tx, t.ID, customerID, res.Local.Date, claims, now)
 	})
 	var ref *refusal
 	if errors.As(err, &ref) {
@@ -233,9 +234,6 @@ func (e *Engine) Rollback(ctx context.Context, t Tenant, parentID, reason string
 			return &problem.Error{Kind: problem.KindConflict, Key: "already_rolled_back", Message: "Already rolled back",
 				Details: fmt.Sprintf("redemption %s was rolled back by another request", parentID), Field: "parent_id"}
 		}
-		if err := reverseClaims(ctx, tx, t.ID, parent.CustomerID, parent.LocalDate, claims, now); err != nil {
-			return err
-		}
 		rb := Record{TenantID: t.ID, ID: ids.New(idRollback), Kind: "rollback", RedemptionID: parent.ID, Status: Succeeded,
 			CustomerID: parent.CustomerID, OrderID: parent.OrderID, Amount: parent.Amount, DiscountAmount: parent.DiscountAmount,
 			Channel: parent.Channel, LocalDate: parent.LocalDate, Reason: reason, CreatedAt: now}
@@ -258,9 +256,12 @@ func (e *Engine) Rollback(ctx context.Context, t Tenant, parentID, reason string
 			return err
 		}
 		if commit != nil {
-			return commit(ctx, tx, out)
+			if err := commit(ctx, tx, out); err != nil {
+				return err
+			}
 		}
-		return nil
+		// Last, as in Redeem: the counters' rows are locked until the commit only.
+		return reverseClaims(ctx, tx, t.ID, parent.CustomerID, parent.LocalDate, claims, now)
 	})
 	if err != nil {
 		return Redemption{}, err
