@@ -88,6 +88,8 @@ func crossTenantMatrix(f fixture) map[string][]probe {
 		"POST /v1/vouchers/:code/disable":    voucher("POST", "/disable", nil),
 		"POST /v1/validations":               {{method: "POST", path: "/v1/validations", body: map[string]any{"redeemables": vouchers(f.voucherCode), "order": map[string]any{"amount": 1000}}}},
 		"POST /v1/redemptions":               {{method: "POST", path: "/v1/redemptions", body: map[string]any{"redeemables": vouchers(f.voucherCode), "order": map[string]any{"amount": 1000}}}},
+		"GET /v1/redemptions":                {{method: "GET", path: "/v1/redemptions?limit=100"}, {method: "GET", path: "/v1/redemptions?customer=" + f.customerID}},
+		"GET /v1/redemptions/:id":            at("GET", "/v1/redemptions/", "", nil, [2]string{f.redemptionID, "r_01KZZZZZZZZZZZZZZZZZZZZZZZ"}),
 		"POST /v1/redemptions/:id/rollbacks": at("POST", "/v1/redemptions/", "/rollbacks", nil, [2]string{f.redemptionID, "r_01KZZZZZZZZZZZZZZZZZZZZZZZ"}),
 		"GET /v1/stacking-rules":             {{method: "GET", path: "/v1/stacking-rules"}},
 		"PUT /v1/stacking-rules":             {{method: "PUT", path: "/v1/stacking-rules", body: map[string]any{"exclusive_categories": []string{"x"}}}},

@@ -482,5 +482,32 @@ func TestRedemptionResponsesConformToVoucherify(t *testing.T) {
 		rb := s.do(t, "POST", "/v1/redemptions/"+red.ParentRedemption.ID+"/rollbacks?reason=returned", tn.bearer(), nil)
 		rb.wantStatus(t, http.StatusOK)
 		conforms(t, rs, "RedemptionsRollbacksCreateResponseBody", rb)
+
+		list := s.do(t, "GET", "/v1/redemptions?limit=100", tn.bearer(), nil)
+		list.wantStatus(t, http.StatusOK)
+		conforms(t, rs, "RedemptionsListResponseBody", list)
+		var l struct {
+			Redemptions []struct {
+				ID     string `json:"id"`
+				Object string `json:"object"`
+				Status string `json:"status"`
+			} `json:"redemptions"`
+		}
+		list.decode(t, &l)
+		// A parent and two children, each rolled back, and their three rollbacks.
+		if len(l.Redemptions) != 6 {
+			t.Fatalf("listed %d records: %s", len(l.Redemptions), list.body)
+		}
+		one := s.do(t, "GET", "/v1/redemptions/"+red.ParentRedemption.ID, tn.bearer(), nil)
+		one.wantStatus(t, http.StatusOK)
+		conforms(t, rs, "RedemptionsGetResponseBody", one)
+		var filtered struct {
+			Redemptions []struct{ Object string } `json:"redemptions"`
+		}
+		s.do(t, "GET", "/v1/redemptions?object=redemption_rollback&customer="+cust.ID, tn.bearer(), nil).decode(t, &filtered)
+		if len(filtered.Redemptions) != 3 || filtered.Redemptions[0].Object != "redemption_rollback" {
+			t.Fatalf("rollbacks of the customer: %+v", filtered)
+		}
+		s.do(t, "GET", "/v1/redemptions?status=PENDING", tn.bearer(), nil).wantError(t, http.StatusBadRequest, "", "status")
 	})
 }

@@ -23,6 +23,8 @@ import (
 var (
 	redeemRoles   = []tenants.Role{tenants.RoleMarketer, tenants.RoleDeveloper, tenants.RoleSupport, tenants.RolePOS}
 	settingsRoles = []tenants.Role{tenants.RoleMarketer, tenants.RoleDeveloper}
+	// redeemReadRoles read redemptions: the auditor too (reports).
+	redeemReadRoles = []tenants.Role{tenants.RoleMarketer, tenants.RoleDeveloper, tenants.RoleSupport, tenants.RolePOS, tenants.RoleAuditor}
 )
 
 // orderBody is Voucherify's OrderCalculated: the order with its totals.
@@ -459,5 +461,114 @@ func (s *Server) putStackingRules(c *gin.Context) error {
 		return err
 	}
 	c.JSON(http.StatusOK, out)
+	return nil
+}
+
+// recordBody renders a stored redemption or rollback record.
+func recordBody(c *gin.Context, rec redemption.Record) any {
+	if rec.Kind == "rollback" {
+		typ, id := "voucher", rec.VoucherID
+		if rec.ParentID == "" {
+			typ, id = "redemption", rec.RedemptionID
+		}
+		one := toRollbacksBody(c, redemption.Redemption{Parent: rec})
+		one.ParentRollback.RelatedObjectType, one.ParentRollback.RelatedObjectID = typ, id
+		one.ParentRollback.Redemption = optionalString(rec.RedemptionID)
+		return one.ParentRollback
+	}
+	b := redemptionBody{ID: rec.ID, Object: "redemption", Date: rec.CreatedAt.UTC(), CustomerID: optionalString(rec.CustomerID),
+		Metadata: rec.Metadata, Amount: rec.Amount, Redemption: optionalString(rec.ParentID), Result: "SUCCESS", Status: rec.Status,
+		Channel: channelBody{ChannelType: "API"}, RelatedObjectType: "voucher", RelatedObjectID: rec.VoucherID, DiscountAmount: rec.DiscountAmount}
+	if rec.ParentID == "" {
+		b.RelatedObjectType, b.RelatedObjectID = "redemption", rec.ID
+	}
+	if b.Metadata == nil {
+		b.Metadata = map[string]any{}
+	}
+	if rec.CustomerID != "" {
+		b.Customer = &simpleCustomer{ID: rec.CustomerID, Object: "customer"}
+	}
+	if rec.GiftCredits > 0 {
+		b.Gift = &giftAmountBody{Amount: rec.GiftCredits}
+	}
+	return b
+}
+
+type redemptionList struct {
+	Object      string `json:"object" jsonschema:"enum=list"`
+	DataRef     string `json:"data_ref" jsonschema:"enum=redemptions"`
+	Redemptions []any  `json:"redemptions"`
+	Total       int    `json:"total" jsonschema:"description=records on this page"`
+	HasMore     bool   `json:"has_more"`
+}
+
+var redemptionListParams = []param{
+	{"limit", "integer", "page size, 1 to 100 (default 10)"},
+	{"starting_after", "string", "the id of the last record of the previous page"},
+	{"result", "string", "SUCCESS or FAILURE"},
+	{"status", "string", "SUCCEEDED or ROLLED_BACK"},
+	{"campaign", "string", "a campaign id"},
+	{"customer", "string", "a customer id"},
+	{"order", "string", "an order id"},
+	{"parent_redemption", "string", "the children of this redemption"},
+	{"object", "string", "redemption or redemption_rollback"},
+	{"created_at[after]", "string", "RFC 3339"},
+	{"created_at[before]", "string", "RFC 3339"},
+}
+
+func (s *Server) listRedemptions(c *gin.Context) error {
+	f := redemption.Filter{StartingAfter: c.Query("starting_after"), Result: c.Query("result"), Status: c.Query("status"),
+		CampaignID: c.Query("campaign"), CustomerID: c.Query("customer"), OrderID: c.Query("order"), ParentID: c.Query("parent_redemption")}
+	if c.Query("limit") != "" {
+		n, err := queryLimit(c, redemption.MaxPage)
+		if err != nil {
+			return err
+		}
+		f.Limit = n
+	}
+	switch f.Result {
+	case "", "SUCCESS", "FAILURE":
+	default:
+		return problem.Invalid("result", "result must be SUCCESS or FAILURE")
+	}
+	switch f.Status {
+	case "", redemption.Succeeded, redemption.RolledBack:
+	default:
+		return problem.Invalid("status", "status must be SUCCEEDED or ROLLED_BACK")
+	}
+	switch c.Query("object") {
+	case "":
+	case "redemption":
+		f.Kind = "redemption"
+	case "redemption_rollback":
+		f.Kind = "rollback"
+	default:
+		return problem.Invalid("object", "object must be redemption or redemption_rollback")
+	}
+	var err error
+	if f.CreatedAfter, err = queryTime(c, "created_at[after]"); err != nil {
+		return err
+	}
+	if f.CreatedBefore, err = queryTime(c, "created_at[before]"); err != nil {
+		return err
+	}
+	page, more, err := s.Redemptions.List(c.Request.Context(), principal(c).Tenant.ID, f)
+	if err != nil {
+		return err
+	}
+	out := redemptionList{Object: "list", DataRef: "redemptions", Redemptions: make([]any, 0, len(page)), Total: len(page), HasMore: more}
+	for _, r := range page {
+		out.Redemptions = append(out.Redemptions, recordBody(c, r))
+	}
+	c.JSON(http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) getRedemption(c *gin.Context) error {
+	r, err := s.Redemptions.Get(c.Request.Context(), principal(c).Tenant.ID, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, recordBody(c, r))
 	return nil
 }
