@@ -21,6 +21,7 @@ type fixture struct {
 	campaignName string
 	voucherCode  string
 	redemptionID string
+	actionID     string
 }
 
 // probe is what one matrix entry sends with the attacker's key.
@@ -88,6 +89,8 @@ func crossTenantMatrix(f fixture) map[string][]probe {
 		"POST /v1/vouchers/:code/disable":    voucher("POST", "/disable", nil),
 		"POST /v1/validations":               {{method: "POST", path: "/v1/validations", body: map[string]any{"redeemables": vouchers(f.voucherCode), "order": map[string]any{"amount": 1000}}}},
 		"POST /v1/redemptions":               {{method: "POST", path: "/v1/redemptions", body: map[string]any{"redeemables": vouchers(f.voucherCode), "order": map[string]any{"amount": 1000}}}},
+		"POST /v1/campaigns/:id/vouchers":    campaign("POST", "/vouchers", map[string]any{"vouchers_count": 1}),
+		"GET /v1/async-actions/:id":          at("GET", "/v1/async-actions/", "", nil, [2]string{f.actionID, "aa_01KZZZZZZZZZZZZZZZZZZZZZZZ"}),
 		"GET /v1/redemptions":                {{method: "GET", path: "/v1/redemptions?limit=100"}, {method: "GET", path: "/v1/redemptions?customer=" + f.customerID}},
 		"GET /v1/redemptions/:id":            at("GET", "/v1/redemptions/", "", nil, [2]string{f.redemptionID, "r_01KZZZZZZZZZZZZZZZZZZZZZZZ"}),
 		"POST /v1/redemptions/:id/rollbacks": at("POST", "/v1/redemptions/", "/rollbacks", nil, [2]string{f.redemptionID, "r_01KZZZZZZZZZZZZZZZZZZZZZZZ"}),
@@ -139,9 +142,16 @@ func TestCrossTenantMatrix(t *testing.T) {
 		if red.ParentRedemption.ID == "" || len(red.Redemptions) != 1 {
 			t.Fatal("owner's redemption failed")
 		}
-		f := fixture{owner: owner, customerID: c.ID, sourceID: "owner-" + owner.Slug, campaignID: cp.ID, campaignName: campaignName,
+		var action struct {
+			AsyncActionID string `json:"async_action_id"`
+		}
+		s.do(t, "POST", "/v1/campaigns/"+cp.ID+"/vouchers?vouchers_count=2", owner.bearer(), nil).decode(t, &action)
+		if action.AsyncActionID == "" {
+			t.Fatal("owner's async action was not created")
+		}
+		f := fixture{owner: owner, actionID: action.AsyncActionID, customerID: c.ID, sourceID: "owner-" + owner.Slug, campaignID: cp.ID, campaignName: campaignName,
 			voucherCode: vs.Vouchers[0].Code, redemptionID: red.ParentRedemption.ID}
-		ownerIDs := []string{owner.ID, owner.KeyID, c.ID, f.sourceID, "owner@example.com", cp.ID, campaignName, vs.Vouchers[0].ID, vs.Vouchers[1].ID, vs.Vouchers[0].Code, vs.Vouchers[1].Code, red.ParentRedemption.ID, red.Redemptions[0].ID}
+		ownerIDs := []string{owner.ID, owner.KeyID, c.ID, f.sourceID, "owner@example.com", cp.ID, campaignName, vs.Vouchers[0].ID, vs.Vouchers[1].ID, vs.Vouchers[0].Code, vs.Vouchers[1].Code, red.ParentRedemption.ID, red.Redemptions[0].ID, action.AsyncActionID}
 		var ownerEvents struct{ Data []struct{ ID string } }
 		s.do(t, "GET", "/v1/audit-events", owner.bearer(), nil).decode(t, &ownerEvents)
 		for _, e := range ownerEvents.Data {

@@ -29,6 +29,7 @@ import (
 	"github.com/punchcard-loyalty/punchcard/platform/httpapi"
 	"github.com/punchcard-loyalty/punchcard/platform/idempotency"
 	"github.com/punchcard-loyalty/punchcard/platform/ids"
+	"github.com/punchcard-loyalty/punchcard/platform/jobs"
 	"github.com/punchcard-loyalty/punchcard/platform/redemption"
 	"github.com/punchcard-loyalty/punchcard/platform/telemetry"
 	"github.com/punchcard-loyalty/punchcard/policies"
@@ -60,6 +61,7 @@ type App struct {
 	Tenants     *tenants.Service
 	Customers   *customers.Service
 	Campaigns   *campaigns.Service
+	Jobs        *jobs.Queue
 	Policies    *policies.Engine
 	Settings    *redemption.Settings
 	Idempotency *idempotency.Store
@@ -113,6 +115,8 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	a.Tenants = tenants.NewService(d, a.Audit, opts.Now)
 	a.Customers = customers.NewService(d, a.Audit, opts.Now)
 	a.Campaigns = campaigns.NewService(d, a.Audit, opts.Now)
+	a.Jobs = jobs.New(d, opts.Now, logger)
+	a.Campaigns.UseJobs(a.Jobs)
 	a.Policies, err = policies.New(policies.Options{Timeout: cfg.PolicyTimeout, TracerProvider: tel.TracerProvider()})
 	if err != nil {
 		_ = a.Close(ctx)
@@ -133,7 +137,7 @@ func (a *App) Close(ctx context.Context) error {
 func (a *App) API(operatorToken string) *httpapi.Server {
 	return httpapi.New(httpapi.Deps{
 		DB: a.DB, Tenants: a.Tenants, Customers: a.Customers, Campaigns: a.Campaigns, Audit: a.Audit,
-		Redemptions: a.Redemptions, Settings: a.Settings, Idempotency: a.Idempotency,
+		Redemptions: a.Redemptions, Settings: a.Settings, Idempotency: a.Idempotency, Jobs: a.Jobs,
 		Logger: a.Logger, TracerProvider: a.Telemetry.TracerProvider(), MeterProvider: a.Telemetry.MeterProvider(),
 		Propagator: a.Telemetry.Propagator(),
 		Metrics:    a.Telemetry.MetricsHandler(), Now: a.opts.Now,
@@ -201,6 +205,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	workers, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { a.Audit.RunSealer(workers, a.cfg.AuditSealInterval) })
+	wg.Go(func() { a.Jobs.Run(workers, time.Second) })
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

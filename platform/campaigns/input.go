@@ -13,12 +13,13 @@ import (
 
 // Input limits.
 const (
-	MaxName           = 200
-	MaxDescription    = 2000
-	MaxCategory       = 100
-	MaxRuleValues     = 1000
-	MaxMetadataBytes  = 16 << 10
-	MaxSyncGeneration = 10_000 // vouchers generated inside the create request
+	MaxName            = 200
+	MaxDescription     = 2000
+	MaxCategory        = 100
+	MaxRuleValues      = 1000
+	MaxMetadataBytes   = 16 << 10
+	MaxSyncGeneration  = 10_000    // vouchers generated inside the request
+	MaxAsyncGeneration = 1_000_000 // vouchers one asynchronous action generates
 )
 
 // CampaignInput is the body of POST /v1/campaigns, Voucherify's create-campaign
@@ -116,8 +117,8 @@ func (in CampaignInput) campaign() (Campaign, error) {
 	switch {
 	case c.VouchersCount < 0:
 		return c, problem.Invalid("vouchers_count", "vouchers_count must not be negative")
-	case c.VouchersCount > MaxSyncGeneration:
-		return c, problem.Invalidf("vouchers_count", "vouchers_count must be at most %d; add more codes with POST /v1/campaigns/{id}/vouchers", MaxSyncGeneration)
+	case c.VouchersCount > MaxAsyncGeneration:
+		return c, problem.Invalidf("vouchers_count", "vouchers_count must be at most %d; add more codes with POST /v1/campaigns/{id}/vouchers", MaxAsyncGeneration)
 	}
 	if err := c.Voucher.CodeConfig.checkCapacity("voucher.code_config", c.VouchersCount); err != nil {
 		return c, err

@@ -83,7 +83,7 @@ func TestCampaignValidationNamesTheField(t *testing.T) {
 		{"one-char charset", "voucher.code_config.charset", func(in *CampaignInput) { in.Voucher.CodeConfig.Charset = "A" }},
 		{"pattern without #", "voucher.code_config.pattern", func(in *CampaignInput) { in.Voucher.CodeConfig.Pattern = "SUMMER" }},
 		{"code space too small", "voucher.code_config", func(in *CampaignInput) { in.Voucher.CodeConfig = CodeConfig{Pattern: "S-##", Charset: "0123456789"} }},
-		{"too many codes at once", "vouchers_count", func(in *CampaignInput) { in.VouchersCount = MaxSyncGeneration + 1 }},
+		{"too many codes at once", "vouchers_count", func(in *CampaignInput) { in.VouchersCount = MaxAsyncGeneration + 1 }},
 		{"negative count", "vouchers_count", func(in *CampaignInput) { in.VouchersCount = -1 }},
 		{"day of week 7", "validity_day_of_week", func(in *CampaignInput) { in.ValidityDayOfWeek = []int{7} }},
 		{"bad hour", "validity_hours.daily.start_time", func(in *CampaignInput) {

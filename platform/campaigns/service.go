@@ -2,6 +2,7 @@ package campaigns
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/punchcard-loyalty/punchcard/platform/audit"
 	"github.com/punchcard-loyalty/punchcard/platform/db"
 	"github.com/punchcard-loyalty/punchcard/platform/ids"
+	"github.com/punchcard-loyalty/punchcard/platform/jobs"
 	"github.com/punchcard-loyalty/punchcard/platform/problem"
 )
 
@@ -33,6 +35,25 @@ type Service struct {
 	db    *db.DB
 	audit *audit.Log
 	now   func() time.Time
+	jobs  *jobs.Queue
+}
+
+// ActionGenerate is the asynchronous action that generates a campaign's codes.
+const ActionGenerate = "CAMPAIGN.VOUCHERS_GENERATE"
+
+// generation is the payload of ActionGenerate.
+type generation struct {
+	CampaignID string `json:"campaign_id"`
+	Count      int64  `json:"count"`
+	// Add: the codes are added to an existing campaign (vouchers_count grows);
+	// otherwise they are the campaign's first, counted at its creation.
+	Add bool `json:"add"`
+}
+
+// UseJobs lets the service generate large numbers of codes asynchronously on q.
+func (s *Service) UseJobs(q *jobs.Queue) {
+	s.jobs = q
+	q.Handle(ActionGenerate, s.runGeneration)
 }
 
 // NewService returns the campaign service. now is the clock.
@@ -49,6 +70,12 @@ func (s *Service) Create(ctx context.Context, tenantID string, in CampaignInput)
 	if err != nil {
 		return Campaign{}, err
 	}
+	if c.VouchersCount > MaxSyncGeneration {
+		if s.jobs == nil {
+			return Campaign{}, problem.Invalidf("vouchers_count", "vouchers_count must be at most %d on this server", MaxSyncGeneration)
+		}
+		c.GenerationStatus = GenerationInProgress
+	}
 	now := s.clock()
 	c.TenantID, c.ID, c.CreatedAt, c.UpdatedAt = tenantID, ids.New(idCampaign), now, now
 	err = s.db.InTx(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
@@ -58,14 +85,90 @@ func (s *Service) Create(ctx context.Context, tenantID string, in CampaignInput)
 			}
 			return fmt.Errorf("insert campaign: %w", err)
 		}
-		if err := s.generate(ctx, tx, &c, c.VouchersCount, now); err != nil {
+		after := map[string]any{"campaign_type": c.CampaignType, "vouchers_count": c.VouchersCount}
+		if c.VouchersCount > MaxSyncGeneration {
+			id, err := s.jobs.Enqueue(ctx, tx, tenantID, ActionGenerate, generation{CampaignID: c.ID, Count: c.VouchersCount})
+			if err != nil {
+				return err
+			}
+			after["async_action_id"] = id
+		} else if err := s.generate(ctx, tx, &c, c.VouchersCount, now); err != nil {
 			return err
 		}
-		return s.record(ctx, tx, tenantID, "campaign.created", ResourceCampaign, c.ID, map[string]any{
-			"campaign_type": c.CampaignType, "vouchers_count": c.VouchersCount,
-		})
+		return s.record(ctx, tx, tenantID, "campaign.created", ResourceCampaign, c.ID, after)
 	})
 	return c, err
+}
+
+// AddVouchersAsync enqueues the generation of count more codes for the campaign
+// and returns the asynchronous action's id.
+func (s *Service) AddVouchersAsync(ctx context.Context, tenantID, idOrName string, count int64) (string, error) {
+	if s.jobs == nil {
+		return "", problem.Invalidf("vouchers_count", "vouchers_count must be at most %d on this server", MaxSyncGeneration)
+	}
+	if count < 1 || count > MaxAsyncGeneration {
+		return "", problem.Invalidf("vouchers_count", "vouchers_count must be between 1 and %d", MaxAsyncGeneration)
+	}
+	var id string
+	err := s.db.InTx(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
+		c, err := findCampaign(ctx, tx, tenantID, idOrName)
+		if err != nil {
+			return err
+		}
+		if err := c.Voucher.CodeConfig.checkCapacity("voucher.code_config", c.VouchersCount+count); err != nil {
+			return err
+		}
+		if id, err = s.jobs.Enqueue(ctx, tx, tenantID, ActionGenerate, generation{CampaignID: c.ID, Count: count, Add: true}); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, tenantID, "campaign.vouchers_requested", ResourceCampaign, c.ID, map[string]any{"count": count, "async_action_id": id})
+	})
+	return id, err
+}
+
+// runGeneration generates a campaign's codes in committed batches, resuming from
+// the action's progress after a crash.
+func (s *Service) runGeneration(ctx context.Context, a jobs.Action, step jobs.Step) (any, error) {
+	var g generation
+	if err := json.Unmarshal(a.Payload, &g); err != nil {
+		return nil, err
+	}
+	done := a.Progress
+	for done < g.Count {
+		batch := min(g.Count-done, 1000)
+		err := step(ctx, func(ctx context.Context, tx bun.Tx) (int64, error) {
+			c, err := findCampaign(ctx, tx, a.TenantID, g.CampaignID)
+			if err != nil {
+				return 0, err
+			}
+			now := s.clock()
+			if err := s.generate(ctx, tx, &c, batch, now); err != nil {
+				return 0, err
+			}
+			if g.Add {
+				if _, err := tx.NewUpdate().Model((*Campaign)(nil)).Set("vouchers_count = vouchers_count + ?", batch).Set("updated_at = ?", now).
+					Where("tenant_id = ? AND id = ?", a.TenantID, c.ID).Exec(ctx); err != nil {
+					return 0, err
+				}
+			}
+			return done + batch, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		done += batch
+	}
+	err := s.db.InTx(ctx, a.TenantID, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewUpdate().Model((*Campaign)(nil)).Set("vouchers_generation_status = ?", GenerationDone).Set("updated_at = ?", s.clock()).
+			Where("tenant_id = ? AND id = ?", a.TenantID, g.CampaignID).Exec(ctx); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, a.TenantID, "campaign.vouchers_generated", ResourceCampaign, g.CampaignID, map[string]any{"count": g.Count, "async_action_id": a.ID})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"campaign_id": g.CampaignID, "count": g.Count}, nil
 }
 
 // AddVouchers generates count more vouchers for the campaign and returns them.

@@ -1,12 +1,15 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/punchcard-loyalty/punchcard/platform/campaigns"
+	"github.com/punchcard-loyalty/punchcard/platform/problem"
 	"github.com/punchcard-loyalty/punchcard/tenants"
 )
 
@@ -292,5 +295,71 @@ func (s *Server) listVouchers(c *gin.Context) error {
 		out.Vouchers = append(out.Vouchers, toVoucherResponse(v, names[v.CampaignID]))
 	}
 	c.JSON(http.StatusOK, out)
+	return nil
+}
+
+type addVouchersRequest struct {
+	VouchersCount int64 `json:"vouchers_count,omitempty" jsonschema:"description=how many codes to add (also accepted as ?vouchers_count=); default 1"`
+}
+
+// asyncActionRef is Voucherify's AsyncActions reply.
+type asyncActionRef struct {
+	AsyncActionID string `json:"async_action_id"`
+}
+
+// addVouchers adds codes to a campaign: one at once (the voucher is the reply),
+// more as an asynchronous action (202 and its id), as Voucherify does.
+func (s *Server) addVouchers(c *gin.Context) error {
+	var req addVouchersRequest
+	if c.Request.ContentLength != 0 {
+		if err := decodeJSON(c, &req); err != nil {
+			return err
+		}
+	}
+	if v := c.Query("vouchers_count"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return problem.Invalid("vouchers_count", "vouchers_count must be an integer")
+		}
+		req.VouchersCount = n
+	}
+	if req.VouchersCount == 0 {
+		req.VouchersCount = 1
+	}
+	tenantID := principal(c).Tenant.ID
+	if req.VouchersCount == 1 {
+		vs, err := s.Campaigns.AddVouchers(c.Request.Context(), tenantID, c.Param("id"), 1)
+		if err != nil {
+			return err
+		}
+		return s.renderVoucher(c, vs[0], nil)
+	}
+	id, err := s.Campaigns.AddVouchersAsync(c.Request.Context(), tenantID, c.Param("id"), req.VouchersCount)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusAccepted, asyncActionRef{AsyncActionID: id})
+	return nil
+}
+
+// asyncActionBody is Voucherify's async action object.
+type asyncActionBody struct {
+	ID        string          `json:"id"`
+	Type      string          `json:"type"`
+	Status    string          `json:"status" jsonschema:"enum=ENQUEUED,enum=IN_PROGRESS,enum=DONE,enum=FAILED"`
+	Progress  int64           `json:"progress" jsonschema:"description=units of work done (codes generated)"`
+	Result    json.RawMessage `json:"result,omitempty"`
+	CreatedAt time.Time       `json:"created_at"`
+	UpdatedAt time.Time       `json:"updated_at"`
+	Object    string          `json:"object" jsonschema:"enum=async_action"`
+}
+
+func (s *Server) getAsyncAction(c *gin.Context) error {
+	a, err := s.Jobs.Get(c.Request.Context(), principal(c).Tenant.ID, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, asyncActionBody{ID: a.ID, Type: a.Type, Status: a.Status, Progress: a.Progress, Result: a.Result,
+		CreatedAt: a.CreatedAt.UTC(), UpdatedAt: a.UpdatedAt.UTC(), Object: "async_action"})
 	return nil
 }

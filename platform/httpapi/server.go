@@ -25,6 +25,7 @@ import (
 	"github.com/punchcard-loyalty/punchcard/platform/customers"
 	"github.com/punchcard-loyalty/punchcard/platform/db"
 	"github.com/punchcard-loyalty/punchcard/platform/idempotency"
+	"github.com/punchcard-loyalty/punchcard/platform/jobs"
 	"github.com/punchcard-loyalty/punchcard/platform/problem"
 	"github.com/punchcard-loyalty/punchcard/platform/redemption"
 	"github.com/punchcard-loyalty/punchcard/tenants"
@@ -39,6 +40,7 @@ type Deps struct {
 	Redemptions    *redemption.Engine
 	Settings       *redemption.Settings
 	Idempotency    *idempotency.Store
+	Jobs           *jobs.Queue
 	Audit          *audit.Log
 	Logger         *slog.Logger
 	TracerProvider trace.TracerProvider

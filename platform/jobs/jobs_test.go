@@ -1,0 +1,131 @@
+package jobs_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/uptrace/bun"
+
+	"github.com/punchcard-loyalty/punchcard/platform/audit"
+	"github.com/punchcard-loyalty/punchcard/platform/db"
+	"github.com/punchcard-loyalty/punchcard/platform/jobs"
+	"github.com/punchcard-loyalty/punchcard/platform/problem"
+	"github.com/punchcard-loyalty/punchcard/tenants"
+)
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+
+func eachDB(t *testing.T, test func(t *testing.T, d *db.DB, c *clock, tenantA, tenantB string)) {
+	run := func(t *testing.T, opts db.Options) {
+		ctx := context.Background()
+		if _, err := db.Migrate(ctx, opts); err != nil {
+			t.Fatal(err)
+		}
+		d, err := db.Open(ctx, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		c := &clock{now: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
+		ts := tenants.NewService(d, audit.New(d, c.Now, slog.New(slog.DiscardHandler)), c.Now)
+		var ids []string
+		for range 2 {
+			created, err := ts.CreateTenant(ctx, tenants.NewTenant{Slug: "t-" + strings.ToLower(ulid.Make().String())})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, created.Tenant.ID)
+		}
+		test(t, d, c, ids[0], ids[1])
+	}
+	t.Run("sqlite", func(t *testing.T) { run(t, db.Options{DataDir: t.TempDir()}) })
+	if u := os.Getenv("PUNCHCARD_TEST_DATABASE_URL"); u != "" {
+		t.Run("postgres", func(t *testing.T) { run(t, db.Options{URL: u}) })
+	}
+}
+
+// An action whose worker dies mid-way is resumed, from its last committed step, by
+// the next worker once the lease has run out.
+func TestActionsResumeAfterACrash(t *testing.T) {
+	eachDB(t, func(t *testing.T, d *db.DB, c *clock, a, b string) {
+		q := jobs.New(d, c.Now, slog.New(slog.DiscardHandler))
+		typ := "TEST.COUNT-" + ulid.Make().String()
+		var mu sync.Mutex
+		var units []int64
+		crash := true
+		crashCtx, stopNode := context.WithCancel(context.Background())
+		q.Handle(typ, func(ctx context.Context, act jobs.Action, step jobs.Step) (any, error) {
+			var p struct{ N int64 }
+			if err := json.Unmarshal(act.Payload, &p); err != nil {
+				return nil, err
+			}
+			for done := act.Progress; done < p.N; done++ {
+				mu.Lock()
+				if crash && done == 3 {
+					crash = false
+					mu.Unlock()
+					stopNode() // the node stops here
+					return nil, ctx.Err()
+				}
+				units = append(units, done)
+				mu.Unlock()
+				if err := step(ctx, func(ctx context.Context, tx bun.Tx) (int64, error) { return done + 1, nil }); err != nil {
+					return nil, err
+				}
+			}
+			return map[string]int64{"units": p.N}, nil
+		})
+		ctx := context.Background()
+		var id string
+		if err := d.InTx(ctx, a, func(ctx context.Context, tx bun.Tx) error {
+			var err error
+			id, err = q.Enqueue(ctx, tx, a, typ, map[string]int64{"N": 5})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if worked, _ := q.RunOne(crashCtx); !worked {
+			t.Fatal("the first worker found nothing")
+		}
+		act, err := q.Get(ctx, a, id)
+		if err != nil || act.Status != jobs.InProgress || act.Progress != 3 {
+			t.Fatalf("after the crash: %+v, %v", act, err)
+		}
+		if worked, _ := q.RunOne(ctx); worked {
+			t.Fatal("an action under a live lease was taken")
+		}
+		c.Add(jobs.Lease + time.Second)
+		if worked, err := q.RunOne(ctx); !worked || err != nil {
+			t.Fatalf("resume: %v, %v", worked, err)
+		}
+		act, _ = q.Get(ctx, a, id)
+		var result struct{ Units int }
+		_ = json.Unmarshal(act.Result, &result)
+		if act.Status != jobs.Done || act.Progress != 5 || result.Units != 5 {
+			t.Fatalf("finished: %+v (%s)", act, act.Result)
+		}
+		if len(units) != 5 {
+			t.Fatalf("units done %v: some twice or not at all", units)
+		}
+		// Another tenant does not see it.
+		_, err = q.Get(ctx, b, id)
+		var p *problem.Error
+		if !errors.As(err, &p) || p.Kind != problem.KindNotFound {
+			t.Fatalf("another tenant's action: %v", err)
+		}
+	})
+}
