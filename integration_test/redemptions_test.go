@@ -511,3 +511,47 @@ func TestRedemptionResponsesConformToVoucherify(t *testing.T) {
 		s.do(t, "GET", "/v1/redemptions?status=PENDING", tn.bearer(), nil).wantError(t, http.StatusBadRequest, "", "status")
 	})
 }
+
+// A voucher assigned to a customer is redeemable by that customer only.
+func TestAssignedVouchers(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *server) {
+		tn := s.newTenant(t)
+		var ada, bob struct{ ID string }
+		s.do(t, "POST", "/v1/customers", tn.bearer(), map[string]any{"source_id": "ada"}).decode(t, &ada)
+		s.do(t, "POST", "/v1/customers", tn.bearer(), map[string]any{"source_id": "bob"}).decode(t, &bob)
+		campaignID, codes := campaignCodes(t, s, tn, discountCampaign("Personal", 2, map[string]any{"type": "AMOUNT", "amount_off": 100}, nil))
+		var pub struct {
+			CustomerID string `json:"customer_id"`
+			Voucher    struct {
+				Code     string `json:"code"`
+				HolderID string `json:"holder_id"`
+			} `json:"voucher"`
+		}
+		s.do(t, "POST", "/v1/publications", tn.bearer(), map[string]any{"customer": map[string]any{"source_id": "ada"}, "voucher": codes[0]}).decode(t, &pub)
+		if pub.CustomerID != ada.ID || pub.Voucher.HolderID != ada.ID {
+			t.Fatalf("publication: %+v", pub)
+		}
+		order := map[string]any{"amount": 1000}
+		var v validation
+		s.do(t, "POST", "/v1/validations", tn.bearer(), map[string]any{"redeemables": vouchers(codes[0]), "order": order, "customer": map[string]any{"id": bob.ID}}).decode(t, &v)
+		if v.Valid || v.Redeemables[0].Result.Error.Key != "customer_mismatch" || v.Redeemables[0].Result.Error.Rule != "voucher.holder_id" {
+			t.Fatalf("another customer: %+v", v)
+		}
+		s.do(t, "POST", "/v1/validations", tn.bearer(), map[string]any{"redeemables": vouchers(codes[0]), "order": order}).decode(t, &v)
+		if v.Valid {
+			t.Fatalf("no customer: %+v", v)
+		}
+		s.do(t, "POST", "/v1/redemptions", tn.bearer(), map[string]any{"redeemables": vouchers(codes[0]), "order": order, "customer": map[string]any{"source_id": "ada"}}).
+			wantStatus(t, http.StatusOK)
+		// Assigning it again to someone else is refused; from a campaign, the next free code is taken.
+		s.do(t, "POST", "/v1/publications", tn.bearer(), map[string]any{"customer": map[string]any{"id": bob.ID}, "voucher": codes[0]}).
+			wantError(t, http.StatusConflict, "voucher_already_assigned", codes[0])
+		s.do(t, "POST", "/v1/publications", tn.bearer(), map[string]any{"customer": map[string]any{"id": bob.ID}, "campaign": map[string]any{"id": campaignID}}).decode(t, &pub)
+		if pub.Voucher.Code != codes[1] || pub.Voucher.HolderID != bob.ID {
+			t.Fatalf("next free code: %+v", pub)
+		}
+		s.do(t, "POST", "/v1/publications", tn.bearer(), map[string]any{"customer": map[string]any{"id": bob.ID}, "campaign": map[string]any{"name": "Personal"}}).
+			wantError(t, http.StatusBadRequest, "no_voucher_available", "Personal")
+		s.do(t, "POST", "/v1/publications", tn.bearer(), map[string]any{"customer": map[string]any{"id": "cust_nobody"}, "voucher": codes[1]}).wantStatus(t, http.StatusNotFound)
+	})
+}

@@ -503,3 +503,60 @@ func pageSize(limit int) int {
 	}
 	return min(limit, MaxPage)
 }
+
+// Publish assigns a voucher to a customer (its holder), after which only that
+// customer may redeem it: the voucher with the given code, or else the next
+// unassigned active voucher of the given campaign.
+func (s *Service) Publish(ctx context.Context, tenantID, customerID, code, campaign string) (Voucher, error) {
+	switch {
+	case customerID == "":
+		return Voucher{}, problem.Invalid("customer", "customer (id or source_id of an existing customer) is required")
+	case code == "" && campaign == "":
+		return Voucher{}, problem.Invalid("voucher", "voucher (a code) or campaign (an id or name) is required")
+	case code != "" && campaign != "":
+		return Voucher{}, problem.Invalid("campaign", "send voucher or campaign, not both")
+	}
+	var v Voucher
+	err := s.db.InTx(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		if code != "" {
+			if v, err = findVoucher(ctx, tx, tenantID, code); err != nil {
+				return err
+			}
+			if v.HolderID == customerID {
+				return nil
+			}
+			if v.HolderID != "" {
+				return problem.Conflict("voucher_already_assigned", fmt.Sprintf("voucher %s is assigned to another customer", code))
+			}
+		} else {
+			c, err := findCampaign(ctx, tx, tenantID, campaign)
+			if err != nil {
+				return err
+			}
+			q := tx.NewSelect().Model(&v).Where("v.tenant_id = ? AND v.campaign_id = ? AND v.holder_id IS NULL AND v.active", tenantID, c.ID).
+				OrderExpr("v.id").Limit(1)
+			if s.db.Dialect() == db.Postgres {
+				q = q.For("UPDATE SKIP LOCKED")
+			}
+			if err := q.Scan(ctx); err != nil {
+				if db.IsNotFound(err) {
+					return &problem.Error{Kind: problem.KindInvalid, Key: "no_voucher_available", Message: "No voucher available",
+						Details: fmt.Sprintf("campaign %s has no unassigned active voucher left", campaign), Field: "campaign"}
+				}
+				return fmt.Errorf("pick a voucher: %w", err)
+			}
+		}
+		v.HolderID, v.UpdatedAt = customerID, s.clock()
+		res, err := tx.NewUpdate().Model(&v).Column("holder_id", "updated_at").
+			Where("tenant_id = ? AND id = ? AND holder_id IS NULL", tenantID, v.ID).Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("assign voucher: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return problem.Conflict("voucher_already_assigned", fmt.Sprintf("voucher %s was assigned to another customer meanwhile", v.Code))
+		}
+		return s.record(ctx, tx, tenantID, "voucher.assigned", ResourceVoucher, v.ID, map[string]any{"holder_id": customerID})
+	})
+	return v, err
+}

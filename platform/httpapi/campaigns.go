@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -361,5 +362,74 @@ func (s *Server) getAsyncAction(c *gin.Context) error {
 	}
 	c.JSON(http.StatusOK, asyncActionBody{ID: a.ID, Type: a.Type, Status: a.Status, Progress: a.Progress, Result: a.Result,
 		CreatedAt: a.CreatedAt.UTC(), UpdatedAt: a.UpdatedAt.UTC(), Object: "async_action"})
+	return nil
+}
+
+// publicationRequest is Voucherify's create-publication body: a customer and either
+// a voucher code or a campaign to take the next free code from.
+type publicationRequest struct {
+	Customer *struct {
+		ID       string `json:"id,omitempty"`
+		SourceID string `json:"source_id,omitempty"`
+	} `json:"customer"`
+	Voucher  string `json:"voucher,omitempty" jsonschema:"description=the code to assign"`
+	Campaign *struct {
+		ID   string `json:"id,omitempty"`
+		Name string `json:"name,omitempty"`
+	} `json:"campaign,omitempty"`
+	Metadata map[string]any `json:"metadata,omitempty"`
+}
+
+// publicationBody is Voucherify's publication object.
+type publicationBody struct {
+	ID         string          `json:"id"`
+	Object     string          `json:"object" jsonschema:"enum=publication"`
+	CreatedAt  time.Time       `json:"created_at"`
+	CustomerID string          `json:"customer_id"`
+	Metadata   map[string]any  `json:"metadata"`
+	Channel    string          `json:"channel"`
+	Result     string          `json:"result" jsonschema:"enum=SUCCESS"`
+	VouchersID []string        `json:"vouchers_id"`
+	Voucher    voucherResponse `json:"voucher"`
+}
+
+func (s *Server) publish(c *gin.Context) error {
+	var req publicationRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.Customer == nil || (req.Customer.ID == "" && req.Customer.SourceID == "") {
+		return problem.Invalid("customer", "customer (id or source_id of an existing customer) is required")
+	}
+	tenantID := principal(c).Tenant.ID
+	ref := req.Customer.ID
+	if ref == "" {
+		ref = req.Customer.SourceID
+	}
+	cust, err := s.Customers.Get(c.Request.Context(), tenantID, ref)
+	if err != nil {
+		return err
+	}
+	campaign := ""
+	if req.Campaign != nil {
+		campaign = req.Campaign.ID
+		if campaign == "" {
+			campaign = req.Campaign.Name
+		}
+	}
+	v, err := s.Campaigns.Publish(c.Request.Context(), tenantID, cust.ID, req.Voucher, campaign)
+	if err != nil {
+		return err
+	}
+	out, err := s.voucherOut(c, v)
+	if err != nil {
+		return err
+	}
+	md := req.Metadata
+	if md == nil {
+		md = map[string]any{}
+	}
+	c.JSON(http.StatusOK, publicationBody{ID: "pub_" + strings.TrimPrefix(v.ID, "v_"), Object: "publication", CreatedAt: v.UpdatedAt.UTC(),
+		CustomerID: cust.ID, Metadata: md, Channel: "API", Result: "SUCCESS", VouchersID: []string{v.ID}, Voucher: out})
 	return nil
 }

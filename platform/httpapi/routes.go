@@ -94,6 +94,8 @@ func (s *Server) routeTable() []route {
 				query: []param{{"vouchers_count", "integer", "how many codes to add (default 1)"}}}},
 		{method: http.MethodGet, path: "/v1/async-actions/:id", auth: authTenant, roles: campaignRead, handler: s.getAsyncAction,
 			doc: doc{summary: "Get an asynchronous action: status, progress and result", tag: "Campaigns", response: asyncActionBody{}}},
+		{method: http.MethodPost, path: "/v1/publications", auth: authTenant, roles: customerRoles, handler: s.publish,
+			doc: doc{summary: "Assign a voucher (or the next free one of a campaign) to a customer, who alone may then redeem it", tag: "Vouchers", request: publicationRequest{}, response: publicationBody{}}},
 		{method: http.MethodPost, path: "/v1/vouchers", auth: authTenant, roles: campaignWrite, handler: s.createVoucher,
 			doc: doc{summary: "Create a standalone voucher", tag: "Vouchers", request: campaigns.VoucherInput{}, response: voucherResponse{}}},
 		{method: http.MethodGet, path: "/v1/vouchers", auth: authTenant, roles: campaignRead, handler: s.listVouchers,
