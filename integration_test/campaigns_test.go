@@ -44,10 +44,15 @@ func TestCampaignAndVoucherResponsesConformToVoucherify(t *testing.T) {
 		gift.wantStatus(t, http.StatusOK)
 		conforms(t, cs, "CampaignsCreateResponseBody", gift)
 
+		promo := s.do(t, "POST", "/v1/campaigns", tn.bearer(), map[string]any{"name": "Promo", "campaign_type": "PROMOTION", "category": "general",
+			"promotion": map[string]any{"tiers": []any{map[string]any{"name": "Five", "banner": "5% off", "action": map[string]any{"discount": map[string]any{"type": "PERCENT", "percent_off": 5}},
+				"metadata": map[string]any{"level": 1}}}}})
+		promo.wantStatus(t, http.StatusOK)
+		conforms(t, cs, "CampaignsCreateResponseBody", promo)
 		got := s.do(t, "GET", "/v1/campaigns/Happy%20hour", tn.bearer(), nil)
 		got.wantStatus(t, http.StatusOK)
 		conforms(t, cs, "CampaignsGetResponseBody", got)
-		list := s.do(t, "GET", "/v1/campaigns?limit=1", tn.bearer(), nil)
+		list := s.do(t, "GET", "/v1/campaigns?limit=2", tn.bearer(), nil)
 		list.wantStatus(t, http.StatusOK)
 		conforms(t, cs, "CampaignsListResponseBody", list)
 		if !strings.Contains(string(list.body), `"has_more":true`) {

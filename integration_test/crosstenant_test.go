@@ -22,6 +22,8 @@ type fixture struct {
 	voucherCode  string
 	redemptionID string
 	actionID     string
+	tierID       string
+	promotionID  string
 }
 
 // probe is what one matrix entry sends with the attacker's key.
@@ -94,15 +96,19 @@ func crossTenantMatrix(f fixture) map[string][]probe {
 			{method: "POST", path: "/v1/publications", body: map[string]any{"customer": map[string]any{"id": f.customerID}, "voucher": f.voucherCode}},
 			{method: "POST", path: "/v1/publications", body: map[string]any{"customer": map[string]any{"source_id": f.sourceID}, "campaign": map[string]any{"id": f.campaignID}}},
 		},
-		"GET /v1/async-actions/:id":          at("GET", "/v1/async-actions/", "", nil, [2]string{f.actionID, "aa_01KZZZZZZZZZZZZZZZZZZZZZZZ"}),
-		"GET /v1/redemptions":                {{method: "GET", path: "/v1/redemptions?limit=100"}, {method: "GET", path: "/v1/redemptions?customer=" + f.customerID}},
-		"GET /v1/redemptions/:id":            at("GET", "/v1/redemptions/", "", nil, [2]string{f.redemptionID, "r_01KZZZZZZZZZZZZZZZZZZZZZZZ"}),
-		"POST /v1/redemptions/:id/rollbacks": at("POST", "/v1/redemptions/", "/rollbacks", nil, [2]string{f.redemptionID, "r_01KZZZZZZZZZZZZZZZZZZZZZZZ"}),
-		"GET /v1/stacking-rules":             {{method: "GET", path: "/v1/stacking-rules"}},
-		"PUT /v1/stacking-rules":             {{method: "PUT", path: "/v1/stacking-rules", body: map[string]any{"exclusive_categories": []string{"x"}}}},
-		"GET /v1/audit-events":               {{method: "GET", path: "/v1/audit-events"}, {method: "GET", path: "/v1/audit-events?resource_id=" + f.customerID}},
-		"GET /v1/audit-events/export":        {{method: "GET", path: "/v1/audit-events/export"}},
-		"GET /v1/audit-events/verify":        {{method: "GET", path: "/v1/audit-events/verify"}},
+		"GET /v1/promotions/:id/tiers":          at("GET", "/v1/promotions/", "/tiers", nil, [2]string{f.promotionID, ghostCampaign}),
+		"GET /v1/promotions/tiers/:id":          at("GET", "/v1/promotions/tiers/", "", nil, [2]string{f.tierID, "promo_01KZZZZZZZZZZZZZZZZZZZZZZZ"}),
+		"POST /v1/promotions/tiers/:id/enable":  at("POST", "/v1/promotions/tiers/", "/enable", nil, [2]string{f.tierID, "promo_01KZZZZZZZZZZZZZZZZZZZZZZZ"}),
+		"POST /v1/promotions/tiers/:id/disable": at("POST", "/v1/promotions/tiers/", "/disable", nil, [2]string{f.tierID, "promo_01KZZZZZZZZZZZZZZZZZZZZZZZ"}),
+		"GET /v1/async-actions/:id":             at("GET", "/v1/async-actions/", "", nil, [2]string{f.actionID, "aa_01KZZZZZZZZZZZZZZZZZZZZZZZ"}),
+		"GET /v1/redemptions":                   {{method: "GET", path: "/v1/redemptions?limit=100"}, {method: "GET", path: "/v1/redemptions?customer=" + f.customerID}},
+		"GET /v1/redemptions/:id":               at("GET", "/v1/redemptions/", "", nil, [2]string{f.redemptionID, "r_01KZZZZZZZZZZZZZZZZZZZZZZZ"}),
+		"POST /v1/redemptions/:id/rollbacks":    at("POST", "/v1/redemptions/", "/rollbacks", nil, [2]string{f.redemptionID, "r_01KZZZZZZZZZZZZZZZZZZZZZZZ"}),
+		"GET /v1/stacking-rules":                {{method: "GET", path: "/v1/stacking-rules"}},
+		"PUT /v1/stacking-rules":                {{method: "PUT", path: "/v1/stacking-rules", body: map[string]any{"exclusive_categories": []string{"x"}}}},
+		"GET /v1/audit-events":                  {{method: "GET", path: "/v1/audit-events"}, {method: "GET", path: "/v1/audit-events?resource_id=" + f.customerID}},
+		"GET /v1/audit-events/export":           {{method: "GET", path: "/v1/audit-events/export"}},
+		"GET /v1/audit-events/verify":           {{method: "GET", path: "/v1/audit-events/verify"}},
 	}
 }
 
@@ -153,9 +159,22 @@ func TestCrossTenantMatrix(t *testing.T) {
 		if action.AsyncActionID == "" {
 			t.Fatal("owner's async action was not created")
 		}
-		f := fixture{owner: owner, actionID: action.AsyncActionID, customerID: c.ID, sourceID: "owner-" + owner.Slug, campaignID: cp.ID, campaignName: campaignName,
+		var promo struct {
+			ID        string `json:"id"`
+			Promotion struct {
+				Tiers []struct {
+					ID string `json:"id"`
+				} `json:"tiers"`
+			} `json:"promotion"`
+		}
+		s.do(t, "POST", "/v1/campaigns", owner.bearer(), map[string]any{"name": "owner-promo-" + owner.Slug, "campaign_type": "PROMOTION",
+			"promotion": map[string]any{"tiers": []any{map[string]any{"name": "Tier", "action": map[string]any{"discount": map[string]any{"type": "PERCENT", "percent_off": 5}}}}}}).decode(t, &promo)
+		if len(promo.Promotion.Tiers) != 1 {
+			t.Fatal("owner's promotion was not created")
+		}
+		f := fixture{owner: owner, actionID: action.AsyncActionID, tierID: promo.Promotion.Tiers[0].ID, promotionID: promo.ID, customerID: c.ID, sourceID: "owner-" + owner.Slug, campaignID: cp.ID, campaignName: campaignName,
 			voucherCode: vs.Vouchers[0].Code, redemptionID: red.ParentRedemption.ID}
-		ownerIDs := []string{owner.ID, owner.KeyID, c.ID, f.sourceID, "owner@example.com", cp.ID, campaignName, vs.Vouchers[0].ID, vs.Vouchers[1].ID, vs.Vouchers[0].Code, vs.Vouchers[1].Code, red.ParentRedemption.ID, red.Redemptions[0].ID, action.AsyncActionID}
+		ownerIDs := []string{owner.ID, owner.KeyID, c.ID, f.sourceID, "owner@example.com", cp.ID, campaignName, vs.Vouchers[0].ID, vs.Vouchers[1].ID, vs.Vouchers[0].Code, vs.Vouchers[1].Code, red.ParentRedemption.ID, red.Redemptions[0].ID, action.AsyncActionID, promo.ID, promo.Promotion.Tiers[0].ID}
 		var ownerEvents struct{ Data []struct{ ID string } }
 		s.do(t, "GET", "/v1/audit-events", owner.bearer(), nil).decode(t, &ownerEvents)
 		for _, e := range ownerEvents.Data {

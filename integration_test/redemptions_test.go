@@ -555,3 +555,85 @@ func TestAssignedVouchers(t *testing.T) {
 		s.do(t, "POST", "/v1/publications", tn.bearer(), map[string]any{"customer": map[string]any{"id": "cust_nobody"}, "voucher": codes[1]}).wantStatus(t, http.StatusNotFound)
 	})
 }
+
+// Promotion tiers apply without a code: the tier whose rules hold is applicable,
+// redeemable and rolled back like a voucher, against its campaign's limits.
+func TestPromotionTiers(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *server) {
+		tn := s.newTenant(t)
+		var promo struct {
+			ID        string `json:"id"`
+			Promotion struct {
+				Tiers []struct {
+					ID        string `json:"id"`
+					Hierarchy int    `json:"hierarchy"`
+				} `json:"tiers"`
+			} `json:"promotion"`
+		}
+		s.do(t, "POST", "/v1/campaigns", tn.bearer(), map[string]any{"name": "Spend more", "campaign_type": "PROMOTION",
+			"limits": map[string]any{"total_redemptions": 1},
+			"promotion": map[string]any{"tiers": []any{
+				map[string]any{"name": "10% over 100.00", "action": map[string]any{"discount": map[string]any{"type": "PERCENT", "percent_off": 10}},
+					"rules": map[string]any{"min_order_amount": 10000}},
+				map[string]any{"name": "5% on anything", "action": map[string]any{"discount": map[string]any{"type": "PERCENT", "percent_off": 5}}},
+			}}}).decode(t, &promo)
+		if len(promo.Promotion.Tiers) != 2 || promo.Promotion.Tiers[0].Hierarchy != 1 {
+			t.Fatalf("promotion: %+v", promo)
+		}
+		big, small := promo.Promotion.Tiers[0].ID, promo.Promotion.Tiers[1].ID
+		tiers := func(ids ...string) []any {
+			out := make([]any, len(ids))
+			for i, id := range ids {
+				out[i] = map[string]any{"object": "promotion_tier", "id": id}
+			}
+			return out
+		}
+		var v validation
+		s.do(t, "POST", "/v1/validations", tn.bearer(), map[string]any{"redeemables": tiers(big), "order": map[string]any{"amount": 5000}}).decode(t, &v)
+		if v.Valid || v.Redeemables[0].Result.Error.Rule != "rules.min_order_amount" {
+			t.Fatalf("the 100.00 tier on a 50.00 order: %+v", v)
+		}
+		s.do(t, "POST", "/v1/validations", tn.bearer(), map[string]any{"redeemables": tiers(big), "order": map[string]any{"amount": 20000}}).decode(t, &v)
+		if !v.Valid || v.Order.TotalDiscountAmount != 2000 {
+			t.Fatalf("the 100.00 tier on a 200.00 order: %+v", v)
+		}
+		r := s.do(t, "POST", "/v1/redemptions", tn.bearer(), map[string]any{"redeemables": tiers(small), "order": map[string]any{"amount": 4000}})
+		r.wantStatus(t, http.StatusOK)
+		var red struct {
+			ParentRedemption struct{ ID string } `json:"parent_redemption"`
+			Redemptions      []struct {
+				RelatedObjectType string `json:"related_object_type"`
+				RelatedObjectID   string `json:"related_object_id"`
+			} `json:"redemptions"`
+		}
+		r.decode(t, &red)
+		if red.Redemptions[0].RelatedObjectType != "promotion_tier" || red.Redemptions[0].RelatedObjectID != small {
+			t.Fatalf("redemption of a tier: %s", r.body)
+		}
+		// The campaign allows one redemption in all.
+		s.do(t, "POST", "/v1/redemptions", tn.bearer(), map[string]any{"redeemables": tiers(big), "order": map[string]any{"amount": 20000}}).
+			wantError(t, http.StatusBadRequest, "limit_exceeded", big)
+		s.do(t, "POST", "/v1/redemptions/"+red.ParentRedemption.ID+"/rollbacks", tn.bearer(), nil).wantStatus(t, http.StatusOK)
+		s.do(t, "POST", "/v1/redemptions", tn.bearer(), map[string]any{"redeemables": tiers(big), "order": map[string]any{"amount": 20000}}).wantStatus(t, http.StatusOK)
+		// A disabled tier does not apply; the campaign's tiers are listed in order.
+		s.do(t, "POST", "/v1/promotions/tiers/"+small+"/disable", tn.bearer(), nil).wantStatus(t, http.StatusOK)
+		s.do(t, "POST", "/v1/validations", tn.bearer(), map[string]any{"redeemables": tiers(small), "order": map[string]any{"amount": 4000}}).decode(t, &v)
+		if v.Valid {
+			t.Fatalf("a disabled tier applied: %+v", v)
+		}
+		var list struct {
+			Tiers []struct{ ID string } `json:"tiers"`
+		}
+		s.do(t, "GET", "/v1/promotions/"+promo.ID+"/tiers", tn.bearer(), nil).decode(t, &list)
+		if len(list.Tiers) != 2 || list.Tiers[0].ID != big {
+			t.Fatalf("tiers: %+v", list)
+		}
+		for _, bad := range []map[string]any{
+			{"name": "No tiers", "campaign_type": "PROMOTION"},
+			{"name": "Codes", "campaign_type": "PROMOTION", "vouchers_count": 3, "promotion": map[string]any{"tiers": []any{map[string]any{"name": "x", "action": map[string]any{"discount": map[string]any{"type": "AMOUNT", "amount_off": 1}}}}}},
+			{"name": "No discount", "campaign_type": "PROMOTION", "promotion": map[string]any{"tiers": []any{map[string]any{"name": "x"}}}},
+		} {
+			s.do(t, "POST", "/v1/campaigns", tn.bearer(), bad).wantStatus(t, http.StatusBadRequest)
+		}
+	})
+}

@@ -68,6 +68,9 @@ type Campaign struct {
 	OrderTotal        int64           `bun:"order_total"`
 	CreatedAt         time.Time       `bun:"created_at"`
 	UpdatedAt         time.Time       `bun:"updated_at"`
+
+	// Tiers are a PROMOTION campaign's tiers, when loaded.
+	Tiers []Tier `bun:"-"`
 }
 
 // VoucherTemplate is the campaign's voucher object: what each of its vouchers

@@ -27,7 +27,7 @@ const (
 type CampaignInput struct {
 	Name              string           `json:"name"`
 	Description       string           `json:"description,omitempty"`
-	CampaignType      string           `json:"campaign_type" jsonschema:"enum=DISCOUNT_COUPONS,enum=GIFT_VOUCHERS"`
+	CampaignType      string           `json:"campaign_type" jsonschema:"enum=DISCOUNT_COUPONS,enum=GIFT_VOUCHERS,enum=PROMOTION"`
 	Type              string           `json:"type,omitempty" jsonschema:"enum=AUTO_UPDATE,enum=STATIC"`
 	Voucher           *VoucherTemplate `json:"voucher"`
 	VouchersCount     int64            `json:"vouchers_count,omitempty"`
@@ -39,6 +39,7 @@ type CampaignInput struct {
 	Metadata          map[string]any   `json:"metadata,omitempty"`
 	Limits            *Limits          `json:"limits,omitempty"`
 	Rules             *Rules           `json:"rules,omitempty"`
+	Promotion         *PromotionInput  `json:"promotion,omitempty" jsonschema:"description=PROMOTION campaigns: their tiers"`
 }
 
 var clock = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
@@ -69,11 +70,21 @@ func (in CampaignInput) campaign() (Campaign, error) {
 	if c.Type != "AUTO_UPDATE" && c.Type != "STATIC" {
 		return c, problem.Invalid("type", "type must be AUTO_UPDATE or STATIC")
 	}
+	if c.CampaignType == TypePromotion {
+		if in.Voucher != nil {
+			return c, problem.Invalid("voucher", "a PROMOTION campaign has tiers, not vouchers")
+		}
+		if in.VouchersCount != 0 {
+			return c, problem.Invalid("vouchers_count", "a PROMOTION campaign has no codes")
+		}
+		in.Voucher = &VoucherTemplate{}
+	}
 	if in.Voucher == nil {
 		return c, problem.Invalid("voucher", "voucher is required: it says what each code grants")
 	}
 	c.Voucher = *in.Voucher
 	switch c.CampaignType {
+	case TypePromotion:
 	case TypeDiscountCoupons:
 		if c.Voucher.Type == "" {
 			c.Voucher.Type = VoucherDiscount
@@ -106,13 +117,17 @@ func (in CampaignInput) campaign() (Campaign, error) {
 	case "":
 		return c, problem.Invalid("campaign_type", "campaign_type is required")
 	default:
-		return c, problem.Invalid("campaign_type", "campaign_type must be DISCOUNT_COUPONS or GIFT_VOUCHERS")
+		return c, problem.Invalid("campaign_type", "campaign_type must be DISCOUNT_COUPONS, GIFT_VOUCHERS or PROMOTION")
 	}
 	if q := c.Voucher.Redemption; q != nil && q.Quantity != nil && *q.Quantity < 1 {
 		return c, problem.Invalid("voucher.redemption.quantity", "voucher.redemption.quantity must be at least 1, or null for no limit")
 	}
-	if err := c.Voucher.CodeConfig.normalize("voucher.code_config"); err != nil {
-		return c, err
+	if c.CampaignType != TypePromotion {
+		if err := c.Voucher.CodeConfig.normalize("voucher.code_config"); err != nil {
+			return c, err
+		}
+	} else if in.Promotion == nil {
+		return c, problem.Invalid("promotion.tiers", "a PROMOTION campaign needs promotion.tiers with at least one tier")
 	}
 	switch {
 	case c.VouchersCount < 0:

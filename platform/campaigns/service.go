@@ -70,6 +70,12 @@ func (s *Service) Create(ctx context.Context, tenantID string, in CampaignInput)
 	if err != nil {
 		return Campaign{}, err
 	}
+	var tiers []Tier
+	if c.CampaignType == TypePromotion {
+		if tiers, err = in.Promotion.tiers(); err != nil {
+			return Campaign{}, err
+		}
+	}
 	if c.VouchersCount > MaxSyncGeneration {
 		if s.jobs == nil {
 			return Campaign{}, problem.Invalidf("vouchers_count", "vouchers_count must be at most %d on this server", MaxSyncGeneration)
@@ -85,7 +91,13 @@ func (s *Service) Create(ctx context.Context, tenantID string, in CampaignInput)
 			}
 			return fmt.Errorf("insert campaign: %w", err)
 		}
-		after := map[string]any{"campaign_type": c.CampaignType, "vouchers_count": c.VouchersCount}
+		if len(tiers) > 0 {
+			if err := insertTiers(ctx, tx, &c, tiers, now); err != nil {
+				return err
+			}
+			c.Tiers = tiers
+		}
+		after := map[string]any{"campaign_type": c.CampaignType, "vouchers_count": c.VouchersCount, "tiers": len(tiers)}
 		if c.VouchersCount > MaxSyncGeneration {
 			id, err := s.jobs.Enqueue(ctx, tx, tenantID, ActionGenerate, generation{CampaignID: c.ID, Count: c.VouchersCount})
 			if err != nil {
@@ -260,8 +272,10 @@ func (s *Service) Get(ctx context.Context, tenantID, idOrName string) (Campaign,
 	var c Campaign
 	err := s.db.Read(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
 		var err error
-		c, err = findCampaign(ctx, tx, tenantID, idOrName)
-		return err
+		if c, err = findCampaign(ctx, tx, tenantID, idOrName); err != nil || c.CampaignType != TypePromotion {
+			return err
+		}
+		return tx.NewSelect().Model(&c.Tiers).Where("pt.tenant_id = ? AND pt.campaign_id = ?", tenantID, c.ID).OrderExpr("pt.hierarchy, pt.id").Scan(ctx)
 	})
 	return c, err
 }

@@ -23,7 +23,7 @@ type campaignResponse struct {
 	Description              string                   `json:"description,omitempty"`
 	CampaignType             string                   `json:"campaign_type" jsonschema:"enum=DISCOUNT_COUPONS,enum=GIFT_VOUCHERS"`
 	Type                     string                   `json:"type" jsonschema:"enum=AUTO_UPDATE,enum=STATIC"`
-	Voucher                  campaignVoucher          `json:"voucher"`
+	Voucher                  *campaignVoucher         `json:"voucher,omitempty" jsonschema:"description=absent for PROMOTION campaigns"`
 	AutoJoin                 bool                     `json:"auto_join"`
 	JoinOnce                 bool                     `json:"join_once"`
 	UseVoucherMetadataSchema bool                     `json:"use_voucher_metadata_schema"`
@@ -43,6 +43,7 @@ type campaignResponse struct {
 	CategoryID               *string                  `json:"category_id" jsonschema:"nullable"`
 	Categories               []any                    `json:"categories"`
 	Object                   string                   `json:"object" jsonschema:"enum=campaign"`
+	Promotion                *promotionBody           `json:"promotion,omitempty"`
 	Limits                   campaigns.Limits         `json:"limits"`
 	Rules                    campaigns.Rules          `json:"rules"`
 	Usage                    campaignUsage            `json:"usage"`
@@ -88,7 +89,7 @@ type giftBody struct {
 func toCampaignResponse(c campaigns.Campaign) campaignResponse {
 	r := campaignResponse{
 		ID: c.ID, Name: c.Name, Description: c.Description, CampaignType: c.CampaignType, Type: c.Type,
-		Voucher: campaignVoucher{
+		Voucher: &campaignVoucher{
 			Type: c.Voucher.Type, Discount: c.Voucher.Discount, CodeConfig: c.Voucher.CodeConfig,
 		},
 		ValidityDayOfWeek: c.ValidityDayOfWeek, ValidityHours: c.ValidityHours, VouchersCount: c.VouchersCount,
@@ -107,7 +108,101 @@ func toCampaignResponse(c campaigns.Campaign) campaignResponse {
 	if g := c.Voucher.Gift; g != nil {
 		r.Voucher.Gift = &giftBody{Amount: g.Amount, Balance: g.Amount, Effect: g.Effect}
 	}
+	if c.CampaignType == campaigns.TypePromotion {
+		r.Voucher = nil
+		r.Promotion = &promotionBody{Object: "list", DataRef: "tiers", Tiers: []tierBody{}}
+		for _, t := range c.Tiers {
+			r.Promotion.Tiers = append(r.Promotion.Tiers, toTierBody(t))
+		}
+		r.Promotion.Total = len(r.Promotion.Tiers)
+	}
 	return r
+}
+
+// promotionBody is Voucherify's promotion object of a campaign: its tiers.
+type promotionBody struct {
+	Object  string     `json:"object" jsonschema:"enum=list"`
+	DataRef string     `json:"data_ref" jsonschema:"enum=tiers"`
+	Tiers   []tierBody `json:"tiers"`
+	Total   int        `json:"total"`
+	HasMore bool       `json:"has_more"`
+}
+
+// tierBody is Voucherify's promotion tier object with Punchcard's rules.
+type tierBody struct {
+	ID                string                   `json:"id"`
+	CreatedAt         time.Time                `json:"created_at"`
+	UpdatedAt         time.Time                `json:"updated_at"`
+	Name              string                   `json:"name"`
+	Banner            string                   `json:"banner,omitempty"`
+	Action            tierAction               `json:"action"`
+	Metadata          map[string]any           `json:"metadata"`
+	Hierarchy         int                      `json:"hierarchy"`
+	PromotionID       string                   `json:"promotion_id"`
+	CampaignID        string                   `json:"campaign_id"`
+	Active            bool                     `json:"active"`
+	StartDate         *time.Time               `json:"start_date,omitempty"`
+	ExpirationDate    *time.Time               `json:"expiration_date,omitempty"`
+	ValidityDayOfWeek []int                    `json:"validity_day_of_week,omitempty"`
+	ValidityHours     *campaigns.ValidityHours `json:"validity_hours,omitempty"`
+	Category          string                   `json:"category,omitempty"`
+	Rules             campaigns.Rules          `json:"rules"`
+	Object            string                   `json:"object" jsonschema:"enum=promotion_tier"`
+}
+
+type tierAction struct {
+	Discount campaigns.Discount `json:"discount"`
+}
+
+func toTierBody(t campaigns.Tier) tierBody {
+	b := tierBody{ID: t.ID, CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC(), Name: t.Name, Banner: t.Banner,
+		Action: tierAction{Discount: t.Discount}, Metadata: t.Metadata, Hierarchy: t.Hierarchy, PromotionID: t.CampaignID,
+		CampaignID: t.CampaignID, Active: t.Active, StartDate: t.StartDate, ExpirationDate: t.ExpirationDate,
+		ValidityDayOfWeek: t.ValidityDayOfWeek, ValidityHours: t.ValidityHours, Category: t.Category, Rules: t.Rules, Object: "promotion_tier"}
+	if b.Metadata == nil {
+		b.Metadata = map[string]any{}
+	}
+	return b
+}
+
+type tierList struct {
+	Object  string     `json:"object" jsonschema:"enum=list"`
+	DataRef string     `json:"data_ref" jsonschema:"enum=tiers"`
+	Tiers   []tierBody `json:"tiers"`
+	HasMore bool       `json:"has_more"`
+}
+
+func (s *Server) getTier(c *gin.Context) error {
+	t, err := s.Campaigns.Tier(c.Request.Context(), principal(c).Tenant.ID, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, toTierBody(t))
+	return nil
+}
+
+func (s *Server) listTiers(c *gin.Context) error {
+	ts, err := s.Campaigns.Tiers(c.Request.Context(), principal(c).Tenant.ID, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	out := tierList{Object: "list", DataRef: "tiers", Tiers: make([]tierBody, 0, len(ts))}
+	for _, t := range ts {
+		out.Tiers = append(out.Tiers, toTierBody(t))
+	}
+	c.JSON(http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) setTierActive(active bool) handlerFunc {
+	return func(c *gin.Context) error {
+		t, err := s.Campaigns.SetTierActive(c.Request.Context(), principal(c).Tenant.ID, c.Param("id"), active)
+		if err != nil {
+			return err
+		}
+		c.JSON(http.StatusOK, toTierBody(t))
+		return nil
+	}
 }
 
 // voucherResponse is Voucherify's Voucher object.

@@ -89,11 +89,12 @@ func toOrderBody(res redemption.Result) orderBody {
 type redeemableBody struct {
 	Status       string           `json:"status" jsonschema:"enum=APPLICABLE,enum=INAPPLICABLE,enum=SKIPPED"`
 	ID           string           `json:"id"`
-	Object       string           `json:"object" jsonschema:"enum=voucher"`
+	Object       string           `json:"object" jsonschema:"enum=voucher,enum=promotion_tier"`
 	Result       redeemableResult `json:"result"`
 	Metadata     map[string]any   `json:"metadata,omitempty"`
 	CampaignName string           `json:"campaign_name,omitempty"`
 	CampaignID   string           `json:"campaign_id,omitempty"`
+	Name         string           `json:"name,omitempty" jsonschema:"description=a promotion tier's name"`
 }
 
 type redeemableResult struct {
@@ -143,12 +144,15 @@ func toRedeemableBodies(res redemption.Result) (all, skipped, inapplicable []red
 		if o.Voucher != nil {
 			b.Metadata = o.Voucher.Metadata
 		}
+		if o.Tier != nil {
+			b.Metadata, b.Name = o.Tier.Metadata, o.Tier.Name
+		}
 		switch o.Status {
 		case redemption.StatusApplicable:
-			if o.Voucher.Type == campaigns.VoucherGift {
+			if o.Voucher != nil && o.Voucher.Type == campaigns.VoucherGift {
 				b.Result.Gift = &giftCreditsBody{Credits: o.Applied.GiftCredits, Balance: o.Voucher.GiftBalance}
 			} else {
-				b.Result.Discount = o.Voucher.Discount
+				b.Result.Discount = o.Discount()
 			}
 		case redemption.StatusInapplicable:
 			b.Result.Error = &redeemableError{Code: http.StatusBadRequest, Key: o.Reason.Code, Message: o.Reason.Message, Rule: o.Reason.Rule}
@@ -201,7 +205,7 @@ type redemptionBody struct {
 	Order             *orderBody       `json:"order" jsonschema:"nullable"`
 	Channel           channelBody      `json:"channel"`
 	Customer          *simpleCustomer  `json:"customer" jsonschema:"nullable"`
-	RelatedObjectType string           `json:"related_object_type" jsonschema:"enum=voucher,enum=redemption"`
+	RelatedObjectType string           `json:"related_object_type" jsonschema:"enum=voucher,enum=promotion_tier,enum=redemption"`
 	RelatedObjectID   string           `json:"related_object_id"`
 	Voucher           *voucherResponse `json:"voucher,omitempty"`
 	Gift              *giftAmountBody  `json:"gift,omitempty"`
@@ -283,6 +287,9 @@ func (s *Server) toRedeemBody(c *gin.Context, r redemption.Redemption) redeemBod
 		b := base(ch)
 		b.Redemption = &r.Parent.ID
 		b.RelatedObjectType, b.RelatedObjectID = "voucher", ch.VoucherID
+		if ch.TierID != "" {
+			b.RelatedObjectType, b.RelatedObjectID = "promotion_tier", ch.TierID
+		}
 		for _, o := range r.Result.Outcomes {
 			if o.Voucher != nil && o.Voucher.ID == ch.VoucherID {
 				name := ""
@@ -321,7 +328,11 @@ func toRollbacksBody(c *gin.Context, r redemption.Redemption) rollbacksBody {
 	}
 	out := rollbacksBody{ParentRollback: one(r.Parent, "redemption", r.Parent.RedemptionID), Rollbacks: []rollbackBody{}}
 	for _, ch := range r.Children {
-		out.Rollbacks = append(out.Rollbacks, one(ch, "voucher", ch.VoucherID))
+		typ, id := "voucher", ch.VoucherID
+		if ch.TierID != "" {
+			typ, id = "promotion_tier", ch.TierID
+		}
+		out.Rollbacks = append(out.Rollbacks, one(ch, typ, id))
 	}
 	return out
 }
@@ -468,6 +479,9 @@ func (s *Server) putStackingRules(c *gin.Context) error {
 func recordBody(c *gin.Context, rec redemption.Record) any {
 	if rec.Kind == "rollback" {
 		typ, id := "voucher", rec.VoucherID
+		if rec.TierID != "" {
+			typ, id = "promotion_tier", rec.TierID
+		}
 		if rec.ParentID == "" {
 			typ, id = "redemption", rec.RedemptionID
 		}
@@ -479,6 +493,9 @@ func recordBody(c *gin.Context, rec redemption.Record) any {
 	b := redemptionBody{ID: rec.ID, Object: "redemption", Date: rec.CreatedAt.UTC(), CustomerID: optionalString(rec.CustomerID),
 		Metadata: rec.Metadata, Amount: rec.Amount, Redemption: optionalString(rec.ParentID), Result: "SUCCESS", Status: rec.Status,
 		Channel: channelBody{ChannelType: "API"}, RelatedObjectType: "voucher", RelatedObjectID: rec.VoucherID, DiscountAmount: rec.DiscountAmount}
+	if rec.TierID != "" {
+		b.RelatedObjectType, b.RelatedObjectID = "promotion_tier", rec.TierID
+	}
 	if rec.ParentID == "" {
 		b.RelatedObjectType, b.RelatedObjectID = "redemption", rec.ID
 	}

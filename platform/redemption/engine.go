@@ -50,7 +50,8 @@ func NewEngine(d *db.DB, s *Settings, p Decider, a *audit.Log, now func() time.T
 type Outcome struct {
 	Ref      RedeemableRef
 	Status   string
-	Voucher  *campaigns.Voucher
+	Voucher  *campaigns.Voucher // for a voucher
+	Tier     *campaigns.Tier    // for a promotion tier
 	Campaign *campaigns.Campaign
 	Reason   *policies.Reason // why it is INAPPLICABLE or SKIPPED
 	Applied  Applied          // what it did (APPLICABLE)
@@ -81,6 +82,7 @@ type Local struct {
 type snapshot struct {
 	stacking  StackingRules
 	vouchers  map[string]campaigns.Voucher // by code
+	tiers     map[string]campaigns.Tier    // by id
 	campaigns map[string]campaigns.Campaign
 	usage     map[usageKey]int64
 	customer  *customers.Customer
@@ -139,18 +141,27 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request) (Result, 
 	res.Outcomes = make([]Outcome, len(req.Redeemables))
 	for i, ref := range req.Redeemables {
 		o := Outcome{Ref: ref}
-		v, ok := snap.vouchers[ref.ID]
-		switch {
-		case !ok:
-			o.Status, o.Reason = StatusInapplicable, &policies.Reason{Code: keyNotFound, Message: "no voucher has this code", Rule: "voucher"}
-		case !fraud.Allowed():
-			r := fraud.Deny[0]
-			o.Voucher, o.Status, o.Reason = &v, StatusInapplicable, &r
-		default:
-			o.Voucher = &v
+		found := false
+		if ref.Object == ObjectPromotionTier {
+			if t, ok := snap.tiers[ref.ID]; ok {
+				found, o.Tier = true, &t
+				if c, ok := snap.campaigns[t.CampaignID]; ok {
+					o.Campaign = &c
+				}
+			}
+		} else if v, ok := snap.vouchers[ref.ID]; ok {
+			found, o.Voucher = true, &v
 			if c, ok := snap.campaigns[v.CampaignID]; ok {
 				o.Campaign = &c
 			}
+		}
+		switch {
+		case !found:
+			o.Status, o.Reason = StatusInapplicable, &policies.Reason{Code: keyNotFound, Message: "no " + ref.Object + " has this id", Rule: ref.Object}
+		case !fraud.Allowed():
+			r := fraud.Deny[0]
+			o.Status, o.Reason = StatusInapplicable, &r
+		default:
 			elig := clone(in)
 			elig["redeemable"] = redeemableDoc(&o, snap, res.Customer, local)
 			d, _ := e.policies.Evaluate(ctx, t.ID, policies.Eligibility, elig)
@@ -220,26 +231,48 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request) (Result, 
 
 // apply computes one applicable redeemable's effect on the order.
 func (e *Engine) apply(calc *Calculation, o *Outcome) Applied {
-	v := o.Voucher
-	if v.Type == campaigns.VoucherGift {
+	discount := o.Discount()
+	if v := o.Voucher; v != nil && v.Type == campaigns.VoucherGift {
 		var credits int64
 		if o.Ref.Gift != nil {
 			credits = o.Ref.Gift.Credits
 		}
 		return calc.ApplyGift(v.GiftBalance, credits)
 	}
-	if v.Discount == nil {
+	if discount == nil {
 		return Applied{}
 	}
 	var applicable func(Item) bool
-	if c := o.Campaign; c != nil && c.Rules.Products != nil && (len(c.Rules.Products.Included) > 0 || len(c.Rules.Products.Excluded) > 0) {
-		p := c.Rules.Products
+	if p := o.products(); p != nil && (len(p.Included) > 0 || len(p.Excluded) > 0) {
 		applicable = func(it Item) bool {
 			in := len(p.Included) == 0 || slices.ContainsFunc(p.Included, it.refersTo)
 			return in && !slices.ContainsFunc(p.Excluded, it.refersTo)
 		}
 	}
-	return calc.ApplyDiscount(*v.Discount, applicable)
+	return calc.ApplyDiscount(*discount, applicable)
+}
+
+// Discount is what the redeemable takes off, if it is a discount.
+func (o *Outcome) Discount() *campaigns.Discount {
+	if o.Tier != nil {
+		return &o.Tier.Discount
+	}
+	if o.Voucher != nil {
+		return o.Voucher.Discount
+	}
+	return nil
+}
+
+// products are the product rules that say which lines an item discount touches:
+// the tier's own, else its campaign's.
+func (o *Outcome) products() *campaigns.ProductRules {
+	if o.Tier != nil && o.Tier.Rules.Products != nil {
+		return o.Tier.Rules.Products
+	}
+	if o.Campaign != nil {
+		return o.Campaign.Rules.Products
+	}
+	return nil
 }
 
 func noEffectSkips(r StackingRules, category string) bool {
@@ -266,6 +299,9 @@ func category(o *Outcome) string {
 	if o.Voucher != nil && o.Voucher.Category != "" {
 		return o.Voucher.Category
 	}
+	if o.Tier != nil && o.Tier.Category != "" {
+		return o.Tier.Category
+	}
 	if o.Campaign != nil {
 		return o.Campaign.Category
 	}
@@ -274,10 +310,14 @@ func category(o *Outcome) string {
 
 // read loads everything the evaluation needs in one read transaction.
 func (e *Engine) read(ctx context.Context, t Tenant, req *Request, local Local, now time.Time) (*snapshot, error) {
-	snap := &snapshot{vouchers: map[string]campaigns.Voucher{}, campaigns: map[string]campaigns.Campaign{}, usage: map[usageKey]int64{}}
-	codes := make([]string, 0, len(req.Redeemables))
-	for _, r := range req.Redeemables {
-		if r.ID != "" && len(codes) < MaxRedeemablesRead {
+	snap := &snapshot{vouchers: map[string]campaigns.Voucher{}, tiers: map[string]campaigns.Tier{}, campaigns: map[string]campaigns.Campaign{}, usage: map[usageKey]int64{}}
+	var codes, tierIDs []string
+	for i, r := range req.Redeemables {
+		switch {
+		case r.ID == "" || i >= MaxRedeemablesRead:
+		case r.Object == ObjectPromotionTier:
+			tierIDs = append(tierIDs, r.ID)
+		default:
 			codes = append(codes, r.ID)
 		}
 	}
@@ -293,18 +333,29 @@ func (e *Engine) read(ctx context.Context, t Tenant, req *Request, local Local, 
 			}
 			snap.customer = c
 		}
-		if len(codes) == 0 {
-			return nil
-		}
-		var vs []campaigns.Voucher
-		if err := tx.NewSelect().Model(&vs).Where("v.tenant_id = ?", t.ID).Where("v.code IN (?)", bun.List(codes)).Scan(ctx); err != nil {
-			return fmt.Errorf("load vouchers: %w", err)
-		}
 		var campIDs []string
-		for _, v := range vs {
-			snap.vouchers[v.Code] = v
-			if v.CampaignID != "" && !slices.Contains(campIDs, v.CampaignID) {
-				campIDs = append(campIDs, v.CampaignID)
+		if len(codes) > 0 {
+			var vs []campaigns.Voucher
+			if err := tx.NewSelect().Model(&vs).Where("v.tenant_id = ?", t.ID).Where("v.code IN (?)", bun.List(codes)).Scan(ctx); err != nil {
+				return fmt.Errorf("load vouchers: %w", err)
+			}
+			for _, v := range vs {
+				snap.vouchers[v.Code] = v
+				if v.CampaignID != "" && !slices.Contains(campIDs, v.CampaignID) {
+					campIDs = append(campIDs, v.CampaignID)
+				}
+			}
+		}
+		if len(tierIDs) > 0 {
+			var ts []campaigns.Tier
+			if err := tx.NewSelect().Model(&ts).Where("pt.tenant_id = ?", t.ID).Where("pt.id IN (?)", bun.List(tierIDs)).Scan(ctx); err != nil {
+				return fmt.Errorf("load promotion tiers: %w", err)
+			}
+			for _, tr := range ts {
+				snap.tiers[tr.ID] = tr
+				if !slices.Contains(campIDs, tr.CampaignID) {
+					campIDs = append(campIDs, tr.CampaignID)
+				}
 			}
 		}
 		if len(campIDs) == 0 {

@@ -76,6 +76,12 @@ func (r *refusal) Error() string { return r.Code + ": " + r.Key + ": " + r.Messa
 // hold returns a *refusal, and the caller rolls the transaction back.
 func applyClaims(ctx context.Context, tx bun.IDB, tenantID, customerID, localDate string, claims []claim, now time.Time) error {
 	for _, c := range claims {
+		if c.VoucherID == "" { // a promotion tier: only its campaign's guards
+			if err := campaignGuards(ctx, tx, tenantID, customerID, localDate, c); err != nil {
+				return err
+			}
+			continue
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE vouchers
 			SET redeemed_quantity = redeemed_quantity + 1, gift_balance = gift_balance - ?, updated_at = ?
 			WHERE tenant_id = ? AND id = ? AND active
@@ -87,39 +93,48 @@ func applyClaims(ctx context.Context, tx bun.IDB, tenantID, customerID, localDat
 			}
 			return fmt.Errorf("redeem voucher %s: %w", c.Code, err)
 		}
-		if c.CampaignID == "" {
-			continue
+		if err := campaignGuards(ctx, tx, tenantID, customerID, localDate, c); err != nil {
+			return err
 		}
-		l := c.Limits
-		res, err = tx.ExecContext(ctx, `UPDATE campaigns
-			SET redemptions_count = redemptions_count + 1, discount_total = discount_total + ?, order_total = order_total + ?
-			WHERE tenant_id = ? AND id = ? AND active
-			  AND (? OR redemptions_count < ?)
-			  AND (? OR discount_total + ? <= ?)
-			  AND (? OR order_total + ? <= ?)`,
-			c.Discount, c.OrderAmount, tenantID, c.CampaignID,
-			l.TotalRedemptions == nil, deref(l.TotalRedemptions),
-			l.TotalDiscountAmount == nil, c.Discount, deref(l.TotalDiscountAmount),
-			l.TotalOrderAmount == nil, c.OrderAmount, deref(l.TotalOrderAmount))
+	}
+	return nil
+}
+
+// campaignGuards are the guards of a claim's campaign: its totals and its usage
+// counters.
+func campaignGuards(ctx context.Context, tx bun.IDB, tenantID, customerID, localDate string, c claim) error {
+	if c.CampaignID == "" {
+		return nil
+	}
+	l := c.Limits
+	res, err := tx.ExecContext(ctx, `UPDATE campaigns
+		SET redemptions_count = redemptions_count + 1, discount_total = discount_total + ?, order_total = order_total + ?
+		WHERE tenant_id = ? AND id = ? AND active
+		  AND (? OR redemptions_count < ?)
+		  AND (? OR discount_total + ? <= ?)
+		  AND (? OR order_total + ? <= ?)`,
+		c.Discount, c.OrderAmount, tenantID, c.CampaignID,
+		l.TotalRedemptions == nil, deref(l.TotalRedemptions),
+		l.TotalDiscountAmount == nil, c.Discount, deref(l.TotalDiscountAmount),
+		l.TotalOrderAmount == nil, c.OrderAmount, deref(l.TotalOrderAmount))
+	if err := oneRow(res, err); err != nil {
+		if err == errNoRow {
+			return campaignRefusal(ctx, tx, tenantID, c)
+		}
+		return fmt.Errorf("redeem campaign %s: %w", c.CampaignID, err)
+	}
+	for _, k := range c.counters(customerID, localDate) {
+		res, err := tx.ExecContext(ctx, `INSERT INTO redemption_usage (tenant_id, campaign_id, customer_id, period, count)
+			VALUES (?, ?, ?, ?, 1)
+			ON CONFLICT (tenant_id, campaign_id, customer_id, period)
+			DO UPDATE SET count = redemption_usage.count + 1 WHERE redemption_usage.count < ?`,
+			tenantID, c.CampaignID, k.customer, k.period, k.limit)
 		if err := oneRow(res, err); err != nil {
 			if err == errNoRow {
-				return campaignRefusal(ctx, tx, tenantID, c)
+				return &refusal{Code: c.Code, Key: keyLimitExceeded, Rule: k.rule(),
+					Message: fmt.Sprintf("the campaign allows %d redemptions %s", k.limit, k.scope())}
 			}
-			return fmt.Errorf("redeem campaign %s: %w", c.CampaignID, err)
-		}
-		for _, k := range c.counters(customerID, localDate) {
-			res, err := tx.ExecContext(ctx, `INSERT INTO redemption_usage (tenant_id, campaign_id, customer_id, period, count)
-				VALUES (?, ?, ?, ?, 1)
-				ON CONFLICT (tenant_id, campaign_id, customer_id, period)
-				DO UPDATE SET count = redemption_usage.count + 1 WHERE redemption_usage.count < ?`,
-				tenantID, c.CampaignID, k.customer, k.period, k.limit)
-			if err := oneRow(res, err); err != nil {
-				if err == errNoRow {
-					return &refusal{Code: c.Code, Key: keyLimitExceeded, Rule: k.rule(),
-						Message: fmt.Sprintf("the campaign allows %d redemptions %s", k.limit, k.scope())}
-				}
-				return fmt.Errorf("count usage of campaign %s: %w", c.CampaignID, err)
-			}
+			return fmt.Errorf("count usage of campaign %s: %w", c.CampaignID, err)
 		}
 	}
 	return nil
@@ -130,17 +145,19 @@ func applyClaims(ctx context.Context, tx bun.IDB, tenantID, customerID, localDat
 // second rollback of the same redemption cannot give back twice.
 func reverseClaims(ctx context.Context, tx bun.IDB, tenantID, customerID, localDate string, claims []claim, now time.Time) error {
 	for _, c := range claims {
-		res, err := tx.ExecContext(ctx, `UPDATE vouchers
-			SET redeemed_quantity = redeemed_quantity - 1, gift_balance = gift_balance + ?, updated_at = ?
-			WHERE tenant_id = ? AND id = ? AND redeemed_quantity >= 1 AND gift_balance + ? <= gift_amount`,
-			c.GiftCredits, now, tenantID, c.VoucherID, c.GiftCredits)
-		if err := oneRow(res, err); err != nil {
-			return fmt.Errorf("roll back voucher %s: %w", c.Code, err)
+		if c.VoucherID != "" {
+			res, err := tx.ExecContext(ctx, `UPDATE vouchers
+				SET redeemed_quantity = redeemed_quantity - 1, gift_balance = gift_balance + ?, updated_at = ?
+				WHERE tenant_id = ? AND id = ? AND redeemed_quantity >= 1 AND gift_balance + ? <= gift_amount`,
+				c.GiftCredits, now, tenantID, c.VoucherID, c.GiftCredits)
+			if err := oneRow(res, err); err != nil {
+				return fmt.Errorf("roll back voucher %s: %w", c.Code, err)
+			}
 		}
 		if c.CampaignID == "" {
 			continue
 		}
-		res, err = tx.ExecContext(ctx, `UPDATE campaigns
+		res, err := tx.ExecContext(ctx, `UPDATE campaigns
 			SET redemptions_count = redemptions_count - 1, discount_total = discount_total - ?, order_total = order_total - ?
 			WHERE tenant_id = ? AND id = ? AND redemptions_count >= 1 AND discount_total >= ? AND order_total >= ?`,
 			c.Discount, c.OrderAmount, tenantID, c.CampaignID, c.Discount, c.OrderAmount)

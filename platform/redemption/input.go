@@ -62,23 +62,39 @@ func refsDoc(refs []RedeemableRef) []any {
 // redeemableDoc is input.redeemable: the voucher, its campaign (a standalone
 // voucher gets one made of its own dates) and their usage so far.
 func redeemableDoc(o *Outcome, snap *snapshot, c *customers.Customer, l Local) map[string]any {
-	v := o.Voucher
-	doc := map[string]any{"object": o.Ref.Object, "id": v.Code, "active": v.Active, "voucher_id": v.ID}
-	if v.HolderID != "" {
-		doc["holder_id"] = v.HolderID
+	doc := map[string]any{"object": o.Ref.Object, "id": o.Ref.ID}
+	usage := map[string]any{"voucher_redemptions": int64(0)}
+	if v := o.Voucher; v != nil {
+		doc["active"], doc["voucher_id"] = v.Active, v.ID
+		if v.HolderID != "" {
+			doc["holder_id"] = v.HolderID
+		}
+		if v.RedemptionQuantity != nil {
+			doc["quantity"] = *v.RedemptionQuantity
+		}
+		if v.Discount != nil {
+			doc["discount"] = discountDoc(v.Discount)
+		}
+		if v.Type == campaigns.VoucherGift {
+			doc["gift"] = map[string]any{"amount": v.GiftAmount, "balance": v.GiftBalance}
+		}
+		setDates(doc, v.StartDate, v.ExpirationDate)
+		usage["voucher_redemptions"] = v.RedeemedQuantity
 	}
-	if v.RedemptionQuantity != nil {
-		doc["quantity"] = *v.RedemptionQuantity
+	if t := o.Tier; t != nil {
+		// A tier is judged by its campaign's rules and schedule and by its own:
+		// its dates, days and hours are the redeemable's.
+		doc["active"], doc["name"], doc["discount"] = t.Active, t.Name, discountDoc(&t.Discount)
+		setDates(doc, t.StartDate, t.ExpirationDate)
+		if len(t.ValidityDayOfWeek) > 0 {
+			doc["validity_day_of_week"] = ints(t.ValidityDayOfWeek)
+		}
+		if t.ValidityHours != nil {
+			doc["validity_hours"] = hoursDoc(t.ValidityHours)
+		}
+		doc["rules"] = rulesDoc(t.Rules)
 	}
-	if v.Discount != nil {
-		doc["discount"] = discountDoc(v.Discount)
-	}
-	if v.Type == campaigns.VoucherGift {
-		doc["gift"] = map[string]any{"amount": v.GiftAmount, "balance": v.GiftBalance}
-	}
-	setDates(doc, v.StartDate, v.ExpirationDate)
-	usage := map[string]any{"voucher_redemptions": v.RedeemedQuantity}
-	camp := map[string]any{"id": "", "name": "", "type": "STANDALONE", "category": v.Category, "metadata": map[string]any{},
+	camp := map[string]any{"id": "", "name": "", "type": "STANDALONE", "category": category(o), "metadata": map[string]any{},
 		"active": true, "rules": map[string]any{}, "limits": map[string]any{}}
 	if cp := o.Campaign; cp != nil {
 		camp = map[string]any{"id": cp.ID, "name": cp.Name, "type": cp.CampaignType, "category": cp.Category,
@@ -88,11 +104,7 @@ func redeemableDoc(o *Outcome, snap *snapshot, c *customers.Customer, l Local) m
 			camp["validity_day_of_week"] = ints(cp.ValidityDayOfWeek)
 		}
 		if cp.ValidityHours != nil {
-			daily := make([]any, len(cp.ValidityHours.Daily))
-			for i, w := range cp.ValidityHours.Daily {
-				daily[i] = map[string]any{"start_time": w.StartTime, "expiration_time": w.ExpirationTime, "days_of_week": ints(w.DaysOfWeek)}
-			}
-			camp["validity_hours"] = map[string]any{"daily": daily}
+			camp["validity_hours"] = hoursDoc(cp.ValidityHours)
 		}
 		u := func(customer, period string) int64 { return snap.usage[usageKey{cp.ID, customer, period}] }
 		usage["campaign_redemptions"] = cp.Redemptions
@@ -111,8 +123,30 @@ func redeemableDoc(o *Outcome, snap *snapshot, c *customers.Customer, l Local) m
 			usage[k] = int64(0)
 		}
 	}
+	if t := o.Tier; t != nil {
+		// The base policy reads rules and schedule from the campaign: a tier's own
+		// override its campaign's, field by field.
+		rules := clone(camp["rules"].(map[string]any))
+		for k, v := range rulesDoc(t.Rules) {
+			rules[k] = v
+		}
+		camp["rules"] = rules
+		for _, k := range []string{"validity_day_of_week", "validity_hours"} {
+			if v, ok := doc[k]; ok {
+				camp[k] = v
+			}
+		}
+	}
 	doc["campaign"], doc["usage"] = camp, usage
 	return doc
+}
+
+func hoursDoc(h *campaigns.ValidityHours) map[string]any {
+	daily := make([]any, len(h.Daily))
+	for i, w := range h.Daily {
+		daily[i] = map[string]any{"start_time": w.StartTime, "expiration_time": w.ExpirationTime, "days_of_week": ints(w.DaysOfWeek)}
+	}
+	return map[string]any{"daily": daily}
 }
 
 func setDates(m map[string]any, start, end *time.Time) {

@@ -47,6 +47,7 @@ type Record struct {
 	CustomerID     string          `bun:"customer_id,nullzero"`
 	VoucherID      string          `bun:"voucher_id,nullzero"`
 	VoucherCode    string          `bun:"voucher_code,nullzero"`
+	TierID         string          `bun:"tier_id,nullzero"`
 	CampaignID     string          `bun:"campaign_id,nullzero"`
 	OrderID        string          `bun:"order_id,nullzero"`
 	OrderData      json.RawMessage `bun:"order_data,type:jsonb,nullzero"`
@@ -119,18 +120,23 @@ func (e *Engine) Redeem(ctx context.Context, t Tenant, req Request, commit Commi
 		if o.Status != StatusApplicable {
 			continue
 		}
-		cl := claim{VoucherID: o.Voucher.ID, Code: o.Voucher.Code, Discount: o.Applied.Total() - o.Applied.GiftCredits,
+		cl := claim{Code: o.Ref.ID, Discount: o.Applied.Total() - o.Applied.GiftCredits,
 			GiftCredits: o.Applied.GiftCredits, OrderAmount: res.Order.Amount}
+		child := Record{TenantID: t.ID, ID: ids.New(idRedemption), ParentID: r.Parent.ID, Kind: "redemption", Status: Succeeded,
+			CustomerID: customerID, OrderID: res.Order.ID, Amount: res.Order.Amount, Channel: res.Channel, LocalDate: res.Local.Date, CreatedAt: now}
+		if o.Voucher != nil {
+			cl.VoucherID = o.Voucher.ID
+			child.VoucherID, child.VoucherCode = o.Voucher.ID, o.Voucher.Code
+		}
+		if o.Tier != nil {
+			child.TierID = o.Tier.ID
+		}
 		if o.Campaign != nil {
 			cl.CampaignID, cl.Limits = o.Campaign.ID, o.Campaign.Limits
 		}
+		child.CampaignID, child.DiscountAmount, child.GiftCredits = cl.CampaignID, cl.Discount, cl.GiftCredits
 		claims = append(claims, cl)
-		r.Children = append(r.Children, Record{
-			TenantID: t.ID, ID: ids.New(idRedemption), ParentID: r.Parent.ID, Kind: "redemption", Status: Succeeded,
-			CustomerID: customerID, VoucherID: o.Voucher.ID, VoucherCode: o.Voucher.Code, CampaignID: cl.CampaignID,
-			OrderID: res.Order.ID, Amount: res.Order.Amount, DiscountAmount: cl.Discount, GiftCredits: cl.GiftCredits,
-			Channel: res.Channel, LocalDate: res.Local.Date, CreatedAt: now,
-		})
+		r.Children = append(r.Children, child)
 	}
 	err = e.db.InTx(ctx, t.ID, func(ctx context.Context, tx bun.Tx) error {
 		// The guards come last: they lock the hot rows (a popular campaign, a
@@ -157,7 +163,7 @@ func (e *Engine) Redeem(ctx context.Context, t Tenant, req Request, commit Commi
 	if errors.As(err, &ref) {
 		span.SetAttributes(attribute.String("redemption.result", "refused"), attribute.String("redemption.key", ref.Key))
 		for i := range res.Outcomes {
-			if o := &res.Outcomes[i]; o.Voucher != nil && o.Voucher.Code == ref.Code {
+			if o := &res.Outcomes[i]; o.Ref.ID == ref.Code {
 				o.Status, o.Reason = StatusInapplicable, reasonOf(ref)
 			}
 		}
@@ -221,7 +227,7 @@ func (e *Engine) Rollback(ctx context.Context, t Tenant, parentID, reason string
 		}
 		claims := make([]claim, len(children))
 		for i, c := range children {
-			claims[i] = claim{VoucherID: c.VoucherID, Code: c.VoucherCode, CampaignID: c.CampaignID, Limits: limits[c.CampaignID],
+			claims[i] = claim{VoucherID: c.VoucherID, Code: c.VoucherCode + c.TierID, CampaignID: c.CampaignID, Limits: limits[c.CampaignID],
 				Discount: c.DiscountAmount, GiftCredits: c.GiftCredits, OrderAmount: c.Amount}
 		}
 		// Mark first: of two concurrent rollbacks only one changes the status.
@@ -240,7 +246,7 @@ func (e *Engine) Rollback(ctx context.Context, t Tenant, parentID, reason string
 		rows := []Record{rb}
 		for _, c := range children {
 			rows = append(rows, Record{TenantID: t.ID, ID: ids.New(idRollback), ParentID: rb.ID, Kind: "rollback", RedemptionID: c.ID,
-				Status: Succeeded, CustomerID: c.CustomerID, VoucherID: c.VoucherID, VoucherCode: c.VoucherCode, CampaignID: c.CampaignID,
+				Status: Succeeded, CustomerID: c.CustomerID, VoucherID: c.VoucherID, VoucherCode: c.VoucherCode, TierID: c.TierID, CampaignID: c.CampaignID,
 				OrderID: c.OrderID, Amount: c.Amount, DiscountAmount: c.DiscountAmount, GiftCredits: c.GiftCredits,
 				Channel: c.Channel, LocalDate: c.LocalDate, Reason: reason, CreatedAt: now})
 		}
@@ -306,7 +312,7 @@ func (e *Engine) emit(ctx context.Context, tx bun.IDB, tenantID, typ, id string,
 func voucherIDs(rs []Record) []string {
 	out := make([]string, len(rs))
 	for i, r := range rs {
-		out[i] = r.VoucherID
+		out[i] = r.VoucherID + r.TierID
 	}
 	return out
 }

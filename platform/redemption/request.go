@@ -33,8 +33,8 @@ type Request struct {
 // RedeemableRef names one redeemable: a voucher code, with the gift card credits to
 // use for a gift voucher.
 type RedeemableRef struct {
-	Object string      `json:"object" jsonschema:"enum=voucher"`
-	ID     string      `json:"id" jsonschema:"description=the voucher code"`
+	Object string      `json:"object" jsonschema:"enum=voucher,enum=promotion_tier"`
+	ID     string      `json:"id" jsonschema:"description=the voucher code or the promotion tier id"`
 	Gift   *GiftCredit `json:"gift,omitempty"`
 }
 
@@ -74,8 +74,10 @@ func (r *Request) check(limit int) error {
 		switch {
 		case ref.Object == "":
 			return problem.Invalidf(f+".object", "%s.object is required", f)
-		case ref.Object != ObjectVoucher:
-			return problem.Invalidf(f+".object", "%s.object %q is not supported; send voucher", f, ref.Object)
+		case ref.Object != ObjectVoucher && ref.Object != ObjectPromotionTier:
+			return problem.Invalidf(f+".object", "%s.object %q is not supported; send voucher or promotion_tier", f, ref.Object)
+		case ref.Object == ObjectPromotionTier && ref.Gift != nil:
+			return problem.Invalidf(f+".gift", "%s.gift applies to gift card vouchers only", f)
 		case strings.TrimSpace(ref.ID) == "":
 			return problem.Invalidf(f+".id", "%s.id (the code) is required", f)
 		case utf8.RuneCountInString(ref.ID) > 200 || strings.ContainsRune(ref.ID, 0):
