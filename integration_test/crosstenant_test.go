@@ -96,6 +96,10 @@ func crossTenantMatrix(f fixture) map[string][]probe {
 			{method: "POST", path: "/v1/publications", body: map[string]any{"customer": map[string]any{"id": f.customerID}, "voucher": f.voucherCode}},
 			{method: "POST", path: "/v1/publications", body: map[string]any{"customer": map[string]any{"source_id": f.sourceID}, "campaign": map[string]any{"id": f.campaignID}}},
 		},
+		"POST /v1/qualifications": {
+			{method: "POST", path: "/v1/qualifications", body: map[string]any{"customer": map[string]any{"id": f.customerID}, "order": map[string]any{"amount": 1000}}},
+			{method: "POST", path: "/v1/qualifications", body: map[string]any{"customer": map[string]any{"source_id": f.sourceID}, "scenario": "CUSTOMER_WALLET"}},
+		},
 		"GET /v1/promotions/:id/tiers":          at("GET", "/v1/promotions/", "/tiers", nil, [2]string{f.promotionID, ghostCampaign}),
 		"GET /v1/promotions/tiers/:id":          at("GET", "/v1/promotions/tiers/", "", nil, [2]string{f.tierID, "promo_01KZZZZZZZZZZZZZZZZZZZZZZZ"}),
 		"POST /v1/promotions/tiers/:id/enable":  at("POST", "/v1/promotions/tiers/", "/enable", nil, [2]string{f.tierID, "promo_01KZZZZZZZZZZZZZZZZZZZZZZZ"}),

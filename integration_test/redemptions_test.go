@@ -637,3 +637,66 @@ func TestPromotionTiers(t *testing.T) {
 		}
 	})
 }
+
+func TestQualifications(t *testing.T) {
+	qs := voucherifySchemas(t, "qualifications.json")
+	forEachBackend(t, func(t *testing.T, s *server) {
+		tn := s.newTenant(t)
+		var ada, bob struct{ ID string }
+		s.do(t, "POST", "/v1/customers", tn.bearer(), map[string]any{"source_id": "ada"}).decode(t, &ada)
+		s.do(t, "POST", "/v1/customers", tn.bearer(), map[string]any{"source_id": "bob"}).decode(t, &bob)
+		s.do(t, "POST", "/v1/campaigns", tn.bearer(), map[string]any{"name": "Tiers", "campaign_type": "PROMOTION",
+			"promotion": map[string]any{"tiers": []any{
+				map[string]any{"name": "Ten over 100", "action": map[string]any{"discount": map[string]any{"type": "PERCENT", "percent_off": 10}}, "rules": map[string]any{"min_order_amount": 10000}},
+				map[string]any{"name": "Five", "action": map[string]any{"discount": map[string]any{"type": "PERCENT", "percent_off": 5}}},
+			}}}).wantStatus(t, http.StatusOK)
+		_, codes := campaignCodes(t, s, tn, discountCampaign("Wallet", 3, map[string]any{"type": "AMOUNT", "amount_off": 500}, nil))
+		s.do(t, "POST", "/v1/publications", tn.bearer(), map[string]any{"customer": map[string]any{"id": ada.ID}, "voucher": codes[0]}).wantStatus(t, http.StatusOK)
+		s.do(t, "POST", "/v1/publications", tn.bearer(), map[string]any{"customer": map[string]any{"id": bob.ID}, "voucher": codes[1]}).wantStatus(t, http.StatusOK)
+
+		type found struct {
+			Redeemables struct {
+				Data []struct {
+					ID     string `json:"id"`
+					Object string `json:"object"`
+					Name   string `json:"name"`
+					Order  struct {
+						TotalDiscountAmount int64 `json:"total_discount_amount"`
+					} `json:"order"`
+				} `json:"data"`
+				HasMore bool `json:"has_more"`
+			} `json:"redeemables"`
+		}
+		r := s.do(t, "POST", "/v1/qualifications", tn.bearer(), map[string]any{"customer": map[string]any{"source_id": "ada"}, "order": map[string]any{"amount": 20000}})
+		r.wantStatus(t, http.StatusOK)
+		conforms(t, qs, "QualificationsCheckEligibilityResponseBody", r)
+		var q found
+		r.decode(t, &q)
+		var got []string
+		for _, d := range q.Redeemables.Data {
+			got = append(got, fmt.Sprintf("%s:%d", d.Object, d.Order.TotalDiscountAmount))
+		}
+		if fmt.Sprint(got) != "[promotion_tier:2000 promotion_tier:1000 voucher:500]" || q.Redeemables.Data[2].ID != codes[0] {
+			t.Fatalf("ALL for ada on 200.00: %v", got)
+		}
+		// On 50.00 the 100.00 tier does not qualify, and 5.00 off beats 5%.
+		var best found
+		s.do(t, "POST", "/v1/qualifications", tn.bearer(), map[string]any{"customer": map[string]any{"id": ada.ID}, "order": map[string]any{"amount": 5000},
+			"options": map[string]any{"limit": 1}}).decode(t, &best)
+		if len(best.Redeemables.Data) != 1 || best.Redeemables.Data[0].ID != codes[0] || !best.Redeemables.HasMore {
+			t.Fatalf("best on 50.00, limit 1: %+v", best)
+		}
+		var wallet found
+		s.do(t, "POST", "/v1/qualifications", tn.bearer(), map[string]any{"customer": map[string]any{"id": bob.ID}, "order": map[string]any{"amount": 5000},
+			"scenario": "CUSTOMER_WALLET"}).decode(t, &wallet)
+		if len(wallet.Redeemables.Data) != 1 || wallet.Redeemables.Data[0].ID != codes[1] {
+			t.Fatalf("bob's wallet: %+v", wallet)
+		}
+		var audience found
+		s.do(t, "POST", "/v1/qualifications", tn.bearer(), map[string]any{"order": map[string]any{"amount": 5000}, "scenario": "AUDIENCE_ONLY"}).decode(t, &audience)
+		if len(audience.Redeemables.Data) != 1 || audience.Redeemables.Data[0].Name != "Five" {
+			t.Fatalf("audience only: %+v", audience)
+		}
+		s.do(t, "POST", "/v1/qualifications", tn.bearer(), map[string]any{"scenario": "EVERYTHING"}).wantError(t, http.StatusBadRequest, "", "scenario")
+	})
+}

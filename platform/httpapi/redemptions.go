@@ -589,3 +589,73 @@ func (s *Server) getRedemption(c *gin.Context) error {
 	c.JSON(http.StatusOK, recordBody(c, r))
 	return nil
 }
+
+// qualifiedBody is one redeemable a qualification found.
+type qualifiedBody struct {
+	ID           string           `json:"id"`
+	Object       string           `json:"object" jsonschema:"enum=voucher,enum=promotion_tier"`
+	Result       redeemableResult `json:"result"`
+	Order        orderBody        `json:"order"`
+	Metadata     map[string]any   `json:"metadata"`
+	Banner       string           `json:"banner,omitempty"`
+	Name         string           `json:"name,omitempty"`
+	CampaignName string           `json:"campaign_name,omitempty"`
+	CampaignID   string           `json:"campaign_id,omitempty"`
+}
+
+type qualifiedList struct {
+	Object  string          `json:"object" jsonschema:"enum=list"`
+	DataRef string          `json:"data_ref" jsonschema:"enum=data"`
+	Data    []qualifiedBody `json:"data"`
+	Total   int             `json:"total"`
+	HasMore bool            `json:"has_more"`
+}
+
+type qualificationBody struct {
+	Redeemables   qualifiedList            `json:"redeemables"`
+	Order         orderBody                `json:"order"`
+	StackingRules redemption.StackingRules `json:"stacking_rules"`
+}
+
+func (s *Server) qualify(c *gin.Context) error {
+	var req redemption.QualifyRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	res, more, err := s.Redemptions.Qualify(withClient(c), tenantOf(c), req)
+	if err != nil {
+		return err
+	}
+	out := qualificationBody{Redeemables: qualifiedList{Object: "list", DataRef: "data", Data: []qualifiedBody{}, HasMore: more},
+		Order: toOrderBody(redemption.Result{Order: res.Order, Customer: res.Customer}), StackingRules: res.Stacking}
+	for _, o := range res.Outcomes {
+		q := qualifiedBody{ID: o.Ref.ID, Object: o.Ref.Object, Metadata: map[string]any{}}
+		if o.Voucher != nil && o.Voucher.Type == campaigns.VoucherGift {
+			q.Result.Gift = &giftCreditsBody{Credits: o.Applied.GiftCredits, Balance: o.Voucher.GiftBalance}
+		} else {
+			q.Result.Discount = o.Discount()
+		}
+		if o.Tier != nil {
+			q.Name, q.Banner = o.Tier.Name, o.Tier.Banner
+			if o.Tier.Metadata != nil {
+				q.Metadata = o.Tier.Metadata
+			}
+		} else if o.Voucher.Metadata != nil {
+			q.Metadata = o.Voucher.Metadata
+		}
+		if o.Campaign != nil {
+			q.CampaignName, q.CampaignID = o.Campaign.Name, o.Campaign.ID
+		}
+		// The order as this redeemable alone would leave it.
+		ob := toOrderBody(redemption.Result{Order: res.Order, Customer: res.Customer, Outcomes: []redemption.Outcome{o}})
+		ob.DiscountAmount, ob.ItemsDiscountAmount = o.Applied.OrderDiscount+o.Applied.GiftCredits, o.Applied.Total()-o.Applied.OrderDiscount-o.Applied.GiftCredits
+		ob.TotalDiscountAmount = o.Applied.Total()
+		ob.TotalAmount = ob.Amount - ob.TotalDiscountAmount
+		ob.AppliedDiscountAmount, ob.ItemsAppliedDiscountAmount, ob.TotalAppliedDiscountAmount = ob.DiscountAmount, ob.ItemsDiscountAmount, ob.TotalDiscountAmount
+		q.Order = ob
+		out.Redeemables.Data = append(out.Redeemables.Data, q)
+	}
+	out.Redeemables.Total = len(out.Redeemables.Data)
+	c.JSON(http.StatusOK, out)
+	return nil
+}

@@ -104,17 +104,10 @@ func (e *Engine) Validate(ctx context.Context, t Tenant, req Request) (Result, e
 
 // evaluate runs the pipeline: resolve, fraud, eligibility, stacking, discounts.
 func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request) (Result, *snapshot, error) {
-	now := e.now().UTC()
-	loc, err := e.zone(t.Timezone)
+	now, local, err := e.clock(t)
 	if err != nil {
 		return Result{}, nil, err
 	}
-	lt := now.In(loc)
-	wd := int(lt.Weekday())
-	if wd == 0 {
-		wd = 7
-	}
-	local := Local{Date: lt.Format(time.DateOnly), Weekday: wd, Hour: lt.Hour(), Minute: lt.Minute()}
 
 	snap, err := e.read(ctx, t, req, local, now)
 	if err != nil {
@@ -310,11 +303,16 @@ func category(o *Outcome) string {
 
 // read loads everything the evaluation needs in one read transaction.
 func (e *Engine) read(ctx context.Context, t Tenant, req *Request, local Local, now time.Time) (*snapshot, error) {
+	return e.readUpTo(ctx, t, req, local, now, MaxRedeemablesRead)
+}
+
+// readUpTo is read looking up at most max redeemables.
+func (e *Engine) readUpTo(ctx context.Context, t Tenant, req *Request, local Local, now time.Time, max int) (*snapshot, error) {
 	snap := &snapshot{vouchers: map[string]campaigns.Voucher{}, tiers: map[string]campaigns.Tier{}, campaigns: map[string]campaigns.Campaign{}, usage: map[usageKey]int64{}}
 	var codes, tierIDs []string
 	for i, r := range req.Redeemables {
 		switch {
-		case r.ID == "" || i >= MaxRedeemablesRead:
+		case r.ID == "" || i >= max:
 		case r.Object == ObjectPromotionTier:
 			tierIDs = append(tierIDs, r.ID)
 		default:
@@ -402,6 +400,21 @@ func (e *Engine) read(ctx context.Context, t Tenant, req *Request, local Local, 
 		return nil, err
 	}
 	return snap, nil
+}
+
+// clock is now, in UTC and in the tenant's time zone.
+func (e *Engine) clock(t Tenant) (time.Time, Local, error) {
+	now := e.now().UTC()
+	loc, err := e.zone(t.Timezone)
+	if err != nil {
+		return now, Local{}, err
+	}
+	lt := now.In(loc)
+	wd := int(lt.Weekday())
+	if wd == 0 {
+		wd = 7
+	}
+	return now, Local{Date: lt.Format(time.DateOnly), Weekday: wd, Hour: lt.Hour(), Minute: lt.Minute()}, nil
 }
 
 // MaxRedeemablesRead bounds the codes one request looks up, whatever it sends (the
