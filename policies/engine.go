@@ -40,6 +40,7 @@ const (
 	attrVersion   = attribute.Key("policy.version")
 	attrDecision  = attribute.Key("policy.decision")
 	attrDenyCodes = attribute.Key("policy.deny_codes")
+	attrCampaign  = attribute.Key("campaign.id")
 )
 
 // TenantPolicy is a tenant's active policy version for one kind.
@@ -126,6 +127,9 @@ func (e *Engine) Evaluate(ctx context.Context, tenantID string, kind Kind, input
 		telemetry.TenantAttr(tenantID),
 		attrKind.String(string(kind)),
 	))
+	if id := campaignOf(input); id != "" {
+		span.SetAttributes(attrCampaign.String(id))
+	}
 	defer func() {
 		d.Duration = time.Since(start)
 		span.SetAttributes(
@@ -183,6 +187,21 @@ func (e *Engine) Evaluate(ctx context.Context, tenantID string, kind Kind, input
 		return failed(kind, fmt.Errorf("evaluate %s policy %s: %w", kind, version, err))
 	}
 	return d, nil
+}
+
+// campaignOf is the id of the campaign a decision is about (the redeemable's or the
+// stacking candidate's), for the span: an opaque id, never input values.
+func campaignOf(input map[string]any) string {
+	for _, k := range []string{"redeemable", "candidate"} {
+		if r, ok := input[k].(map[string]any); ok {
+			if c, ok := r["campaign"].(map[string]any); ok {
+				if id, ok := c["id"].(string); ok {
+					return id
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // failed is the fail-closed decision for err.

@@ -612,6 +612,7 @@ func TestEvaluateSpan(t *testing.T) {
 		"policy.version":    "base",
 		"policy.decision":   "deny",
 		"policy.deny_codes": `["order_rules_violated"]`,
+		"campaign.id":       campaignID(in),
 	}
 	for k, v := range want {
 		if got := attrs[k].String(); got != v {
@@ -619,7 +620,7 @@ func TestEvaluateSpan(t *testing.T) {
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(attrs)) {
-		if !strings.HasPrefix(string(k), "policy.") && k != "tenant.id" {
+		if !strings.HasPrefix(string(k), "policy.") && k != "tenant.id" && k != "campaign.id" {
 			t.Errorf("unexpected span attribute %s", k)
 		}
 	}
@@ -637,4 +638,12 @@ func TestCheckModulesSizeLimits(t *testing.T) {
 	if err := CheckModules(many); err == nil {
 		t.Error("CheckModules accepted more than MaxModules modules")
 	}
+}
+
+func campaignID(in map[string]any) string {
+	id := campaignOf(in)
+	if id == "" {
+		panic("the eligibility test input names no campaign")
+	}
+	return id
 }
