@@ -357,7 +357,7 @@ func (e *Engine) readUpTo(ctx context.Context, t Tenant, req *Request, local Loc
 			}
 		}
 		if len(campIDs) == 0 {
-			return nil
+			return e.countRecent(ctx, tx, t, snap, now)
 		}
 		var cs []campaigns.Campaign
 		if err := tx.NewSelect().Model(&cs).Where("cp.tenant_id = ?", t.ID).Where("cp.id IN (?)", bun.List(campIDs)).Scan(ctx); err != nil {
@@ -366,9 +366,17 @@ func (e *Engine) readUpTo(ctx context.Context, t Tenant, req *Request, local Loc
 		for _, c := range cs {
 			snap.campaigns[c.ID] = c
 		}
+		// Usage counters exist only for campaigns with per-customer or per-period
+		// limits; without such a campaign there is nothing to read.
+		if !slices.ContainsFunc(cs, func(c campaigns.Campaign) bool { return countsUsage(c.Limits) }) {
+			campIDs = nil
+		}
 		customerIDs := []string{""}
 		if snap.customer != nil {
 			customerIDs = append(customerIDs, snap.customer.ID)
+		}
+		if len(campIDs) == 0 {
+			return e.countRecent(ctx, tx, t, snap, now)
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT campaign_id, customer_id, period, count FROM redemption_usage
 			WHERE tenant_id = ? AND campaign_id IN (?) AND customer_id IN (?) AND period IN (?)`,
@@ -388,18 +396,30 @@ func (e *Engine) readUpTo(ctx context.Context, t Tenant, req *Request, local Loc
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		if snap.customer != nil {
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM redemptions WHERE tenant_id = ? AND customer_id = ? AND kind = 'redemption' AND parent_id IS NOT NULL AND created_at > ?`,
-				t.ID, snap.customer.ID, now.Add(-time.Hour)).Scan(&snap.recent); err != nil {
-				return fmt.Errorf("count recent redemptions: %w", err)
-			}
-		}
-		return nil
+		return e.countRecent(ctx, tx, t, snap, now)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return snap, nil
+}
+
+// countRecent counts the customer's redemptions in the last hour, for the fraud
+// policy's velocity check.
+func (e *Engine) countRecent(ctx context.Context, tx bun.Tx, t Tenant, snap *snapshot, now time.Time) error {
+	if snap.customer == nil {
+		return nil
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM redemptions WHERE tenant_id = ? AND customer_id = ? AND kind = 'redemption' AND parent_id IS NOT NULL AND created_at > ?`,
+		t.ID, snap.customer.ID, now.Add(-time.Hour)).Scan(&snap.recent); err != nil {
+		return fmt.Errorf("count recent redemptions: %w", err)
+	}
+	return nil
+}
+
+// countsUsage reports whether a campaign's limits need usage counters.
+func countsUsage(l campaigns.Limits) bool {
+	return l.PerCustomer != nil || l.PerCustomerPerDay != nil || l.PerCustomerPerMonth != nil || l.PerDay != nil || l.PerMonth != nil
 }
 
 // clock is now, in UTC and in the tenant's time zone.
