@@ -700,3 +700,21 @@ func TestQualifications(t *testing.T) {
 		s.do(t, "POST", "/v1/qualifications", tn.bearer(), map[string]any{"scenario": "EVERYTHING"}).wantError(t, http.StatusBadRequest, "", "scenario")
 	})
 }
+
+// The base fraud policy refuses a customer's 21st redemption within an hour.
+func TestFraudVelocity(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *server) {
+		tn := s.newTenant(t)
+		var cust struct{ ID string }
+		s.do(t, "POST", "/v1/customers", tn.bearer(), map[string]any{"source_id": "busy"}).decode(t, &cust)
+		s.do(t, "POST", "/v1/vouchers", tn.bearer(), map[string]any{"code": "AGAIN", "type": "DISCOUNT_VOUCHER",
+			"discount": map[string]any{"type": "AMOUNT", "amount_off": 1}}).wantStatus(t, http.StatusOK)
+		body := map[string]any{"redeemables": vouchers("AGAIN"), "order": map[string]any{"amount": 100}, "customer": map[string]any{"id": cust.ID}}
+		for range 20 {
+			s.do(t, "POST", "/v1/redemptions", tn.bearer(), body).wantStatus(t, http.StatusOK)
+		}
+		s.do(t, "POST", "/v1/redemptions", tn.bearer(), body).wantError(t, http.StatusBadRequest, "velocity_exceeded", "AGAIN")
+		// Another customer is not slowed down.
+		s.do(t, "POST", "/v1/redemptions", tn.bearer(), map[string]any{"redeemables": vouchers("AGAIN"), "order": map[string]any{"amount": 100}}).wantStatus(t, http.StatusOK)
+	})
+}
