@@ -5,20 +5,18 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/oklog/ulid/v2"
 	"github.com/uptrace/bun"
 
 	"github.com/punchcard-loyalty/punchcard/platform/audit"
 	"github.com/punchcard-loyalty/punchcard/platform/campaigns"
 	"github.com/punchcard-loyalty/punchcard/platform/db"
+	"github.com/punchcard-loyalty/punchcard/platform/dbtest"
 	"github.com/punchcard-loyalty/punchcard/platform/problem"
-	"github.com/punchcard-loyalty/punchcard/tenants"
 )
 
 type env struct {
@@ -31,38 +29,17 @@ type env struct {
 	now time.Time
 }
 
-// eachDB runs test on SQLite and, when PUNCHCARD_TEST_DATABASE_URL names one, on
-// PostgreSQL, each with two fresh tenants.
+// eachDB runs test on SQLite and, when configured, PostgreSQL, each with two fresh
+// tenants and a clock that advances one second on every reading.
 func eachDB(t *testing.T, test func(t *testing.T, e *env)) {
-	t.Run("sqlite", func(t *testing.T) { test(t, newEnv(t, db.Options{DataDir: t.TempDir()})) })
-	if u := os.Getenv("PUNCHCARD_TEST_DATABASE_URL"); u != "" {
-		t.Run("postgres", func(t *testing.T) { test(t, newEnv(t, db.Options{URL: u, MaxConns: 4})) })
-	}
-}
-
-func newEnv(t *testing.T, opts db.Options) *env {
-	t.Helper()
-	ctx := context.Background()
-	if _, err := db.Migrate(ctx, opts); err != nil {
-		t.Fatal(err)
-	}
-	d, err := db.Open(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	e := &env{db: d, now: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
-	e.audit = audit.New(d, e.clock, slog.New(slog.DiscardHandler))
-	ts := tenants.NewService(d, e.audit, e.clock)
-	for _, dst := range []*string{&e.acme, &e.umb} {
-		created, err := ts.CreateTenant(ctx, tenants.NewTenant{Slug: "t-" + strings.ToLower(ulid.Make().String())})
-		if err != nil {
-			t.Fatal(err)
-		}
-		*dst = created.Tenant.ID
-	}
-	e.svc = campaigns.NewService(d, e.audit, e.clock)
-	return e
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		e := &env{db: d, now: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
+		e.audit = audit.New(d, e.clock, slog.New(slog.DiscardHandler))
+		ids := dbtest.Tenants(t, d, e.clock, 2)
+		e.acme, e.umb = ids[0], ids[1]
+		e.svc = campaigns.NewService(d, e.audit, e.clock)
+		test(t, e)
+	})
 }
 
 func (e *env) clock() time.Time {

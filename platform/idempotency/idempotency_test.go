@@ -3,57 +3,23 @@ package idempotency_test
 import (
 	"context"
 	"errors"
-	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/oklog/ulid/v2"
-
-	"github.com/punchcard-loyalty/punchcard/platform/audit"
 	"github.com/punchcard-loyalty/punchcard/platform/db"
+	"github.com/punchcard-loyalty/punchcard/platform/dbtest"
 	"github.com/punchcard-loyalty/punchcard/platform/idempotency"
 	"github.com/punchcard-loyalty/punchcard/platform/problem"
-	"github.com/punchcard-loyalty/punchcard/tenants"
 )
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
-
-func eachDB(t *testing.T, test func(t *testing.T, s *idempotency.Store, c *clock, a, b string)) {
-	run := func(t *testing.T, opts db.Options) {
-		ctx := context.Background()
-		if _, err := db.Migrate(ctx, opts); err != nil {
-			t.Fatal(err)
-		}
-		d, err := db.Open(ctx, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		c := &clock{now: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
-		ts := tenants.NewService(d, audit.New(d, c.Now, slog.New(slog.DiscardHandler)), c.Now)
-		var ids []string
-		for range 2 {
-			created, err := ts.CreateTenant(ctx, tenants.NewTenant{Slug: "t-" + strings.ToLower(ulid.Make().String())})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ids = append(ids, created.Tenant.ID)
-		}
+func eachDB(t *testing.T, test func(t *testing.T, s *idempotency.Store, c *dbtest.Clock, a, b string)) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		c := &dbtest.Clock{}
+		ids := dbtest.Tenants(t, d, c.Now, 2)
 		test(t, idempotency.New(d, c.Now), c, ids[0], ids[1])
-	}
-	t.Run("sqlite", func(t *testing.T) { run(t, db.Options{DataDir: t.TempDir()}) })
-	if u := os.Getenv("PUNCHCARD_TEST_DATABASE_URL"); u != "" {
-		t.Run("postgres", func(t *testing.T) { run(t, db.Options{URL: u, MaxConns: 16}) })
-	}
+	})
 }
 
 func key(t *testing.T, err error) string {
@@ -67,7 +33,7 @@ func key(t *testing.T, err error) string {
 
 // R3 at the store level.
 func TestOneExecutionPerKey(t *testing.T) {
-	eachDB(t, func(t *testing.T, s *idempotency.Store, c *clock, a, b string) {
+	eachDB(t, func(t *testing.T, s *idempotency.Store, c *dbtest.Clock, a, b string) {
 		ctx := context.Background()
 		h := idempotency.Hash("POST", "/v1/redemptions", []byte(`{"x":1}`))
 		var (
@@ -125,7 +91,7 @@ func TestOneExecutionPerKey(t *testing.T) {
 }
 
 func TestAbandonedAndReleasedKeys(t *testing.T) {
-	eachDB(t, func(t *testing.T, s *idempotency.Store, c *clock, a, _ string) {
+	eachDB(t, func(t *testing.T, s *idempotency.Store, c *dbtest.Clock, a, _ string) {
 		ctx := context.Background()
 		h := idempotency.Hash("POST", "/v1/redemptions", []byte(`{}`))
 		tk, _, err := s.Begin(ctx, a, "k1", h)

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,54 +12,24 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/uptrace/bun"
 
-	"github.com/punchcard-loyalty/punchcard/platform/audit"
 	"github.com/punchcard-loyalty/punchcard/platform/db"
+	"github.com/punchcard-loyalty/punchcard/platform/dbtest"
 	"github.com/punchcard-loyalty/punchcard/platform/jobs"
 	"github.com/punchcard-loyalty/punchcard/platform/problem"
-	"github.com/punchcard-loyalty/punchcard/tenants"
 )
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
-
-func eachDB(t *testing.T, test func(t *testing.T, d *db.DB, c *clock, tenantA, tenantB string)) {
-	run := func(t *testing.T, opts db.Options) {
-		ctx := context.Background()
-		if _, err := db.Migrate(ctx, opts); err != nil {
-			t.Fatal(err)
-		}
-		d, err := db.Open(ctx, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close() })
-		c := &clock{now: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
-		ts := tenants.NewService(d, audit.New(d, c.Now, slog.New(slog.DiscardHandler)), c.Now)
-		var ids []string
-		for range 2 {
-			created, err := ts.CreateTenant(ctx, tenants.NewTenant{Slug: "t-" + strings.ToLower(ulid.Make().String())})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ids = append(ids, created.Tenant.ID)
-		}
+func eachDB(t *testing.T, test func(t *testing.T, d *db.DB, c *dbtest.Clock, tenantA, tenantB string)) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		c := &dbtest.Clock{}
+		ids := dbtest.Tenants(t, d, c.Now, 2)
 		test(t, d, c, ids[0], ids[1])
-	}
-	t.Run("sqlite", func(t *testing.T) { run(t, db.Options{DataDir: t.TempDir()}) })
-	if u := os.Getenv("PUNCHCARD_TEST_DATABASE_URL"); u != "" {
-		t.Run("postgres", func(t *testing.T) { run(t, db.Options{URL: u}) })
-	}
+	})
 }
 
 // An action whose worker dies mid-way is resumed, from its last committed step, by
 // the next worker once the lease has run out.
 func TestActionsResumeAfterACrash(t *testing.T) {
-	eachDB(t, func(t *testing.T, d *db.DB, c *clock, a, b string) {
+	eachDB(t, func(t *testing.T, d *db.DB, c *dbtest.Clock, a, b string) {
 		q := jobs.New(d, c.Now, slog.New(slog.DiscardHandler))
 		typ := "TEST.COUNT-" + ulid.Make().String()
 		var mu sync.Mutex

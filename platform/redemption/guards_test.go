@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,7 +17,7 @@ import (
 	"github.com/punchcard-loyalty/punchcard/platform/audit"
 	"github.com/punchcard-loyalty/punchcard/platform/campaigns"
 	"github.com/punchcard-loyalty/punchcard/platform/db"
-	"github.com/punchcard-loyalty/punchcard/tenants"
+	"github.com/punchcard-loyalty/punchcard/platform/dbtest"
 )
 
 type guardEnv struct {
@@ -29,29 +27,10 @@ type guardEnv struct {
 }
 
 func eachDB(t *testing.T, test func(t *testing.T, e *guardEnv)) {
-	t.Run("sqlite", func(t *testing.T) { test(t, newGuardEnv(t, db.Options{DataDir: t.TempDir()})) })
-	if u := os.Getenv("PUNCHCARD_TEST_DATABASE_URL"); u != "" {
-		t.Run("postgres", func(t *testing.T) { test(t, newGuardEnv(t, db.Options{URL: u, MaxConns: 16})) })
-	}
-}
-
-func newGuardEnv(t *testing.T, opts db.Options) *guardEnv {
-	t.Helper()
-	ctx := context.Background()
-	if _, err := db.Migrate(ctx, opts); err != nil {
-		t.Fatal(err)
-	}
-	d, err := db.Open(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	a := audit.New(d, time.Now, slog.New(slog.DiscardHandler))
-	created, err := tenants.NewService(d, a, time.Now).CreateTenant(ctx, tenants.NewTenant{Slug: "t-" + strings.ToLower(ulid.Make().String())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &guardEnv{db: d, tenantID: created.Tenant.ID, camps: campaigns.NewService(d, a, time.Now)}
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		a := audit.New(d, time.Now, slog.New(slog.DiscardHandler))
+		test(t, &guardEnv{db: d, tenantID: dbtest.Tenants(t, d, time.Now, 1)[0], camps: campaigns.NewService(d, a, time.Now)})
+	})
 }
 
 // campaign makes a campaign with one voucher of unlimited quantity and the given limits.
