@@ -2,6 +2,7 @@ package integration_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -203,5 +204,62 @@ func TestLargeCodeGenerationIsAsynchronous(t *testing.T) {
 			t.Fatalf("after adding: action %+v, campaign counts %d", action, c.VouchersCount)
 		}
 		s.do(t, "POST", "/v1/campaigns/"+c.ID+"/vouchers?vouchers_count=ten", tn.bearer(), nil).wantError(t, http.StatusBadRequest, "", "vouchers_count")
+	})
+}
+
+func TestVoucherImport(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *server) {
+		tn := s.newTenant(t)
+		s.do(t, "POST", "/v1/vouchers", tn.bearer(), map[string]any{"code": "TAKEN", "type": "GIFT_VOUCHER", "gift": map[string]any{"amount": 1}}).wantStatus(t, http.StatusOK)
+		var batch []any
+		for i := range 1200 {
+			batch = append(batch, map[string]any{"code": fmt.Sprintf("IMP-%04d", i), "type": "DISCOUNT_VOUCHER", "category": "imported",
+				"discount": map[string]any{"type": "AMOUNT", "amount_off": 100 + i}, "redemption": map[string]any{"quantity": 1}})
+		}
+		batch = append(batch, map[string]any{"code": "TAKEN", "type": "GIFT_VOUCHER", "gift": map[string]any{"amount": 5}})
+		r := s.do(t, "POST", "/v1/vouchers/import", tn.bearer(), batch)
+		r.wantStatus(t, http.StatusAccepted)
+		var ref struct {
+			AsyncActionID string `json:"async_action_id"`
+		}
+		r.decode(t, &ref)
+		var action struct {
+			Status string `json:"status"`
+			Result struct {
+				DoneCount   int `json:"done_count"`
+				FailedCount int `json:"failed_count"`
+				Failed      []struct{ Code, Reason string }
+			} `json:"result"`
+		}
+		deadline := time.Now().Add(2 * time.Minute)
+		for action.Status != "DONE" {
+			if time.Now().After(deadline) || action.Status == "FAILED" {
+				t.Fatalf("import: %+v", action)
+			}
+			time.Sleep(100 * time.Millisecond)
+			s.do(t, "GET", "/v1/async-actions/"+ref.AsyncActionID, tn.bearer(), nil).decode(t, &action)
+		}
+		if action.Result.DoneCount != 1200 || action.Result.FailedCount != 1 || action.Result.Failed[0].Code != "TAKEN" {
+			t.Fatalf("import result: %+v", action.Result)
+		}
+		var v struct {
+			Discount struct {
+				AmountOff int `json:"amount_off"`
+			} `json:"discount"`
+			Category string `json:"category"`
+		}
+		s.do(t, "GET", "/v1/vouchers/IMP-0042", tn.bearer(), nil).decode(t, &v)
+		if v.Discount.AmountOff != 142 || v.Category != "imported" {
+			t.Fatalf("imported voucher: %+v", v)
+		}
+		// Bad entries are refused up front, naming the entry; nothing is enqueued.
+		before := writes(t, s, tn.ID)
+		s.do(t, "POST", "/v1/vouchers/import", tn.bearer(), []any{map[string]any{"code": "A", "type": "GIFT_VOUCHER", "gift": map[string]any{"amount": 1}},
+			map[string]any{"code": "B", "type": "DISCOUNT_VOUCHER", "discount": map[string]any{"type": "PERCENT", "percent_off": 250}}}).wantError(t, http.StatusBadRequest, "", "[1].discount.percent_off")
+		s.do(t, "POST", "/v1/vouchers/import", tn.bearer(), []any{map[string]any{"type": "GIFT_VOUCHER", "gift": map[string]any{"amount": 1}}}).wantError(t, http.StatusBadRequest, "", "[0].code")
+		s.do(t, "POST", "/v1/vouchers/import", tn.bearer(), []any{}).wantStatus(t, http.StatusBadRequest)
+		if after := writes(t, s, tn.ID); after != before {
+			t.Fatalf("refused imports wrote: %v → %v", before, after)
+		}
 	})
 }

@@ -86,6 +86,7 @@ func crossTenantMatrix(f fixture) map[string][]probe {
 		},
 		"GET /v1/vouchers": append([]probe{{method: "GET", path: "/v1/vouchers?limit=100"}},
 			at("GET", "/v1/vouchers?campaign_id=", "", nil, [2]string{f.campaignID, ghostCampaign}, [2]string{f.campaignName, "no-such-campaign"})...),
+		"POST /v1/vouchers/import":        {{method: "POST", path: "/v1/vouchers/import", body: []any{map[string]any{"code": f.voucherCode, "type": "GIFT_VOUCHER", "gift": map[string]any{"amount": 1}}}}},
 		"GET /v1/vouchers/:code":          voucher("GET", "", nil),
 		"POST /v1/vouchers/:code/enable":  voucher("POST", "/enable", nil),
 		"POST /v1/vouchers/:code/disable": voucher("POST", "/disable", nil),

@@ -50,10 +50,12 @@ type generation struct {
 	Add bool `json:"add"`
 }
 
-// UseJobs lets the service generate large numbers of codes asynchronously on q.
+// UseJobs lets the service generate and import large numbers of codes
+// asynchronously on q.
 func (s *Service) UseJobs(q *jobs.Queue) {
 	s.jobs = q
 	q.Handle(ActionGenerate, s.runGeneration)
+	q.Handle(ActionImport, s.runImport)
 }
 
 // NewService returns the campaign service. now is the clock.
@@ -378,9 +380,9 @@ type VoucherInput struct {
 	Metadata       map[string]any `json:"metadata,omitempty"`
 }
 
-// CreateVoucher stores a standalone voucher.
-func (s *Service) CreateVoucher(ctx context.Context, tenantID string, in VoucherInput) (Voucher, error) {
-	now := s.clock()
+// voucher checks a standalone voucher field by field (field names prefixed with
+// prefix, e.g. "vouchers[3]."), without its code when none is given.
+func (in VoucherInput) voucher(tenantID string, now time.Time, prefix string) (Voucher, error) {
 	v := Voucher{
 		TenantID: tenantID, ID: ids.New(idVoucher), Code: in.Code, Category: in.Category, Type: in.Type,
 		Active: true, StartDate: utc(in.StartDate), ExpirationDate: utc(in.ExpirationDate),
@@ -389,32 +391,52 @@ func (s *Service) CreateVoucher(ctx context.Context, tenantID string, in Voucher
 	switch in.Type {
 	case VoucherDiscount:
 		if in.Discount == nil {
-			return Voucher{}, problem.Invalid("discount", "discount is required for a DISCOUNT_VOUCHER")
+			return Voucher{}, problem.Invalidf(prefix+"discount", "%sdiscount is required for a DISCOUNT_VOUCHER", prefix)
 		}
-		if err := in.Discount.normalize("discount"); err != nil {
+		d := *in.Discount
+		if err := d.normalize(prefix + "discount"); err != nil {
 			return Voucher{}, err
 		}
-		v.Discount = in.Discount
+		v.Discount = &d
 	case VoucherGift:
-		if err := in.Gift.normalize("gift"); err != nil {
+		g := in.Gift
+		if g != nil {
+			c := *g
+			g = &c
+		}
+		if err := g.normalize(prefix + "gift"); err != nil {
 			return Voucher{}, err
 		}
-		v.GiftAmount, v.GiftBalance, v.GiftEffect = in.Gift.Amount, in.Gift.Amount, in.Gift.Effect
+		v.GiftAmount, v.GiftBalance, v.GiftEffect = g.Amount, g.Amount, g.Effect
 	case "":
-		return Voucher{}, problem.Invalid("type", "type is required")
+		return Voucher{}, problem.Invalidf(prefix+"type", "%stype is required", prefix)
 	default:
-		return Voucher{}, problem.Invalid("type", "type must be DISCOUNT_VOUCHER or GIFT_VOUCHER")
+		return Voucher{}, problem.Invalidf(prefix+"type", "%stype must be DISCOUNT_VOUCHER or GIFT_VOUCHER", prefix)
 	}
 	if in.Redemption != nil && in.Redemption.Quantity != nil {
 		if *in.Redemption.Quantity < 1 {
-			return Voucher{}, problem.Invalid("redemption.quantity", "redemption.quantity must be at least 1, or null for no limit")
+			return Voucher{}, problem.Invalidf(prefix+"redemption.quantity", "%sredemption.quantity must be at least 1, or null for no limit", prefix)
 		}
 		v.RedemptionQuantity = in.Redemption.Quantity
 	}
 	if v.StartDate != nil && v.ExpirationDate != nil && !v.ExpirationDate.After(*v.StartDate) {
-		return Voucher{}, problem.Invalid("expiration_date", "expiration_date must be after start_date")
+		return Voucher{}, problem.Invalidf(prefix+"expiration_date", "%sexpiration_date must be after start_date", prefix)
 	}
-	if err := checkMetadata("metadata", v.Metadata); err != nil {
+	if err := checkMetadata(prefix+"metadata", v.Metadata); err != nil {
+		return Voucher{}, err
+	}
+	if v.Code != "" {
+		if err := checkCode(prefix+"code", v.Code); err != nil {
+			return Voucher{}, err
+		}
+	}
+	return v, nil
+}
+
+// CreateVoucher stores a standalone voucher.
+func (s *Service) CreateVoucher(ctx context.Context, tenantID string, in VoucherInput) (Voucher, error) {
+	v, err := in.voucher(tenantID, s.clock(), "")
+	if err != nil {
 		return Voucher{}, err
 	}
 	var cfg CodeConfig
@@ -426,10 +448,8 @@ func (s *Service) CreateVoucher(ctx context.Context, tenantID string, in Voucher
 			return Voucher{}, err
 		}
 		v.Code = cfg.generate()
-	} else if err := checkCode("code", v.Code); err != nil {
-		return Voucher{}, err
 	}
-	err := s.db.InTx(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
+	err = s.db.InTx(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
 		for round := 0; ; round++ {
 			_, err := tx.NewInsert().Model(&v).Exec(ctx)
 			if err == nil {

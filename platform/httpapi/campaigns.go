@@ -528,3 +528,18 @@ func (s *Server) publish(c *gin.Context) error {
 		CustomerID: cust.ID, Metadata: md, Channel: "API", Result: "SUCCESS", VouchersID: []string{v.ID}, Voucher: out})
 	return nil
 }
+
+// importVouchers enqueues the import of standalone vouchers (Voucherify's
+// POST /v1/vouchers/import: an array of vouchers, answered 202 with the action).
+func (s *Server) importVouchers(c *gin.Context) error {
+	var in []campaigns.VoucherInput
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	id, err := s.Campaigns.ImportVouchers(c.Request.Context(), principal(c).Tenant.ID, in)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusAccepted, asyncActionRef{AsyncActionID: id})
+	return nil
+}

@@ -104,6 +104,8 @@ func (s *Server) routeTable() []route {
 			doc: doc{summary: "Disable a promotion tier", tag: "Campaigns", response: tierBody{}}},
 		{method: http.MethodPost, path: "/v1/publications", auth: authTenant, roles: customerRoles, handler: s.publish,
 			doc: doc{summary: "Assign a voucher (or the next free one of a campaign) to a customer, who alone may then redeem it", tag: "Vouchers", request: publicationRequest{}, response: publicationBody{}}},
+		{method: http.MethodPost, path: "/v1/vouchers/import", auth: authTenant, roles: campaignWrite, handler: s.importVouchers,
+			doc: doc{summary: "Import standalone vouchers with their codes, as an asynchronous action (202)", tag: "Vouchers", request: []campaigns.VoucherInput{}, response: asyncActionRef{}, status: http.StatusAccepted}},
 		{method: http.MethodPost, path: "/v1/vouchers", auth: authTenant, roles: campaignWrite, handler: s.createVoucher,
 			doc: doc{summary: "Create a standalone voucher", tag: "Vouchers", request: campaigns.VoucherInput{}, response: voucherResponse{}}},
 		{method: http.MethodGet, path: "/v1/vouchers", auth: authTenant, roles: campaignRead, handler: s.listVouchers,
