@@ -222,7 +222,16 @@ func stackingRulesDoc(r StackingRules) map[string]any {
 		"applicable_exclusive_redeemables_per_category_limit": r.ApplicableExclusiveRedeemablesPerCategoryLimit,
 		"exclusive_categories":                                strs(r.ExclusiveCategories), "joint_categories": strs(r.JointCategories),
 		"redeemables_application_mode": r.RedeemablesApplicationMode, "redeemables_sorting_rule": r.RedeemablesSortingRule,
+		"incompatible_categories": groups(r.IncompatibleCategories),
 	}
+}
+
+func groups(gs [][]string) []any {
+	out := make([]any, len(gs))
+	for i, g := range gs {
+		out[i] = strs(g)
+	}
+	return out
 }
 
 func orEmpty(m map[string]any) map[string]any {

@@ -36,6 +36,9 @@ type StackingRules struct {
 	// DiscountCalculationMode (Punchcard): percentages of the INITIAL order or of
 	// the amount left after the discounts applied before (DISCOUNTED).
 	DiscountCalculationMode string `json:"discount_calculation_mode" jsonschema:"enum=INITIAL,enum=DISCOUNTED"`
+	// IncompatibleCategories (Punchcard) are groups of categories whose redeemables
+	// may not be combined with one another, e.g. [["general", "loyalty-member"]].
+	IncompatibleCategories [][]string `json:"incompatible_categories,omitempty"`
 	// CategoryHierarchy (Punchcard) orders categories for CATEGORY_HIERARCHY sorting,
 	// first applied first; categories not listed come after, in request order.
 	CategoryHierarchy []string `json:"category_hierarchy,omitempty"`
@@ -111,6 +114,14 @@ func (r *StackingRules) check() error {
 			if strings.TrimSpace(c) == "" || len(c) > 100 || strings.ContainsRune(c, 0) {
 				return problem.Invalidf(l.name, "%s holds category names of 1 to 100 characters", l.name)
 			}
+		}
+	}
+	if len(r.IncompatibleCategories) > 100 {
+		return problem.Invalid("incompatible_categories", "incompatible_categories may hold at most 100 groups")
+	}
+	for _, g := range r.IncompatibleCategories {
+		if len(g) < 2 || len(g) > 100 || slices.ContainsFunc(g, func(c string) bool { return strings.TrimSpace(c) == "" || len(c) > 100 }) {
+			return problem.Invalid("incompatible_categories", "incompatible_categories holds groups of 2 to 100 category names")
 		}
 	}
 	for _, c := range r.ExclusiveCategories {

@@ -9,7 +9,9 @@ package punchcard.stacking
 defaults := {
 	"redeemables_limit": 30,
 	"applicable_redeemables_limit": 5,
+	"applicable_redeemables_per_category_limit": 1,
 	"applicable_exclusive_redeemables_limit": 1,
+	"applicable_exclusive_redeemables_per_category_limit": 1,
 	"exclusive_categories": [],
 	"joint_categories": [],
 	"incompatible_categories": [],
@@ -27,19 +29,33 @@ deny contains reason("applicable_redeemables_limit_exceeded", sprintf("No more t
 	count(applied) >= limit
 }
 
+deny contains reason("applicable_redeemables_limit_exceeded", sprintf("No more than %v redeemables of category %q can be applied together.", [limit, category]), "stacking.applicable_redeemables_per_category_limit") if {
+	category := input.candidate.category
+	is_string(category)
+	category != ""
+	limit := setting("applicable_redeemables_per_category_limit")
+	count([other | some other in applied; other.category == category]) >= limit
+}
+
 # Exclusive categories: an exclusive redeemable is applied alone, or only with
-# other exclusive ones up to applicable_exclusive_redeemables_limit.
+# other exclusive ones up to applicable_exclusive_redeemables_limit (and
+# applicable_exclusive_redeemables_per_category_limit of one category). Joint
+# categories are applied regardless of exclusivity, as in Voucherify.
 
 deny contains reason("exclusion_rules_not_met", "An exclusive redeemable cannot be combined with other redeemables.", "stacking.exclusive_categories") if {
 	exclusive(input.candidate)
+	not joint(input.candidate)
 	some other in applied
 	not exclusive(other)
+	not joint(other)
 }
 
 deny contains reason("exclusion_rules_not_met", "This redeemable cannot be combined with an exclusive redeemable already applied.", "stacking.exclusive_categories") if {
 	not exclusive(input.candidate)
+	not joint(input.candidate)
 	some other in applied
 	exclusive(other)
+	not joint(other)
 }
 
 deny contains reason("exclusion_rules_not_met", sprintf("No more than %v exclusive redeemables can be combined.", [limit]), "stacking.applicable_exclusive_redeemables_limit") if {
@@ -48,19 +64,13 @@ deny contains reason("exclusion_rules_not_met", sprintf("No more than %v exclusi
 	count([other | some other in applied; exclusive(other)]) >= limit
 }
 
-# Joint categories: a redeemable of a joint category combines only with
-# redeemables of joint categories.
-
-deny contains reason("exclusion_rules_not_met", "A redeemable of a joint category can only be combined with redeemables of joint categories.", "stacking.joint_categories") if {
-	joint(input.candidate)
-	some other in applied
-	not joint(other)
-}
-
-deny contains reason("exclusion_rules_not_met", "This redeemable cannot be combined with a redeemable of a joint category.", "stacking.joint_categories") if {
-	not joint(input.candidate)
-	some other in applied
-	joint(other)
+deny contains reason("exclusion_rules_not_met", sprintf("No more than %v exclusive redeemables of category %q can be combined.", [limit, category]), "stacking.applicable_exclusive_redeemables_per_category_limit") if {
+	exclusive(input.candidate)
+	category := input.candidate.category
+	is_string(category)
+	category != ""
+	limit := setting("applicable_exclusive_redeemables_per_category_limit")
+	count([other | some other in applied; exclusive(other); other.category == category]) >= limit
 }
 
 # Incompatible categories (a Punchcard extension): each group lists categories of

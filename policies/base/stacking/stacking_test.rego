@@ -8,7 +8,7 @@ loyalty := {"object": "voucher", "id": "v_loyalty20", "category": "loyalty_membe
 
 free_delivery := {"object": "promotion_tier", "id": "promo_delivery", "category": "delivery", "exclusive": false, "campaign": {"id": "camp_delivery", "name": "Free delivery"}}
 
-voucher(n) := {"object": "voucher", "id": sprintf("v_%d", [n]), "category": "misc", "exclusive": false}
+voucher(n) := {"object": "voucher", "id": sprintf("v_%d", [n]), "category": sprintf("misc-%d", [n]), "exclusive": false}
 
 # fired summarizes a deny set as "code rule" strings.
 fired(deny) := {sprintf("%s %s", [r.code, r.rule]) | some r in deny}
@@ -69,7 +69,7 @@ test_general_and_loyalty_incompatible_pair if {
 }
 
 test_incompatible_pair_same_category_combines if {
-	settings := {"incompatible_categories": [["general_discount", "loyalty_member"]]}
+	settings := {"incompatible_categories": [["general_discount", "loyalty_member"]], "applicable_redeemables_per_category_limit": 2}
 	other_general := object.union(general, {"id": "v_general10"})
 	denies(other_general, [general], settings) == set()
 }
@@ -94,15 +94,36 @@ test_exclusive_limit_allows_two if {
 	denies(loyalty, [general], settings) == set()
 }
 
-# Joint categories.
+# Joint categories: applied regardless of exclusivity.
 
-test_joint_with_joint if {
-	settings := {"joint_categories": ["general_discount", "delivery"]}
+test_joint_ignores_exclusivity if {
+	settings := {"exclusive_categories": ["general_discount"], "joint_categories": ["delivery"]}
 	denies(free_delivery, [general], settings) == set()
+	denies(general, [free_delivery], settings) == set()
 }
 
-test_joint_with_other if {
-	settings := {"joint_categories": ["general_discount"]}
-	denies(general, [free_delivery], settings) == {"exclusion_rules_not_met stacking.joint_categories"}
-	denies(free_delivery, [general], settings) == {"exclusion_rules_not_met stacking.joint_categories"}
+test_exclusive_still_alone_without_joint if {
+	settings := {"exclusive_categories": ["general_discount"], "joint_categories": ["delivery"]}
+	denies(loyalty, [general, free_delivery], settings) == {"exclusion_rules_not_met stacking.exclusive_categories"}
+}
+
+# Per-category limits.
+
+test_per_category_limit_default_one if {
+	second := object.union(general, {"id": "v_general10"})
+	denies(second, [general], {}) == {"applicable_redeemables_limit_exceeded stacking.applicable_redeemables_per_category_limit"}
+	denies(second, [general], {"applicable_redeemables_per_category_limit": 2}) == set()
+}
+
+test_uncategorised_redeemables_are_not_counted_together if {
+	a := object.union(general, {"id": "v_a", "category": ""})
+	b := object.union(general, {"id": "v_b", "category": ""})
+	denies(b, [a], {}) == set()
+}
+
+test_exclusive_per_category_limit if {
+	settings := {"exclusive_categories": ["general_discount"], "applicable_exclusive_redeemables_limit": 3, "applicable_redeemables_per_category_limit": 3}
+	second := object.union(general, {"id": "v_general10"})
+	denies(second, [general], settings) == {"exclusion_rules_not_met stacking.applicable_exclusive_redeemables_per_category_limit"}
+	denies(second, [general], object.union(settings, {"applicable_exclusive_redeemables_per_category_limit": 2})) == set()
 }
