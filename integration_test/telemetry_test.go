@@ -17,6 +17,7 @@ import (
 	oteltrace "go.opentelemetry.io/otel/trace"
 
 	"github.com/punchcard-loyalty/punchcard/platform/config"
+	"github.com/punchcard-loyalty/punchcard/platform/telemetry"
 )
 
 func TestTelemetryHygiene(t *testing.T) {
@@ -81,6 +82,11 @@ func TestTelemetryHygiene(t *testing.T) {
 				var texts []string
 				texts = append(texts, sp.Name(), sp.Status().Description)
 				for _, a := range sp.Attributes() {
+					for _, personal := range telemetry.PersonalAttributes {
+						if a.Key == personal {
+							t.Errorf("span %q records %s (personal data): %s", sp.Name(), a.Key, a.Value.String())
+						}
+					}
 					v := a.Value.String()
 					texts = append(texts, string(a.Key)+"="+v)
 					if a.Key == "tenant.id" && v == caller.ID {

@@ -28,6 +28,7 @@ import (
 	"github.com/punchcard-loyalty/punchcard/platform/jobs"
 	"github.com/punchcard-loyalty/punchcard/platform/problem"
 	"github.com/punchcard-loyalty/punchcard/platform/redemption"
+	"github.com/punchcard-loyalty/punchcard/platform/telemetry"
 	"github.com/punchcard-loyalty/punchcard/tenants"
 )
 
@@ -81,7 +82,7 @@ func New(d Deps) *Server {
 	e.Use(
 		s.requestID,
 		otelgin.Middleware("punchcard",
-			otelgin.WithTracerProvider(d.TracerProvider),
+			otelgin.WithTracerProvider(telemetry.WithoutAttributes(d.TracerProvider, telemetry.PersonalAttributes...)),
 			otelgin.WithPropagators(d.Propagator),
 			otelgin.WithMeterProvider(d.MeterProvider),
 		),
