@@ -339,7 +339,7 @@ func toRollbacksBody(c *gin.Context, r redemption.Redemption) rollbacksBody {
 
 // idempotent runs a value-moving handler under the request's Idempotency-Key, when
 // it has one: a repeat gets the stored reply; the first run's reply is stored by
-// the service in its own transaction (through the ticket in the context) or, for a
+// the service in its own transaction (through the Commit hook) or, for a
 // refusal, alone.
 func (s *Server) idempotent(h func(c *gin.Context, ticket *idempotency.Ticket) (int, any, error)) handlerFunc {
 	return func(c *gin.Context) error {

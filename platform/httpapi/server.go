@@ -118,9 +118,6 @@ func New(d Deps) *Server {
 	return s
 }
 
-// Handler returns the http.Handler serving the API.
-func (s *Server) Handler() http.Handler { return s.engine }
-
 // handlerFunc is the shape of every handler: bind, call, render; errors go to
 // renderError.
 type handlerFunc func(c *gin.Context) error

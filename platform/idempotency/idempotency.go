@@ -199,16 +199,3 @@ func (s *Store) Purge(ctx context.Context, tenantID string) (int64, error) {
 	})
 	return n, err
 }
-
-type ctxKey struct{}
-
-// WithTicket carries a ticket to the service that makes the change.
-func WithTicket(ctx context.Context, t *Ticket) context.Context {
-	return context.WithValue(ctx, ctxKey{}, t)
-}
-
-// TicketFrom returns the request's ticket, or nil when it has no Idempotency-Key.
-func TicketFrom(ctx context.Context) *Ticket {
-	t, _ := ctx.Value(ctxKey{}).(*Ticket)
-	return t
-}
