@@ -305,27 +305,11 @@ func (s *Service) List(ctx context.Context, tenantID string, limit int, starting
 // redemptions read the flag in their own transaction, so the change holds from
 // the next request on every node.
 func (s *Service) SetActive(ctx context.Context, tenantID, idOrName string, active bool) (Campaign, error) {
-	var c Campaign
-	err := s.db.InTx(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
-		var err error
-		if c, err = findCampaign(ctx, tx, tenantID, idOrName); err != nil {
-			return err
-		}
-		if c.Active == active {
-			return nil
-		}
-		c.Active, c.UpdatedAt = active, s.clock()
-		if _, err := tx.NewUpdate().Model(&c).Column("active", "updated_at").
-			Where("tenant_id = ? AND id = ?", tenantID, c.ID).Exec(ctx); err != nil {
-			return fmt.Errorf("update campaign: %w", err)
-		}
-		action := "campaign.disabled"
-		if active {
-			action = "campaign.enabled"
-		}
-		return s.record(ctx, tx, tenantID, action, ResourceCampaign, c.ID, nil)
-	})
-	return c, err
+	return toggle(ctx, s, tenantID, ResourceCampaign, active,
+		func(ctx context.Context, tx bun.IDB) (Campaign, error) {
+			return findCampaign(ctx, tx, tenantID, idOrName)
+		},
+		func(c *Campaign) (*bool, *time.Time, string) { return &c.Active, &c.UpdatedAt, c.ID })
 }
 
 // Voucher returns the voucher with the given code.
@@ -473,27 +457,38 @@ func (s *Service) CreateVoucher(ctx context.Context, tenantID string, in Voucher
 
 // SetVoucherActive enables or disables one voucher.
 func (s *Service) SetVoucherActive(ctx context.Context, tenantID, code string, active bool) (Voucher, error) {
-	var v Voucher
+	return toggle(ctx, s, tenantID, ResourceVoucher, active,
+		func(ctx context.Context, tx bun.IDB) (Voucher, error) { return findVoucher(ctx, tx, tenantID, code) },
+		func(v *Voucher) (*bool, *time.Time, string) { return &v.Active, &v.UpdatedAt, v.ID })
+}
+
+// toggle enables or disables one row: it finds the row in a transaction and,
+// when the flag changes, stores it with updated_at and audits
+// <resource>.enabled or <resource>.disabled. flag exposes the row's active flag,
+// updated_at and id.
+func toggle[T any](ctx context.Context, s *Service, tenantID, resource string, active bool,
+	find func(ctx context.Context, tx bun.IDB) (T, error), flag func(*T) (*bool, *time.Time, string)) (T, error) {
+	var row T
 	err := s.db.InTx(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
 		var err error
-		if v, err = findVoucher(ctx, tx, tenantID, code); err != nil {
+		if row, err = find(ctx, tx); err != nil {
 			return err
 		}
-		if v.Active == active {
+		on, updatedAt, id := flag(&row)
+		if *on == active {
 			return nil
 		}
-		v.Active, v.UpdatedAt = active, s.clock()
-		if _, err := tx.NewUpdate().Model(&v).Column("active", "updated_at").
-			Where("tenant_id = ? AND id = ?", tenantID, v.ID).Exec(ctx); err != nil {
-			return fmt.Errorf("update voucher: %w", err)
+		*on, *updatedAt = active, s.clock()
+		if _, err := tx.NewUpdate().Model(&row).Column("active", "updated_at").Where("tenant_id = ? AND id = ?", tenantID, id).Exec(ctx); err != nil {
+			return fmt.Errorf("update %s: %w", resource, err)
 		}
-		action := "voucher.disabled"
+		action := resource + ".disabled"
 		if active {
-			action = "voucher.enabled"
+			action = resource + ".enabled"
 		}
-		return s.record(ctx, tx, tenantID, action, ResourceVoucher, v.ID, nil)
+		return s.record(ctx, tx, tenantID, action, resource, id, nil)
 	})
-	return v, err
+	return row, err
 }
 
 func (s *Service) record(ctx context.Context, tx bun.IDB, tenantID, action, resourceType, id string, after map[string]any) error {

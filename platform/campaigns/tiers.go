@@ -169,26 +169,9 @@ func (s *Service) Tiers(ctx context.Context, tenantID, campaign string) ([]Tier,
 
 // SetTierActive enables or disables one tier.
 func (s *Service) SetTierActive(ctx context.Context, tenantID, id string, active bool) (Tier, error) {
-	var t Tier
-	err := s.db.InTx(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
-		var err error
-		if t, err = findTier(ctx, tx, tenantID, id); err != nil {
-			return err
-		}
-		if t.Active == active {
-			return nil
-		}
-		t.Active, t.UpdatedAt = active, s.clock()
-		if _, err := tx.NewUpdate().Model(&t).Column("active", "updated_at").Where("tenant_id = ? AND id = ?", tenantID, t.ID).Exec(ctx); err != nil {
-			return fmt.Errorf("update promotion tier: %w", err)
-		}
-		action := "promotion_tier.disabled"
-		if active {
-			action = "promotion_tier.enabled"
-		}
-		return s.record(ctx, tx, tenantID, action, ResourceTier, t.ID, nil)
-	})
-	return t, err
+	return toggle(ctx, s, tenantID, ResourceTier, active,
+		func(ctx context.Context, tx bun.IDB) (Tier, error) { return findTier(ctx, tx, tenantID, id) },
+		func(t *Tier) (*bool, *time.Time, string) { return &t.Active, &t.UpdatedAt, t.ID })
 }
 
 func findTier(ctx context.Context, tx bun.IDB, tenantID, id string) (Tier, error) {
