@@ -95,7 +95,7 @@ type usageKey struct{ campaign, customer, period string }
 func (e *Engine) Validate(ctx context.Context, t Tenant, req Request) (Result, error) {
 	ctx, span := e.tracer.Start(ctx, "redemption.Validate", trace.WithAttributes(telemetry.TenantAttr(t.ID)))
 	defer span.End()
-	res, _, err := e.evaluate(ctx, t, &req)
+	res, err := e.evaluate(ctx, t, &req)
 	if err == nil {
 		span.SetAttributes(attribute.Bool("redemption.valid", res.Valid))
 	}
@@ -103,21 +103,24 @@ func (e *Engine) Validate(ctx context.Context, t Tenant, req Request) (Result, e
 }
 
 // evaluate runs the pipeline: resolve, fraud, eligibility, stacking, discounts.
-func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request) (Result, *snapshot, error) {
-	now, local, err := e.clock(t)
-	if err != nil {
-		return Result{}, nil, err
-	}
-
-	snap, err := e.read(ctx, t, req, local, now)
-	if err != nil {
-		return Result{}, nil, err
-	}
-	if err := req.check(snap.stacking.RedeemablesLimit); err != nil {
-		return Result{}, nil, err
+func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request) (Result, error) {
+	// The request's shape first, so that a malformed one reads nothing.
+	if err := req.check(MaxRedeemablesRead); err != nil {
+		return Result{}, err
 	}
 	if err := req.Order.Normalize(t.Currency); err != nil {
-		return Result{}, nil, err
+		return Result{}, err
+	}
+	now, local, err := e.clock(t)
+	if err != nil {
+		return Result{}, err
+	}
+	snap, err := e.read(ctx, t, req.Redeemables, req.Customer, local, now)
+	if err != nil {
+		return Result{}, err
+	}
+	if len(req.Redeemables) > snap.stacking.RedeemablesLimit {
+		return Result{}, tooManyRedeemables(len(req.Redeemables), snap.stacking.RedeemablesLimit)
 	}
 	res := Result{Stacking: snap.stacking, Customer: snap.customer, Channel: req.channel(), Local: local}
 	in := inputBase(t, now, local, res.Channel, snap.customer, req.Order)
@@ -130,24 +133,12 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request) (Result, 
 	fraudIn["settings"] = map[string]any{"fraud": map[string]any{}}
 	fraud, _ := e.policies.Evaluate(ctx, t.ID, policies.Fraud, fraudIn)
 
-	// Eligibility: each redeemable on its own.
+	// Eligibility: each redeemable on its own. Each one's input document is kept
+	// for the stacking decisions below.
 	res.Outcomes = make([]Outcome, len(req.Redeemables))
+	docs := make([]map[string]any, len(req.Redeemables))
 	for i, ref := range req.Redeemables {
-		o := Outcome{Ref: ref}
-		found := false
-		if ref.Object == ObjectPromotionTier {
-			if t, ok := snap.tiers[ref.ID]; ok {
-				found, o.Tier = true, &t
-				if c, ok := snap.campaigns[t.CampaignID]; ok {
-					o.Campaign = &c
-				}
-			}
-		} else if v, ok := snap.vouchers[ref.ID]; ok {
-			found, o.Voucher = true, &v
-			if c, ok := snap.campaigns[v.CampaignID]; ok {
-				o.Campaign = &c
-			}
-		}
+		o, found := snap.outcome(ref)
 		switch {
 		case !found:
 			o.Status, o.Reason = StatusInapplicable, &policies.Reason{Code: keyNotFound, Message: "no " + ref.Object + " has this id", Rule: ref.Object}
@@ -155,8 +146,9 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request) (Result, 
 			r := fraud.Deny[0]
 			o.Status, o.Reason = StatusInapplicable, &r
 		default:
+			docs[i] = redeemableDoc(&o, snap, res.Customer, local)
 			elig := clone(in)
-			elig["redeemable"] = redeemableDoc(&o, snap, res.Customer, local)
+			elig["redeemable"] = docs[i]
 			d, _ := e.policies.Evaluate(ctx, t.ID, policies.Eligibility, elig)
 			if !d.Allowed() {
 				r := d.Deny[0]
@@ -189,10 +181,10 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request) (Result, 
 	var applied []any
 	for _, i := range order {
 		o := &res.Outcomes[i]
-		doc := redeemableDoc(o, snap, res.Customer, local)
-		doc["category"] = category(o)
-		doc["exclusive"] = slices.Contains(snap.stacking.ExclusiveCategories, category(o))
-		doc["joint"] = slices.Contains(snap.stacking.JointCategories, category(o))
+		doc, cat := clone(docs[i]), category(o)
+		doc["category"] = cat
+		doc["exclusive"] = slices.Contains(snap.stacking.ExclusiveCategories, cat)
+		doc["joint"] = slices.Contains(snap.stacking.JointCategories, cat)
 		st := clone(in)
 		st["candidate"], st["applied"], st["stacking"] = doc, applied, stackingDoc
 		d, _ := e.policies.Evaluate(ctx, t.ID, policies.Stacking, st)
@@ -202,7 +194,7 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request) (Result, 
 			continue
 		}
 		o.Applied = e.apply(calc, o)
-		if o.Applied.None() && noEffectSkips(snap.stacking, category(o)) {
+		if o.Applied.None() && noEffectSkips(snap.stacking, cat) {
 			o.Status, o.Reason = StatusSkipped, &policies.Reason{Code: "no_effect", Message: "the redeemable would not change the order", Rule: "stacking.redeemables_no_effect_rule"}
 			continue
 		}
@@ -219,7 +211,31 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request) (Result, 
 	}
 	inapplicable := len(res.Outcomes) - applicable
 	res.Valid = applicable > 0 && (snap.stacking.RedeemablesApplicationMode == "PARTIAL" || inapplicable == 0)
-	return res, snap, nil
+	return res, nil
+}
+
+// outcome resolves a reference to its voucher or tier and campaign; found is
+// false when no such redeemable exists.
+func (snap *snapshot) outcome(ref RedeemableRef) (o Outcome, found bool) {
+	o.Ref = ref
+	campaignID := ""
+	if ref.Object == ObjectPromotionTier {
+		t, ok := snap.tiers[ref.ID]
+		if !ok {
+			return o, false
+		}
+		o.Tier, campaignID = &t, t.CampaignID
+	} else {
+		v, ok := snap.vouchers[ref.ID]
+		if !ok {
+			return o, false
+		}
+		o.Voucher, campaignID = &v, v.CampaignID
+	}
+	if c, ok := snap.campaigns[campaignID]; ok {
+		o.Campaign = &c
+	}
+	return o, true
 }
 
 // apply computes one applicable redeemable's effect on the order.
@@ -301,21 +317,15 @@ func category(o *Outcome) string {
 	return ""
 }
 
-// read loads everything the evaluation needs in one read transaction.
-func (e *Engine) read(ctx context.Context, t Tenant, req *Request, local Local, now time.Time) (*snapshot, error) {
-	return e.readUpTo(ctx, t, req, local, now, MaxRedeemablesRead)
-}
-
-// readUpTo is read looking up at most max redeemables.
-func (e *Engine) readUpTo(ctx context.Context, t Tenant, req *Request, local Local, now time.Time, max int) (*snapshot, error) {
+// read loads everything the evaluation of refs needs in one read transaction.
+// Callers bound refs (MaxRedeemablesRead, MaxQualifyCandidates).
+func (e *Engine) read(ctx context.Context, t Tenant, refs []RedeemableRef, customer *CustomerRef, local Local, now time.Time) (*snapshot, error) {
 	snap := &snapshot{vouchers: map[string]campaigns.Voucher{}, tiers: map[string]campaigns.Tier{}, campaigns: map[string]campaigns.Campaign{}, usage: map[usageKey]int64{}}
 	var codes, tierIDs []string
-	for i, r := range req.Redeemables {
-		switch {
-		case r.ID == "" || i >= max:
-		case r.Object == ObjectPromotionTier:
+	for _, r := range refs {
+		if r.Object == ObjectPromotionTier {
 			tierIDs = append(tierIDs, r.ID)
-		default:
+		} else {
 			codes = append(codes, r.ID)
 		}
 	}
@@ -324,8 +334,8 @@ func (e *Engine) readUpTo(ctx context.Context, t Tenant, req *Request, local Loc
 		if snap.stacking, err = loadStackingRules(ctx, tx, t.ID); err != nil {
 			return err
 		}
-		if req.Customer != nil {
-			c, err := customers.Find(ctx, tx, t.ID, req.Customer.ID, req.Customer.SourceID)
+		if customer != nil {
+			c, err := customers.Find(ctx, tx, t.ID, customer.ID, customer.SourceID)
 			if err != nil {
 				return err
 			}
@@ -437,8 +447,8 @@ func (e *Engine) clock(t Tenant) (time.Time, Local, error) {
 	return now, Local{Date: lt.Format(time.DateOnly), Weekday: wd, Hour: lt.Hour(), Minute: lt.Minute()}, nil
 }
 
-// MaxRedeemablesRead bounds the codes one request looks up, whatever it sends (the
-// request is refused above the stacking limit anyway).
+// MaxRedeemablesRead bounds the redeemables of one request before the tenant's
+// stacking rules are read: Voucherify's largest redeemables_limit.
 const MaxRedeemablesRead = 30
 
 func (e *Engine) zone(name string) (*time.Location, error) {

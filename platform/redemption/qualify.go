@@ -77,33 +77,16 @@ func (e *Engine) Qualify(ctx context.Context, t Tenant, q QualifyRequest) (Resul
 	if err != nil {
 		return Result{}, false, err
 	}
-	req := Request{Redeemables: refs, Order: q.Order, Customer: q.Customer, Metadata: q.Metadata}
-	snap, err := e.readUpTo(ctx, t, &req, local, now, MaxQualifyCandidates)
+	snap, err := e.read(ctx, t, refs, q.Customer, local, now)
 	if err != nil {
 		return Result{}, false, err
 	}
-	res := Result{Stacking: snap.stacking, Customer: snap.customer, Channel: req.channel(), Local: local, Order: *q.Order}
+	res := Result{Stacking: snap.stacking, Customer: snap.customer, Channel: channelOf(q.Metadata), Local: local, Order: *q.Order}
 	in := inputBase(t, now, local, res.Channel, snap.customer, q.Order)
 	for _, ref := range refs {
-		o := Outcome{Ref: ref}
-		if ref.Object == ObjectPromotionTier {
-			tr, ok := snap.tiers[ref.ID]
-			if !ok {
-				continue
-			}
-			o.Tier = &tr
-			if c, ok := snap.campaigns[tr.CampaignID]; ok {
-				o.Campaign = &c
-			}
-		} else {
-			v, ok := snap.vouchers[ref.ID]
-			if !ok {
-				continue
-			}
-			o.Voucher = &v
-			if c, ok := snap.campaigns[v.CampaignID]; ok {
-				o.Campaign = &c
-			}
+		o, found := snap.outcome(ref)
+		if !found {
+			continue
 		}
 		elig := clone(in)
 		elig["redeemable"] = redeemableDoc(&o, snap, res.Customer, local)

@@ -92,7 +92,7 @@ type Commit func(ctx context.Context, tx bun.IDB, r Redemption) error
 func (e *Engine) Redeem(ctx context.Context, t Tenant, req Request, commit Commit) (Redemption, error) {
 	ctx, span := e.tracer.Start(ctx, "redemption.Redeem", trace.WithAttributes(telemetry.TenantAttr(t.ID)))
 	defer span.End()
-	res, _, err := e.evaluate(ctx, t, &req)
+	res, err := e.evaluate(ctx, t, &req)
 	if err != nil {
 		return Redemption{}, err
 	}

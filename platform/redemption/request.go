@@ -51,22 +51,29 @@ type CustomerRef struct {
 }
 
 // channel is the request's sales channel, metadata.channel, "online" by default.
-func (r *Request) channel() string {
-	if c, ok := r.Metadata["channel"].(string); ok && c != "" {
+func (r *Request) channel() string { return channelOf(r.Metadata) }
+
+func channelOf(metadata map[string]any) string {
+	if c, ok := metadata["channel"].(string); ok && c != "" {
 		return c
 	}
 	return "online"
 }
 
-// check validates the shape of the request; limit is the tenant's
-// redeemables_limit.
+// tooManyRedeemables refuses a request over the stacking rules' redeemables_limit.
+func tooManyRedeemables(sent, limit int) error {
+	return &problem.Error{Kind: problem.KindInvalid, Key: "too_many_redeemables", Message: "Too many redeemables",
+		Details: fmt.Sprintf("redeemables: %d sent, the stacking rules allow at most %d", sent, limit), Field: "redeemables"}
+}
+
+// check validates the shape of the request with at most limit redeemables (the
+// tenant's redeemables_limit is checked once the stacking rules are read).
 func (r *Request) check(limit int) error {
 	switch {
 	case len(r.Redeemables) == 0:
 		return problem.Invalid("redeemables", "redeemables must name at least one redeemable")
 	case len(r.Redeemables) > limit:
-		return &problem.Error{Kind: problem.KindInvalid, Key: "too_many_redeemables", Message: "Too many redeemables",
-			Details: fmt.Sprintf("redeemables: %d sent, the stacking rules allow at most %d", len(r.Redeemables), limit), Field: "redeemables"}
+		return tooManyRedeemables(len(r.Redeemables), limit)
 	}
 	seen := map[string]bool{}
 	for i, ref := range r.Redeemables {
