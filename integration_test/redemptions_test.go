@@ -661,11 +661,17 @@ func TestQualifications(t *testing.T) {
 					Object string `json:"object"`
 					Name   string `json:"name"`
 					Order  struct {
+						Amount              int64 `json:"amount"`
 						TotalDiscountAmount int64 `json:"total_discount_amount"`
+						TotalAmount         int64 `json:"total_amount"`
 					} `json:"order"`
 				} `json:"data"`
 				HasMore bool `json:"has_more"`
 			} `json:"redeemables"`
+			Order struct {
+				Amount      int64 `json:"amount"`
+				TotalAmount int64 `json:"total_amount"`
+			} `json:"order"`
 		}
 		r := s.do(t, "POST", "/v1/qualifications", tn.bearer(), map[string]any{"customer": map[string]any{"source_id": "ada"}, "order": map[string]any{"amount": 20000}})
 		r.wantStatus(t, http.StatusOK)
@@ -678,6 +684,10 @@ func TestQualifications(t *testing.T) {
 		}
 		if fmt.Sprint(got) != "[promotion_tier:2000 promotion_tier:1000 voucher:500]" || q.Redeemables.Data[2].ID != codes[0] {
 			t.Fatalf("ALL for ada on 200.00: %v", got)
+		}
+		// The order as sent, and as each redeemable alone would leave it.
+		if first := q.Redeemables.Data[0].Order; q.Order.Amount != 20000 || q.Order.TotalAmount != 20000 || first.Amount != 20000 || first.TotalAmount != 18000 {
+			t.Fatalf("order totals: %+v, first %+v", q.Order, first)
 		}
 		// On 50.00 the 100.00 tier does not qualify, and 5.00 off beats 5%.
 		var best found

@@ -627,7 +627,7 @@ func (s *Server) qualify(c *gin.Context) error {
 		return err
 	}
 	out := qualificationBody{Redeemables: qualifiedList{Object: "list", DataRef: "data", Data: []qualifiedBody{}, HasMore: more},
-		Order: toOrderBody(redemption.Result{Order: res.Order, Customer: res.Customer}), StackingRules: res.Stacking}
+		Order: toOrderBody(redemption.Result{Order: res.Order, Customer: res.Customer, Totals: res.Totals}), StackingRules: res.Stacking}
 	for _, o := range res.Outcomes {
 		q := qualifiedBody{ID: o.Ref.ID, Object: o.Ref.Object, Metadata: map[string]any{}}
 		if o.Voucher != nil && o.Voucher.Type == campaigns.VoucherGift {
@@ -647,12 +647,8 @@ func (s *Server) qualify(c *gin.Context) error {
 			q.CampaignName, q.CampaignID = o.Campaign.Name, o.Campaign.ID
 		}
 		// The order as this redeemable alone would leave it.
-		ob := toOrderBody(redemption.Result{Order: res.Order, Customer: res.Customer, Outcomes: []redemption.Outcome{o}})
-		ob.DiscountAmount, ob.ItemsDiscountAmount = o.Applied.OrderDiscount+o.Applied.GiftCredits, o.Applied.Total()-o.Applied.OrderDiscount-o.Applied.GiftCredits
-		ob.TotalDiscountAmount = o.Applied.Total()
-		ob.TotalAmount = ob.Amount - ob.TotalDiscountAmount
-		ob.AppliedDiscountAmount, ob.ItemsAppliedDiscountAmount, ob.TotalAppliedDiscountAmount = ob.DiscountAmount, ob.ItemsDiscountAmount, ob.TotalDiscountAmount
-		q.Order = ob
+		q.Order = toOrderBody(redemption.Result{Order: res.Order, Customer: res.Customer,
+			Totals: o.Applied.Totals(res.Order.Amount), Outcomes: []redemption.Outcome{o}})
 		out.Redeemables.Data = append(out.Redeemables.Data, q)
 	}
 	out.Redeemables.Total = len(out.Redeemables.Data)

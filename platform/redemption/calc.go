@@ -262,12 +262,21 @@ type Totals struct {
 }
 
 // Totals returns the order totals.
-func (c *Calculation) Totals() Totals {
-	total := c.orderDisc + c.itemsDisc
+func (c *Calculation) Totals() Totals { return totals(c.order.Amount, c.orderDisc, c.itemsDisc) }
+
+// Totals are the totals of an order of amount with this effect alone on it (gift
+// credits count as order-level discount, as in a Calculation).
+func (a Applied) Totals(amount int64) Totals {
+	order := a.OrderDiscount + a.GiftCredits
+	return totals(amount, order, a.Total()-order)
+}
+
+func totals(amount, orderDisc, itemsDisc int64) Totals {
+	total := orderDisc + itemsDisc
 	return Totals{
-		Amount: c.order.Amount, DiscountAmount: c.orderDisc, ItemsDiscountAmount: c.itemsDisc,
-		TotalDiscountAmount: total, TotalAmount: c.order.Amount - total,
-		AppliedDiscountAmount: c.orderDisc, ItemsAppliedDiscountAmount: c.itemsDisc, TotalAppliedDiscountAmount: total,
+		Amount: amount, DiscountAmount: orderDisc, ItemsDiscountAmount: itemsDisc,
+		TotalDiscountAmount: total, TotalAmount: amount - total,
+		AppliedDiscountAmount: orderDisc, ItemsAppliedDiscountAmount: itemsDisc, TotalAppliedDiscountAmount: total,
 	}
 }
 

@@ -81,7 +81,8 @@ func (e *Engine) Qualify(ctx context.Context, t Tenant, q QualifyRequest) (Resul
 	if err != nil {
 		return Result{}, false, err
 	}
-	res := Result{Stacking: snap.stacking, Customer: snap.customer, Channel: channelOf(q.Metadata), Local: local, Order: *q.Order}
+	res := Result{Stacking: snap.stacking, Customer: snap.customer, Channel: channelOf(q.Metadata), Local: local, Order: *q.Order,
+		Totals: NewCalculation(q.Order, snap.stacking.DiscountCalculationMode, false).Totals()}
 	in := inputBase(t, now, local, res.Channel, snap.customer, q.Order)
 	for _, ref := range refs {
 		o, found := snap.outcome(ref)
