@@ -141,19 +141,13 @@ func toRedeemableBodies(res redemption.Result) (all, skipped, inapplicable []red
 		if o.Campaign != nil {
 			b.CampaignName, b.CampaignID = o.Campaign.Name, o.Campaign.ID
 		}
-		if o.Voucher != nil {
-			b.Metadata = o.Voucher.Metadata
-		}
+		b.Metadata = metadataOf(o)
 		if o.Tier != nil {
-			b.Metadata, b.Name = o.Tier.Metadata, o.Tier.Name
+			b.Name = o.Tier.Name
 		}
 		switch o.Status {
 		case redemption.StatusApplicable:
-			if o.Voucher != nil && o.Voucher.Type == campaigns.VoucherGift {
-				b.Result.Gift = &giftCreditsBody{Credits: o.Applied.GiftCredits, Balance: o.Voucher.GiftBalance}
-			} else {
-				b.Result.Discount = o.Discount()
-			}
+			b.Result = applicableResult(o)
 		case redemption.StatusInapplicable:
 			b.Result.Error = &redeemableError{Code: http.StatusBadRequest, Key: o.Reason.Code, Message: o.Reason.Message, Rule: o.Reason.Rule}
 			inapplicable = append(inapplicable, b)
@@ -164,6 +158,26 @@ func toRedeemableBodies(res redemption.Result) (all, skipped, inapplicable []red
 		all = append(all, b)
 	}
 	return all, skipped, inapplicable
+}
+
+// applicableResult is what an applicable redeemable grants: gift card credits or
+// its discount.
+func applicableResult(o redemption.Outcome) redeemableResult {
+	if o.Voucher != nil && o.Voucher.Type == campaigns.VoucherGift {
+		return redeemableResult{Gift: &giftCreditsBody{Credits: o.Applied.GiftCredits, Balance: o.Voucher.GiftBalance}}
+	}
+	return redeemableResult{Discount: o.Discount()}
+}
+
+// metadataOf is the metadata of the redeemable's voucher or tier.
+func metadataOf(o redemption.Outcome) map[string]any {
+	switch {
+	case o.Voucher != nil:
+		return o.Voucher.Metadata
+	case o.Tier != nil:
+		return o.Tier.Metadata
+	}
+	return nil
 }
 
 func tenantOf(c *gin.Context) redemption.Tenant {
@@ -629,19 +643,12 @@ func (s *Server) qualify(c *gin.Context) error {
 	out := qualificationBody{Redeemables: qualifiedList{Object: "list", DataRef: "data", Data: []qualifiedBody{}, HasMore: more},
 		Order: toOrderBody(redemption.Result{Order: res.Order, Customer: res.Customer, Totals: res.Totals}), StackingRules: res.Stacking}
 	for _, o := range res.Outcomes {
-		q := qualifiedBody{ID: o.Ref.ID, Object: o.Ref.Object, Metadata: map[string]any{}}
-		if o.Voucher != nil && o.Voucher.Type == campaigns.VoucherGift {
-			q.Result.Gift = &giftCreditsBody{Credits: o.Applied.GiftCredits, Balance: o.Voucher.GiftBalance}
-		} else {
-			q.Result.Discount = o.Discount()
+		q := qualifiedBody{ID: o.Ref.ID, Object: o.Ref.Object, Result: applicableResult(o), Metadata: metadataOf(o)}
+		if q.Metadata == nil {
+			q.Metadata = map[string]any{}
 		}
 		if o.Tier != nil {
 			q.Name, q.Banner = o.Tier.Name, o.Tier.Banner
-			if o.Tier.Metadata != nil {
-				q.Metadata = o.Tier.Metadata
-			}
-		} else if o.Voucher.Metadata != nil {
-			q.Metadata = o.Voucher.Metadata
 		}
 		if o.Campaign != nil {
 			q.CampaignName, q.CampaignID = o.Campaign.Name, o.Campaign.ID
