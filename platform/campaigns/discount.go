@@ -55,6 +55,9 @@ func (p Percent) MarshalJSON() ([]byte, error) {
 	return []byte(s), nil
 }
 
+// JSONDescription says what JSON a Percent takes, for error messages.
+func (Percent) JSONDescription() string { return "a non-negative number with at most two decimals" }
+
 // UnmarshalJSON reads a JSON number with at most two decimals, exactly. A value
 // that is not one is a *json.UnmarshalTypeError, so decoders name the field.
 func (p *Percent) UnmarshalJSON(b []byte) error {

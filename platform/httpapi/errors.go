@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -116,7 +117,7 @@ func jsonError(err error) error {
 		if field == "" {
 			field = "body"
 		}
-		return problem.Invalidf(field, "%s: expected %s, got JSON %s", field, typeName(typ.Type.String()), typ.Value)
+		return problem.Invalidf(field, "%s: expected %s, got JSON %s", field, expected(typ.Type), typ.Value)
 	case errors.As(err, &valErr):
 		return problem.Invalid(valErr.field, valErr.field+": "+valErr.msg)
 	case errors.As(err, &pErr):
@@ -133,10 +134,20 @@ type fieldError struct{ field, msg string }
 
 func (e *fieldError) Error() string { return e.field + ": " + e.msg }
 
+// jsonDescriber is implemented by types that decode themselves, to say in a 400
+// what JSON they take (campaigns.Percent: a number with at most two decimals).
+type jsonDescriber interface{ JSONDescription() string }
+
+// expected names the JSON a Go type takes.
+func expected(t reflect.Type) string {
+	if d, ok := reflect.Zero(t).Interface().(jsonDescriber); ok {
+		return d.JSONDescription()
+	}
+	return typeName(t.String())
+}
+
 func typeName(goType string) string {
 	switch {
-	case goType == "campaigns.Percent":
-		return "a non-negative number with at most two decimals"
 	case strings.HasPrefix(goType, "map["), strings.HasPrefix(goType, "struct"), strings.Contains(goType, "."):
 		return "object"
 	case strings.HasPrefix(goType, "[]"):
