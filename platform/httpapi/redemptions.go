@@ -287,6 +287,7 @@ func (s *Server) toRedeemBody(c *gin.Context, r redemption.Redemption) redeemBod
 		b := redemptionBody{ID: rec.ID, Object: "redemption", Date: rec.CreatedAt.UTC(), CustomerID: optionalString(rec.CustomerID),
 			Metadata: rec.Metadata, Amount: rec.Amount, Result: "SUCCESS", Status: rec.Status, Order: &order,
 			Channel: channelBody{ChannelID: keyID, ChannelType: "API"}, DiscountAmount: rec.DiscountAmount}
+		b.RelatedObjectType, b.RelatedObjectID = rec.Related()
 		if b.Metadata == nil {
 			b.Metadata = map[string]any{}
 		}
@@ -296,14 +297,9 @@ func (s *Server) toRedeemBody(c *gin.Context, r redemption.Redemption) redeemBod
 		return b
 	}
 	out := redeemBody{ParentRedemption: base(r.Parent), Order: order, Redemptions: []redemptionBody{}}
-	out.ParentRedemption.RelatedObjectType, out.ParentRedemption.RelatedObjectID = "redemption", r.Parent.ID
 	for _, ch := range r.Children {
 		b := base(ch)
 		b.Redemption = &r.Parent.ID
-		b.RelatedObjectType, b.RelatedObjectID = "voucher", ch.VoucherID
-		if ch.TierID != "" {
-			b.RelatedObjectType, b.RelatedObjectID = "promotion_tier", ch.TierID
-		}
 		for _, o := range r.Result.Outcomes {
 			if o.Voucher != nil && o.Voucher.ID == ch.VoucherID {
 				name := ""
@@ -327,7 +323,8 @@ func (s *Server) toRedeemBody(c *gin.Context, r redemption.Redemption) redeemBod
 
 func toRollbacksBody(c *gin.Context, r redemption.Redemption) rollbacksBody {
 	keyID := principal(c).KeyID
-	one := func(rec redemption.Record, typ, id string) rollbackBody {
+	one := func(rec redemption.Record) rollbackBody {
+		typ, id := rec.Related()
 		b := rollbackBody{ID: rec.ID, Object: "redemption_rollback", Date: rec.CreatedAt.UTC(), CustomerID: optionalString(rec.CustomerID),
 			Metadata: map[string]any{}, Amount: rec.Amount, Redemption: optionalString(rec.RedemptionID), Reason: rec.Reason,
 			Result: "SUCCESS", Status: "SUCCEEDED", Channel: channelBody{ChannelID: keyID, ChannelType: "API"},
@@ -340,13 +337,9 @@ func toRollbacksBody(c *gin.Context, r redemption.Redemption) rollbacksBody {
 		}
 		return b
 	}
-	out := rollbacksBody{ParentRollback: one(r.Parent, "redemption", r.Parent.RedemptionID), Rollbacks: []rollbackBody{}}
+	out := rollbacksBody{ParentRollback: one(r.Parent), Rollbacks: []rollbackBody{}}
 	for _, ch := range r.Children {
-		typ, id := "voucher", ch.VoucherID
-		if ch.TierID != "" {
-			typ, id = "promotion_tier", ch.TierID
-		}
-		out.Rollbacks = append(out.Rollbacks, one(ch, typ, id))
+		out.Rollbacks = append(out.Rollbacks, one(ch))
 	}
 	return out
 }
@@ -492,27 +485,12 @@ func (s *Server) putStackingRules(c *gin.Context) error {
 // recordBody renders a stored redemption or rollback record.
 func recordBody(c *gin.Context, rec redemption.Record) any {
 	if rec.Kind == "rollback" {
-		typ, id := "voucher", rec.VoucherID
-		if rec.TierID != "" {
-			typ, id = "promotion_tier", rec.TierID
-		}
-		if rec.ParentID == "" {
-			typ, id = "redemption", rec.RedemptionID
-		}
-		one := toRollbacksBody(c, redemption.Redemption{Parent: rec})
-		one.ParentRollback.RelatedObjectType, one.ParentRollback.RelatedObjectID = typ, id
-		one.ParentRollback.Redemption = optionalString(rec.RedemptionID)
-		return one.ParentRollback
+		return toRollbacksBody(c, redemption.Redemption{Parent: rec}).ParentRollback
 	}
 	b := redemptionBody{ID: rec.ID, Object: "redemption", Date: rec.CreatedAt.UTC(), CustomerID: optionalString(rec.CustomerID),
 		Metadata: rec.Metadata, Amount: rec.Amount, Redemption: optionalString(rec.ParentID), Result: "SUCCESS", Status: rec.Status,
-		Channel: channelBody{ChannelType: "API"}, RelatedObjectType: "voucher", RelatedObjectID: rec.VoucherID, DiscountAmount: rec.DiscountAmount}
-	if rec.TierID != "" {
-		b.RelatedObjectType, b.RelatedObjectID = "promotion_tier", rec.TierID
-	}
-	if rec.ParentID == "" {
-		b.RelatedObjectType, b.RelatedObjectID = "redemption", rec.ID
-	}
+		Channel: channelBody{ChannelType: "API"}, DiscountAmount: rec.DiscountAmount}
+	b.RelatedObjectType, b.RelatedObjectID = rec.Related()
 	if b.Metadata == nil {
 		b.Metadata = map[string]any{}
 	}

@@ -61,6 +61,30 @@ type Record struct {
 	CreatedAt      time.Time       `bun:"created_at"`
 }
 
+// Related is what the record is about, as Voucherify's related_object_type and
+// related_object_id: a parent is about a redemption (itself, or for a rollback the
+// one it reverses), a child about its voucher or promotion tier.
+func (r Record) Related() (typ, id string) {
+	switch {
+	case r.ParentID == "" && r.Kind == "rollback":
+		return "redemption", r.RedemptionID
+	case r.ParentID == "":
+		return "redemption", r.ID
+	case r.TierID != "":
+		return "promotion_tier", r.TierID
+	default:
+		return "voucher", r.VoucherID
+	}
+}
+
+// redeemable is the code or promotion tier id a child record redeemed.
+func (r Record) redeemable() string {
+	if r.TierID != "" {
+		return r.TierID
+	}
+	return r.VoucherCode
+}
+
 // Redemption is a successful redemption: the parent and one child per applied
 // redeemable, with the evaluation that decided it.
 type Redemption struct {
@@ -227,7 +251,7 @@ func (e *Engine) Rollback(ctx context.Context, t Tenant, parentID, reason string
 		}
 		claims := make([]claim, len(children))
 		for i, c := range children {
-			claims[i] = claim{VoucherID: c.VoucherID, Code: c.VoucherCode + c.TierID, CampaignID: c.CampaignID, Limits: limits[c.CampaignID],
+			claims[i] = claim{VoucherID: c.VoucherID, Code: c.redeemable(), CampaignID: c.CampaignID, Limits: limits[c.CampaignID],
 				Discount: c.DiscountAmount, GiftCredits: c.GiftCredits, OrderAmount: c.Amount}
 		}
 		// Mark first: of two concurrent rollbacks only one changes the status.
@@ -312,7 +336,7 @@ func (e *Engine) emit(ctx context.Context, tx bun.IDB, tenantID, typ, id string,
 func voucherIDs(rs []Record) []string {
 	out := make([]string, len(rs))
 	for i, r := range rs {
-		out[i] = r.VoucherID + r.TierID
+		_, out[i] = r.Related()
 	}
 	return out
 }
