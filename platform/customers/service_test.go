@@ -14,14 +14,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oklog/ulid/v2"
 	"github.com/uptrace/bun"
 
 	"github.com/punchcard-loyalty/punchcard/platform/audit"
 	"github.com/punchcard-loyalty/punchcard/platform/customers"
 	"github.com/punchcard-loyalty/punchcard/platform/db"
+	"github.com/punchcard-loyalty/punchcard/platform/dbtest"
 	"github.com/punchcard-loyalty/punchcard/platform/problem"
-	"github.com/punchcard-loyalty/punchcard/tenants"
 )
 
 // env is a migrated database with two fresh tenants and a clock that advances one
@@ -41,43 +40,22 @@ type env struct {
 // PostgreSQL in the one database the test shares (so that it needs few connections).
 func eachDB(t *testing.T, test func(t *testing.T, newEnv func(t *testing.T) *env)) {
 	t.Run("sqlite", func(t *testing.T) {
-		test(t, func(t *testing.T) *env { return newTenants(t, openDB(t, db.Options{DataDir: t.TempDir()})) })
+		test(t, func(t *testing.T) *env { return newTenants(t, dbtest.Open(t, db.Options{DataDir: t.TempDir()})) })
 	})
 	if u := os.Getenv("PUNCHCARD_TEST_DATABASE_URL"); u != "" {
 		t.Run("postgres", func(t *testing.T) {
-			d := openDB(t, db.Options{URL: u, MaxConns: 4})
+			d := dbtest.Open(t, db.Options{URL: u, MaxConns: 4})
 			test(t, func(t *testing.T) *env { return newTenants(t, d) })
 		})
 	}
-}
-
-func openDB(t *testing.T, opts db.Options) *db.DB {
-	t.Helper()
-	ctx := context.Background()
-	if _, err := db.Migrate(ctx, opts); err != nil {
-		t.Fatal(err)
-	}
-	d, err := db.Open(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return d
 }
 
 func newTenants(t *testing.T, d *db.DB) *env {
 	t.Helper()
 	e := &env{db: d, now: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
 	e.audit = audit.New(d, e.clock, slog.New(slog.DiscardHandler))
-	ts := tenants.NewService(d, e.audit, e.clock)
-	for _, dst := range []*string{&e.acme, &e.umb} {
-		// Random slugs, so that tests can share one PostgreSQL database.
-		created, err := ts.CreateTenant(context.Background(), tenants.NewTenant{Slug: "t-" + strings.ToLower(ulid.Make().String())})
-		if err != nil {
-			t.Fatal(err)
-		}
-		*dst = created.Tenant.ID
-	}
+	ids := dbtest.Tenants(t, d, e.clock, 2)
+	e.acme, e.umb = ids[0], ids[1]
 	e.svc = customers.NewService(d, e.audit, e.clock)
 	return e
 }
