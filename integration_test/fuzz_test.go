@@ -123,7 +123,7 @@ func checkAnswer(t *testing.T, s *server, tenantID string, before [6]int, r resp
 }
 
 func FuzzCustomerUpsert(f *testing.F) {
-	for _, seed := range []string{
+	fuzzBody(f, "POST", func(s *server, tn tenant, _ string) (string, headers) { return "/v1/customers", tn.bearer() }, []string{
 		`{"source_id":"c-1","name":"Ada","email":"ada@example.com","metadata":{"tier":"gold"}}`,
 		`{"source_id":"c-2","address":{"city":"Berlin","country":"DE"},"birthdate":"1990-01-31"}`,
 		`{"source_id":"","email":"not-an-email"}`,
@@ -131,18 +131,11 @@ func FuzzCustomerUpsert(f *testing.F) {
 		`{"metadata":[1,2]}`,
 		`{"source_id":"c-3","phone":null,"name":null}`,
 		`[]`, `null`, `{`, `{"source_id":"\u0000"}`,
-	} {
-		f.Add([]byte(seed))
-	}
-	s, tn, _ := fuzzServer(f)
-	f.Fuzz(func(t *testing.T, body []byte) {
-		before := writes(t, s, tn.ID)
-		checkAnswer(t, s, tn.ID, before, s.do(t, "POST", "/v1/customers", tn.bearer(), body))
 	})
 }
 
 func FuzzCustomerUpdate(f *testing.F) {
-	for _, seed := range []string{
+	fuzzBody(f, "PUT", func(s *server, tn tenant, id string) (string, headers) { return "/v1/customers/" + id, tn.bearer() }, []string{
 		`{"name":"Grace"}`,
 		`{"email":null}`,
 		`{"metadata":{"a":1,"b":[true]}}`,
@@ -150,13 +143,20 @@ func FuzzCustomerUpdate(f *testing.F) {
 		`{"address":"Berlin"}`,
 		`{"source_id":"other"}`,
 		`{"name":12}`, `{}`, `x`,
-	} {
+	})
+}
+
+// fuzzBody fuzzes the JSON body of one request; target gives its path and headers
+// from the fixture (the server, the tenant and its anchor customer's id).
+func fuzzBody(f *testing.F, method string, target func(s *server, tn tenant, customerID string) (string, headers), seeds []string) {
+	for _, seed := range seeds {
 		f.Add([]byte(seed))
 	}
 	s, tn, id := fuzzServer(f)
+	path, h := target(s, tn, id)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		before := writes(t, s, tn.ID)
-		checkAnswer(t, s, tn.ID, before, s.do(t, "PUT", "/v1/customers/"+id, tn.bearer(), body))
+		checkAnswer(t, s, tn.ID, before, s.do(t, method, path, h, body))
 	})
 }
 
@@ -193,56 +193,34 @@ func FuzzAuditQuery(f *testing.F) {
 }
 
 func FuzzOperatorTenantCreate(f *testing.F) {
-	for _, seed := range []string{
+	fuzzBody(f, "POST", func(s *server, _ tenant, _ string) (string, headers) { return "/operator/v1/tenants", s.operatorAuth() }, []string{
 		`{"slug":"fuzz-a","name":"A","currency":"EUR","timezone":"Europe/Berlin"}`,
 		`{"slug":"Fuzz B","name":"B","currency":"EUR","timezone":"Europe/Berlin"}`,
 		`{"slug":"fuzz-c","name":"C","currency":"XXX","timezone":"Mars/Olympus"}`,
 		`{"slug":"fuzz-d","currency":7}`,
 		`{"slug":"fuzz-e","name":"E","currency":"usd","timezone":"UTC","metadata":{}}`,
 		`{}`, `""`,
-	} {
-		f.Add([]byte(seed))
-	}
-	s, tn, _ := fuzzServer(f)
-	f.Fuzz(func(t *testing.T, body []byte) {
-		before := writes(t, s, tn.ID)
-		r := s.do(t, "POST", "/operator/v1/tenants", s.operatorAuth(), body)
-		checkAnswer(t, s, tn.ID, before, r)
 	})
 }
 
 func FuzzCampaignCreate(f *testing.F) {
-	for _, seed := range []string{
+	fuzzBody(f, "POST", func(s *server, tn tenant, _ string) (string, headers) { return "/v1/campaigns", tn.bearer() }, []string{
 		`{"name":"Summer","campaign_type":"DISCOUNT_COUPONS","vouchers_count":3,"voucher":{"discount":{"type":"PERCENT","percent_off":12.5,"amount_limit":2000}}}`,
 		`{"name":"Gifts","campaign_type":"GIFT_VOUCHERS","vouchers_count":1,"voucher":{"gift":{"amount":5000},"code_config":{"pattern":"G-####","charset":"ABC"}}}`,
 		`{"name":"Hours","campaign_type":"DISCOUNT_COUPONS","voucher":{"discount":{"type":"AMOUNT","amount_off":500}},"validity_hours":{"daily":[{"start_time":"17:00","expiration_time":"19:00","days_of_week":[5]}]}}`,
 		`{"name":"Rules","campaign_type":"DISCOUNT_COUPONS","voucher":{"discount":{"type":"UNIT","unit_off":1,"unit_type":"sku_1"}},"limits":{"per_customer":1},"rules":{"products":{"included":["p1"]}}}`,
 		`{"name":"x","campaign_type":"DISCOUNT_COUPONS","voucher":{"discount":{"type":"FIXED","fixed_amount":1e3}}}`,
 		`{"name":"y","campaign_type":"GIFT_VOUCHERS","voucher":{"gift":{"amount":-1}},"start_date":"not a date"}`,
-	} {
-		f.Add([]byte(seed))
-	}
-	s, tn, _ := fuzzServer(f)
-	f.Fuzz(func(t *testing.T, body []byte) {
-		before := writes(t, s, tn.ID)
-		checkAnswer(t, s, tn.ID, before, s.do(t, "POST", "/v1/campaigns", tn.bearer(), body))
 	})
 }
 
 func FuzzVoucherCreate(f *testing.F) {
-	for _, seed := range []string{
+	fuzzBody(f, "POST", func(s *server, tn tenant, _ string) (string, headers) { return "/v1/vouchers", tn.bearer() }, []string{
 		`{"code":"WELCOME","type":"DISCOUNT_VOUCHER","discount":{"type":"AMOUNT","amount_off":1000}}`,
 		`{"type":"GIFT_VOUCHER","gift":{"amount":2500},"code_config":{"prefix":"G-","length":6}}`,
 		`{"code":"a b","type":"GIFT_VOUCHER","gift":{"amount":1}}`,
 		`{"type":"DISCOUNT_VOUCHER","discount":{"type":"PERCENT","percent_off":100.001}}`,
 		`{"type":"GIFT_VOUCHER","gift":{"amount":1},"redemption":{"quantity":0}}`,
-	} {
-		f.Add([]byte(seed))
-	}
-	s, tn, _ := fuzzServer(f)
-	f.Fuzz(func(t *testing.T, body []byte) {
-		before := writes(t, s, tn.ID)
-		checkAnswer(t, s, tn.ID, before, s.do(t, "POST", "/v1/vouchers", tn.bearer(), body))
 	})
 }
 
