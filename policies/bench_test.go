@@ -69,3 +69,39 @@ func BenchmarkRawPreparedEligibility(b *testing.B) {
 		run(b, prepare(b, "data.punchcard.eligibility"), func() rego.EvalOption { return rego.EvalInput(input) })
 	})
 }
+
+// One request's three decisions, converting the whole input each time or the
+// shared part once.
+func BenchmarkRequestWholeInputs(b *testing.B) {
+	e := newTestEngine(b, Options{})
+	ctx, in := context.Background(), eligibilityInput()
+	for b.Loop() {
+		for range 3 {
+			if _, err := e.Evaluate(ctx, "ten_01", Eligibility, in); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+func BenchmarkRequestSharedDocument(b *testing.B) {
+	e := newTestEngine(b, Options{})
+	ctx, in := context.Background(), eligibilityInput()
+	shared, own := map[string]any{}, map[string]any{"redeemable": in["redeemable"]}
+	for k, v := range in {
+		if k != "redeemable" {
+			shared[k] = v
+		}
+	}
+	for b.Loop() {
+		doc, err := NewDocument(shared)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for range 3 {
+			if _, err := e.EvaluateDocument(ctx, "ten_01", Eligibility, doc, own); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}

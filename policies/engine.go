@@ -121,14 +121,25 @@ func New(opts Options) (*Engine, error) {
 // compiled or evaluated the Decision denies with CodeError and err says why
 // (for logging; the Decision is still the answer to act on); when evaluation
 // runs past its deadline the Decision denies with CodeTimeout and err is nil.
-func (e *Engine) Evaluate(ctx context.Context, tenantID string, kind Kind, input map[string]any) (d Decision, err error) {
+func (e *Engine) Evaluate(ctx context.Context, tenantID string, kind Kind, input map[string]any) (Decision, error) {
+	return e.evaluate(ctx, tenantID, kind, campaignOf(input), func() (ast.Value, error) { return ast.InterfaceToValue(input) })
+}
+
+// EvaluateDocument is Evaluate on shared plus the decision's own top-level keys:
+// the decisions of one request share the converted shared part instead of
+// converting the whole input document for each.
+func (e *Engine) EvaluateDocument(ctx context.Context, tenantID string, kind Kind, shared Document, own map[string]any) (Decision, error) {
+	return e.evaluate(ctx, tenantID, kind, campaignOf(own), func() (ast.Value, error) { return shared.with(own) })
+}
+
+func (e *Engine) evaluate(ctx context.Context, tenantID string, kind Kind, campaignID string, input func() (ast.Value, error)) (d Decision, err error) {
 	start := time.Now()
 	ctx, span := e.tracer.Start(ctx, "policies.Evaluate", trace.WithAttributes(
 		telemetry.TenantAttr(tenantID),
 		attrKind.String(string(kind)),
 	))
-	if id := campaignOf(input); id != "" {
-		span.SetAttributes(attrCampaign.String(id))
+	if campaignID != "" {
+		span.SetAttributes(attrCampaign.String(campaignID))
 	}
 	defer func() {
 		d.Duration = time.Since(start)
@@ -163,7 +174,7 @@ func (e *Engine) Evaluate(ctx context.Context, tenantID string, kind Kind, input
 	if err != nil {
 		return failed(kind, fmt.Errorf("evaluate %s policy %s: %w", kind, version, err))
 	}
-	value, err := ast.InterfaceToValue(input)
+	value, err := input()
 	if err != nil {
 		return failed(kind, fmt.Errorf("evaluate %s policy: input: %w", kind, err))
 	}
@@ -187,6 +198,40 @@ func (e *Engine) Evaluate(ctx context.Context, tenantID string, kind Kind, input
 		return failed(kind, fmt.Errorf("evaluate %s policy %s: %w", kind, version, err))
 	}
 	return d, nil
+}
+
+// Document is the part of an input document that several decisions of one
+// request share (tenant, time, customer, order…), converted to OPA's form once.
+type Document struct{ base ast.Object }
+
+// NewDocument converts the shared part of an input document.
+func NewDocument(shared map[string]any) (Document, error) {
+	v, err := ast.InterfaceToValue(shared)
+	if err != nil {
+		return Document{}, fmt.Errorf("policy input: %w", err)
+	}
+	obj, ok := v.(ast.Object)
+	if !ok {
+		return Document{}, fmt.Errorf("policy input: not an object")
+	}
+	return Document{base: obj}, nil
+}
+
+// with is the document plus own's keys (which win over shared ones). The shared
+// terms are not copied: evaluation only reads its input.
+func (d Document) with(own map[string]any) (ast.Value, error) {
+	obj := ast.NewObject()
+	if d.base != nil {
+		d.base.Foreach(func(k, v *ast.Term) { obj.Insert(k, v) })
+	}
+	for k, v := range own {
+		val, err := ast.InterfaceToValue(v)
+		if err != nil {
+			return nil, err
+		}
+		obj.Insert(ast.StringTerm(k), ast.NewTerm(val))
+	}
+	return obj, nil
 }
 
 // campaignOf is the id of the campaign a decision is about (the redeemable's or the

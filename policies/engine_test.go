@@ -647,3 +647,41 @@ func campaignID(in map[string]any) string {
 	}
 	return id
 }
+
+// A document shared by several decisions decides exactly as the whole input would.
+func TestEvaluateDocumentDecidesAsEvaluate(t *testing.T) {
+	e := newTestEngine(t, Options{})
+	ctx := context.Background()
+	own := map[Kind]string{Eligibility: "redeemable", Stacking: "candidate", Fraud: "velocity"}
+	for _, c := range []struct {
+		kind  Kind
+		input map[string]any
+	}{
+		{Eligibility, eligibilityInput()},
+		{Eligibility, set(eligibilityInput(), "order/amount", int64(100))},
+		{Stacking, stackingInput()},
+		{Fraud, fraudInput()},
+		{Fraud, set(fraudInput(), "velocity/failed_validations_last_10m", 30)},
+	} {
+		shared, mine := map[string]any{}, map[string]any{}
+		for k, v := range c.input {
+			if k == own[c.kind] || (c.kind == Stacking && (k == "applied" || k == "stacking")) {
+				mine[k] = v
+			} else {
+				shared[k] = v
+			}
+		}
+		if len(mine) == 0 {
+			t.Fatalf("%s input has no %s", c.kind, own[c.kind])
+		}
+		doc, err := NewDocument(shared)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err1 := e.Evaluate(ctx, "ten_doc", c.kind, c.input)
+		got, err2 := e.EvaluateDocument(ctx, "ten_doc", c.kind, doc, mine)
+		if err1 != nil || err2 != nil || !slices.Equal(got.Deny, want.Deny) || !slices.Equal(got.Review, want.Review) || got.RiskScore != want.RiskScore {
+			t.Errorf("%s: document decision %+v (%v), whole input %+v (%v)", c.kind, got, err2, want, err1)
+		}
+	}
+}

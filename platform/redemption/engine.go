@@ -22,7 +22,9 @@ import (
 
 // Decider makes policy decisions; *policies.Engine is one.
 type Decider interface {
-	Evaluate(ctx context.Context, tenantID string, kind policies.Kind, input map[string]any) (policies.Decision, error)
+	// EvaluateDocument decides kind on the request's shared input document plus
+	// the decision's own keys.
+	EvaluateDocument(ctx context.Context, tenantID string, kind policies.Kind, shared policies.Document, own map[string]any) (policies.Decision, error)
 }
 
 // Tenant is what the engine needs of the tenant: its currency and time zone.
@@ -123,15 +125,19 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request) (Result, 
 		return Result{}, tooManyRedeemables(len(req.Redeemables), snap.stacking.RedeemablesLimit)
 	}
 	res := Result{Stacking: snap.stacking, Customer: snap.customer, Channel: req.channel(), Local: local}
-	in := inputBase(t, now, local, res.Channel, snap.customer, req.Order)
+	// The input every decision of this request shares, converted for OPA once.
+	in, err := policies.NewDocument(inputBase(t, now, local, res.Channel, snap.customer, req.Order))
+	if err != nil {
+		return Result{}, err
+	}
 
 	// Fraud: the request as a whole.
-	fraudIn := clone(in)
-	fraudIn["redeemables"] = refsDoc(req.Redeemables)
-	fraudIn["request"] = map[string]any{"ip": telemetry.ClientIP(ctx), "user_agent": telemetry.UserAgent(ctx)}
-	fraudIn["velocity"] = map[string]any{"customer_redemptions_last_hour": snap.recent, "customer_validations_last_minute": 0, "failed_validations_last_10m": 0}
-	fraudIn["settings"] = map[string]any{"fraud": map[string]any{}}
-	fraud, _ := e.policies.Evaluate(ctx, t.ID, policies.Fraud, fraudIn)
+	fraud, _ := e.policies.EvaluateDocument(ctx, t.ID, policies.Fraud, in, map[string]any{
+		"redeemables": refsDoc(req.Redeemables),
+		"request":     map[string]any{"ip": telemetry.ClientIP(ctx), "user_agent": telemetry.UserAgent(ctx)},
+		"velocity":    map[string]any{"customer_redemptions_last_hour": snap.recent, "customer_validations_last_minute": 0, "failed_validations_last_10m": 0},
+		"settings":    map[string]any{"fraud": map[string]any{}},
+	})
 
 	// Eligibility: each redeemable on its own. Each one's input document is kept
 	// for the stacking decisions below.
@@ -147,9 +153,7 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request) (Result, 
 			o.Status, o.Reason = StatusInapplicable, &r
 		default:
 			docs[i] = redeemableDoc(&o, snap, res.Customer, local)
-			elig := clone(in)
-			elig["redeemable"] = docs[i]
-			d, _ := e.policies.Evaluate(ctx, t.ID, policies.Eligibility, elig)
+			d, _ := e.policies.EvaluateDocument(ctx, t.ID, policies.Eligibility, in, map[string]any{"redeemable": docs[i]})
 			if !d.Allowed() {
 				r := d.Deny[0]
 				o.Status, o.Reason = StatusInapplicable, &r
@@ -185,9 +189,7 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request) (Result, 
 		doc["category"] = cat
 		doc["exclusive"] = slices.Contains(snap.stacking.ExclusiveCategories, cat)
 		doc["joint"] = slices.Contains(snap.stacking.JointCategories, cat)
-		st := clone(in)
-		st["candidate"], st["applied"], st["stacking"] = doc, applied, stackingDoc
-		d, _ := e.policies.Evaluate(ctx, t.ID, policies.Stacking, st)
+		d, _ := e.policies.EvaluateDocument(ctx, t.ID, policies.Stacking, in, map[string]any{"candidate": doc, "applied": applied, "stacking": stackingDoc})
 		if !d.Allowed() {
 			r := d.Deny[0]
 			o.Status, o.Reason = StatusSkipped, &r

@@ -83,15 +83,17 @@ func (e *Engine) Qualify(ctx context.Context, t Tenant, q QualifyRequest) (Resul
 	}
 	res := Result{Stacking: snap.stacking, Customer: snap.customer, Channel: channelOf(q.Metadata), Local: local, Order: *q.Order,
 		Totals: NewCalculation(q.Order, snap.stacking.DiscountCalculationMode, false).Totals()}
-	in := inputBase(t, now, local, res.Channel, snap.customer, q.Order)
+	in, err := policies.NewDocument(inputBase(t, now, local, res.Channel, snap.customer, q.Order))
+	if err != nil {
+		return Result{}, false, err
+	}
 	for _, ref := range refs {
 		o, found := snap.outcome(ref)
 		if !found {
 			continue
 		}
-		elig := clone(in)
-		elig["redeemable"] = redeemableDoc(&o, snap, res.Customer, local)
-		if d, _ := e.policies.Evaluate(ctx, t.ID, policies.Eligibility, elig); !d.Allowed() {
+		own := map[string]any{"redeemable": redeemableDoc(&o, snap, res.Customer, local)}
+		if d, _ := e.policies.EvaluateDocument(ctx, t.ID, policies.Eligibility, in, own); !d.Allowed() {
 			continue
 		}
 		// Priced alone, on the order as it is.
