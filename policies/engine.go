@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -20,8 +22,8 @@ import (
 
 // Defaults for Options.
 const (
-	DefaultTimeout      = 25 * time.Millisecond
-	DefaultCacheEntries = 10000
+	DefaultTimeout    = 25 * time.Millisecond
+	DefaultCacheBytes = 512 << 20
 )
 
 // BaseVersion is the policy version of a tenant that has published no modules
@@ -43,17 +45,26 @@ const (
 	attrCampaign  = attribute.Key("campaign.id")
 )
 
-// TenantPolicy is a tenant's active policy version for one kind.
+// TenantPolicy is one version of a tenant's policy for one kind.
 type TenantPolicy struct {
 	// Version identifies the immutable version; "" means BaseVersion (no tenant
-	// modules). The engine caches one prepared query per (tenant, kind, version),
-	// so publishing or activating a version takes effect on the next evaluation.
+	// modules, and then Modules, Data and ReplaceBase must be empty). The engine
+	// caches one prepared query per (tenant, kind, version), so publishing or
+	// activating a version takes effect on the next evaluation.
 	Version string
 	// Modules are the tenant-authored modules. They are compiled together with
 	// the base modules of the kind, so rules they add to the same package
 	// (deny contains …, review contains …) merge with the base rules: any deny
 	// from either side denies. Test files (_test.rego) are left out.
 	Modules Modules
+	// Data is the version's JSON data document, which its modules read at
+	// data.tenant (input.customer.id in data.tenant.blocked_customers). Nil
+	// means no document (data.tenant is undefined).
+	Data map[string]any
+	// ReplaceBase compiles a stacking policy's modules without the base stacking
+	// modules: the tenant replaces the base stacking behaviour. It is an error
+	// for other kinds.
+	ReplaceBase bool
 }
 
 // Options configure an Engine. The zero value is usable.
@@ -64,8 +75,14 @@ type Options struct {
 	// TracerProvider creates the policies.Evaluate spans; nil uses the
 	// OpenTelemetry global provider.
 	TracerProvider trace.TracerProvider
-	// CacheEntries bounds the number of prepared queries kept, least recently
-	// used evicted first. It defaults to DefaultCacheEntries.
+	// CacheBytes bounds the estimated memory of the prepared tenant queries
+	// kept, least recently used evicted first. It defaults to DefaultCacheBytes.
+	// Each entry's weight is estimated when it is compiled, from the source and
+	// data compiled into it (see compiled). Base-only evaluations share one
+	// query per kind, outside this cache.
+	CacheBytes int64
+	// CacheEntries, when positive, also bounds the number of prepared tenant
+	// queries kept. Zero means no bound on the count.
 	CacheEntries int
 	// TenantModules returns the active policy version of kind for a tenant. It is
 	// the seam through which tenant-authored modules reach the engine (the policy
@@ -80,8 +97,16 @@ type Engine struct {
 	timeout       time.Duration
 	tracer        trace.Tracer
 	cache         *queryCache
-	base          map[Kind]Modules
+	base          map[Kind]*baseQuery
 	tenantModules func(ctx context.Context, tenantID string, kind Kind) (TenantPolicy, error)
+}
+
+// baseQuery is the prepared query of the base policies of one kind, shared by
+// every tenant without a version of its own, compiled on first use.
+type baseQuery struct {
+	once sync.Once
+	q    *compiled
+	err  error
 }
 
 // New returns an Engine. Policies are compiled lazily, on the first evaluation
@@ -90,27 +115,26 @@ func New(opts Options) (*Engine, error) {
 	if opts.Timeout < 0 {
 		return nil, fmt.Errorf("new policy engine: negative timeout %s", opts.Timeout)
 	}
-	if opts.CacheEntries < 0 {
-		return nil, fmt.Errorf("new policy engine: negative cache size %d", opts.CacheEntries)
+	if opts.CacheEntries < 0 || opts.CacheBytes < 0 {
+		return nil, fmt.Errorf("new policy engine: negative cache size")
 	}
 	if opts.Timeout == 0 {
 		opts.Timeout = DefaultTimeout
 	}
-	if opts.CacheEntries == 0 {
-		opts.CacheEntries = DefaultCacheEntries
+	if opts.CacheBytes == 0 {
+		opts.CacheBytes = DefaultCacheBytes
 	}
 	if opts.TracerProvider == nil {
 		opts.TracerProvider = otel.GetTracerProvider()
 	}
-	all := BaseModules()
-	base := make(map[Kind]Modules, len(Kinds))
+	base := make(map[Kind]*baseQuery, len(Kinds))
 	for _, k := range Kinds {
-		base[k] = all.ForKind(k).Policies()
+		base[k] = &baseQuery{}
 	}
 	return &Engine{
 		timeout:       opts.Timeout,
 		tracer:        opts.TracerProvider.Tracer(tracerName),
-		cache:         newQueryCache(opts.CacheEntries),
+		cache:         newQueryCache(opts.CacheEntries, opts.CacheBytes),
 		base:          base,
 		tenantModules: opts.TenantModules,
 	}, nil
@@ -121,18 +145,42 @@ func New(opts Options) (*Engine, error) {
 // compiled or evaluated the Decision denies with CodeError and err says why
 // (for logging; the Decision is still the answer to act on); when evaluation
 // runs past its deadline the Decision denies with CodeTimeout and err is nil.
+//
+// A segments decision (kind Segments) lists the customer's segments in
+// Decision.Members; for a tenant without a segments version it has no members
+// and nothing is compiled or evaluated.
 func (e *Engine) Evaluate(ctx context.Context, tenantID string, kind Kind, input map[string]any) (Decision, error) {
-	return e.evaluate(ctx, tenantID, kind, campaignOf(input), func() (ast.Value, error) { return ast.InterfaceToValue(input) })
+	return e.evaluate(ctx, tenantID, kind, campaignOf(input), e.active, func() (ast.Value, error) { return ast.InterfaceToValue(input) })
+}
+
+// EvaluatePolicy is Evaluate against the given version p of the tenant's policy
+// instead of its active one (the dry run of the policy API): the same cache,
+// keyed (tenant, kind, p.Version), the same span and the same deadline. p is
+// trusted to have passed Check when it was published; a p that does not
+// compile denies with CodeError.
+func (e *Engine) EvaluatePolicy(ctx context.Context, tenantID string, kind Kind, p TenantPolicy, input map[string]any) (Decision, error) {
+	given := func(context.Context, string, Kind) (TenantPolicy, error) { return p, nil }
+	return e.evaluate(ctx, tenantID, kind, campaignOf(input), given, func() (ast.Value, error) { return ast.InterfaceToValue(input) })
+}
+
+// active is the tenant's active version of kind.
+func (e *Engine) active(ctx context.Context, tenantID string, kind Kind) (TenantPolicy, error) {
+	if e.tenantModules == nil {
+		return TenantPolicy{}, nil
+	}
+	return e.tenantModules(ctx, tenantID, kind)
 }
 
 // EvaluateDocument is Evaluate on shared plus the decision's own top-level keys:
 // the decisions of one request share the converted shared part instead of
 // converting the whole input document for each.
 func (e *Engine) EvaluateDocument(ctx context.Context, tenantID string, kind Kind, shared Document, own map[string]any) (Decision, error) {
-	return e.evaluate(ctx, tenantID, kind, campaignOf(own), func() (ast.Value, error) { return shared.with(own) })
+	return e.evaluate(ctx, tenantID, kind, campaignOf(own), e.active, func() (ast.Value, error) { return shared.with(own) })
 }
 
-func (e *Engine) evaluate(ctx context.Context, tenantID string, kind Kind, campaignID string, input func() (ast.Value, error)) (d Decision, err error) {
+type policyFunc func(ctx context.Context, tenantID string, kind Kind) (TenantPolicy, error)
+
+func (e *Engine) evaluate(ctx context.Context, tenantID string, kind Kind, campaignID string, policy policyFunc, input func() (ast.Value, error)) (d Decision, err error) {
 	start := time.Now()
 	ctx, span := e.tracer.Start(ctx, "policies.Evaluate", trace.WithAttributes(
 		telemetry.TenantAttr(tenantID),
@@ -157,20 +205,29 @@ func (e *Engine) evaluate(ctx context.Context, tenantID string, kind Kind, campa
 	if !kind.Valid() {
 		return failed(kind, fmt.Errorf("evaluate policy: unknown kind %q", kind))
 	}
-	version := BaseVersion
-	var tenantModules Modules
-	if e.tenantModules != nil {
-		tp, err := e.tenantModules(ctx, tenantID, kind)
-		if err != nil {
-			return failed(kind, fmt.Errorf("evaluate %s policy: load tenant policy: %w", kind, err))
-		}
-		if tp.Version != "" {
-			version, tenantModules = tp.Version, tp.Modules
+	tp, err := policy(ctx, tenantID, kind)
+	if err != nil {
+		return failed(kind, fmt.Errorf("evaluate %s policy: load tenant policy: %w", kind, err))
+	}
+	version := tp.Version
+	if version == "" {
+		version = BaseVersion
+		if len(tp.Modules) > 0 || tp.Data != nil || tp.ReplaceBase {
+			return failed(kind, fmt.Errorf("evaluate %s policy: a policy with modules, data or replace_base needs a version", kind))
 		}
 	}
 	span.SetAttributes(attrVersion.String(version))
+	if kind == Segments && version == BaseVersion {
+		// The base segments policy has no members: nothing to evaluate.
+		return Decision{Kind: kind}, nil
+	}
 
-	query, err := e.prepared(ctx, cacheKey{tenantID: tenantID, kind: kind, version: version}, tenantModules)
+	var query rego.PreparedEvalQuery
+	if version == BaseVersion {
+		query, err = e.baseQuery(kind)
+	} else {
+		query, err = e.prepared(ctx, cacheKey{tenantID: tenantID, kind: kind, version: version}, tp)
+	}
 	if err != nil {
 		return failed(kind, fmt.Errorf("evaluate %s policy %s: %w", kind, version, err))
 	}
@@ -268,44 +325,42 @@ var queries = func() map[Kind]string {
 		ref := "data." + k.Package()
 		q[k] = fmt.Sprintf("deny := {r | some r in %[1]s.deny}; review := {r | some r in %[1]s.review}; risk_score := [s | s := %[1]s.risk_score]", ref)
 	}
+	q[Segments] = "member := {m | some m in data.punchcard.segments.member}"
 	return q
 }()
 
-// prepared returns the prepared query for key, compiling it on a miss. Callers
-// that arrive while another compiles the same key wait for that compilation.
-func (e *Engine) prepared(ctx context.Context, key cacheKey, tenantModules Modules) (rego.PreparedEvalQuery, error) {
-	p, fill := e.cache.get(key)
+// baseQuery is the shared prepared query of kind's base policies.
+func (e *Engine) baseQuery(kind Kind) (rego.PreparedEvalQuery, error) {
+	b := e.base[kind]
+	b.once.Do(func() { b.q, b.err = build(context.Background(), kind, TenantPolicy{}) })
+	if b.err != nil {
+		return rego.PreparedEvalQuery{}, fmt.Errorf("compile: %w", b.err)
+	}
+	return b.q.query, nil
+}
+
+// prepared returns the prepared query of a tenant version, compiling it on a
+// miss. Callers that arrive while another compiles the same key wait for that
+// compilation.
+func (e *Engine) prepared(ctx context.Context, key cacheKey, p TenantPolicy) (rego.PreparedEvalQuery, error) {
+	entry, fill := e.cache.get(key)
 	if fill {
-		p.query, p.err = prepare(ctx, key.kind, e.base[key.kind].With(tenantModules.Policies()))
-		e.cache.done(p)
+		var weight int64
+		c, err := build(ctx, key.kind, p)
+		if err != nil {
+			entry.err = fmt.Errorf("compile: %w", err)
+		} else {
+			entry.query, weight = c.query, c.weight
+		}
+		e.cache.done(entry, weight)
 	} else {
 		select {
-		case <-p.ready:
+		case <-entry.ready:
 		case <-ctx.Done():
 			return rego.PreparedEvalQuery{}, ctx.Err()
 		}
 	}
-	return p.query, p.err
-}
-
-// prepare compiles modules in the sandbox and prepares kind's decision query.
-func prepare(ctx context.Context, kind Kind, modules Modules) (rego.PreparedEvalQuery, error) {
-	c, err := compile(modules)
-	if err != nil {
-		return rego.PreparedEvalQuery{}, fmt.Errorf("compile: %w", err)
-	}
-	pq, err := rego.New(
-		rego.Compiler(c),
-		rego.Query(queries[kind]),
-		rego.Capabilities(capabilities),
-		rego.SetRegoVersion(ast.RegoV1),
-		rego.Strict(true),
-		rego.StrictBuiltinErrors(true),
-	).PrepareForEval(context.WithoutCancel(ctx))
-	if err != nil {
-		return rego.PreparedEvalQuery{}, fmt.Errorf("prepare: %w", err)
-	}
-	return pq, nil
+	return entry.query, entry.err
 }
 
 // decode turns the query's bindings into a Decision.
@@ -315,6 +370,14 @@ func decode(kind Kind, rs rego.ResultSet) (Decision, error) {
 	}
 	b := rs[0].Bindings
 	d := Decision{Kind: kind}
+	if kind == Segments {
+		members, err := stringSet(b["member"])
+		if err != nil {
+			return Decision{}, fmt.Errorf("decode member: %w", err)
+		}
+		d.Members = members
+		return d, nil
+	}
 	var err error
 	if d.Deny, err = reasons(b["deny"]); err != nil {
 		return Decision{}, fmt.Errorf("decode deny: %w", err)
@@ -354,6 +417,9 @@ func reasons(v any) ([]Reason, error) {
 		case string:
 			r.Code, r.Message = el, el
 		}
+		if r.Rule == "" {
+			r.Rule = RuleTenant
+		}
 		if r.Code == "" {
 			r.Code = CodeDenied
 		}
@@ -362,6 +428,27 @@ func reasons(v any) ([]Reason, error) {
 		}
 		out = append(out, r)
 	}
+	return out, nil
+}
+
+// stringSet reads a set of strings, sorted.
+func stringSet(v any) ([]string, error) {
+	elems, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("got %T, want a set", v)
+	}
+	if len(elems) == 0 {
+		return nil, nil
+	}
+	out := make([]string, 0, len(elems))
+	for _, el := range elems {
+		s, ok := el.(string)
+		if !ok {
+			return nil, fmt.Errorf("element %v is a %T, want a string", el, el)
+		}
+		out = append(out, s)
+	}
+	slices.Sort(out)
 	return out, nil
 }
 

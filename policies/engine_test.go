@@ -131,8 +131,14 @@ func set(doc map[string]any, path string, value any) map[string]any {
 	return doc
 }
 
+// newTestEngine returns an Engine whose deadline, unless opts sets one, is long
+// enough that a test's decisions never depend on the machine's speed (the race
+// detector slows evaluation several times over).
 func newTestEngine(t testing.TB, opts Options) *Engine {
 	t.Helper()
+	if opts.Timeout == 0 {
+		opts.Timeout = time.Minute
+	}
 	e, err := New(opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -343,8 +349,8 @@ deny contains {"code": "t", "message": "t", "rule": "tenant.trace"} if {
 			if first.Location == nil || first.Location.File != "tenant/escape.rego" || first.Location.Row == 0 || first.Location.Col == 0 {
 				t.Errorf("error location = %+v, want file, row and column", first.Location)
 			}
-			if !strings.Contains(err.Error(), "undefined function "+tt.builtin) {
-				t.Errorf("error %q does not name the undefined function %s", err, tt.builtin)
+			if !strings.Contains(err.Error(), tt.builtin+" is not allowed in Punchcard policies") {
+				t.Errorf("error %q does not say that %s is not allowed", err, tt.builtin)
 			}
 		})
 	}
@@ -400,7 +406,8 @@ deny contains {"code": "never", "message": "never", "rule": "tenant.runaway"} if
 
 func TestEvaluateTimeoutDeniesAndOtherTenantsContinue(t *testing.T) {
 	e := newTestEngine(t, Options{
-		Timeout: 10 * time.Millisecond,
+		// Long enough for a base evaluation on a slow machine, far too short for runaway.
+		Timeout: 500 * time.Millisecond,
 		TenantModules: func(_ context.Context, tenantID string, kind Kind) (TenantPolicy, error) {
 			if tenantID == "ten_slow" && kind == Eligibility {
 				return TenantPolicy{Version: "v1", Modules: Modules{"tenant/runaway.rego": runaway}}, nil
@@ -520,8 +527,15 @@ deny contains {"code": "ip_blocked", "message": "Requests from this address are 
 
 func TestEvaluateConcurrent(t *testing.T) {
 	// A generous timeout: this test is about data races and eviction under load, not speed.
-	e := newTestEngine(t, Options{Timeout: time.Minute, CacheEntries: 4})
-	inputs := map[Kind]func() map[string]any{Eligibility: eligibilityInput, Stacking: stackingInput, Fraud: fraudInput}
+	e := newTestEngine(t, Options{Timeout: time.Minute, CacheEntries: 4, TenantModules: func(_ context.Context, tenantID string, kind Kind) (TenantPolicy, error) {
+		// Half the tenants have a version of their own (a harmless extra rule),
+		// so that the LRU is exercised alongside the shared base queries.
+		if tenantID[len(tenantID)-1]%2 == 0 && kind != Segments {
+			return TenantPolicy{Version: "v1", Modules: Modules{"extra.rego": "package " + kind.Package() + "\n\nreview contains \"never\" if input.never_set == true\n"}}, nil
+		}
+		return TenantPolicy{}, nil
+	}})
+	inputs := map[Kind]func() map[string]any{Eligibility: eligibilityInput, Stacking: stackingInput, Fraud: fraudInput, Segments: eligibilityInput}
 	var wg sync.WaitGroup
 	errs := make(chan error, 64*len(Kinds))
 	for g := range 64 {
@@ -555,39 +569,77 @@ func TestEvaluateConcurrent(t *testing.T) {
 }
 
 func TestEngineCacheIsBounded(t *testing.T) {
-	compiles := map[string]int{}
-	var mu sync.Mutex
-	e := newTestEngine(t, Options{
-		CacheEntries: 3,
-		TenantModules: func(_ context.Context, tenantID string, _ Kind) (TenantPolicy, error) {
-			mu.Lock()
-			defer mu.Unlock()
-			compiles[tenantID]++
-			return TenantPolicy{}, nil
-		},
-	})
-	for i := range 5 {
-		if _, err := e.Evaluate(context.Background(), fmt.Sprintf("ten_%d", i), Fraud, fraudInput()); err != nil {
-			t.Fatalf("Evaluate: %v", err)
-		}
+	version := func(tenantID string) TenantPolicy {
+		return TenantPolicy{Version: "v1", Modules: Modules{"tenant/velocity.rego": `package punchcard.fraud
+
+review contains {"code": "watch", "message": "Watched customer.", "rule": "tenant.watch"} if {
+	input.velocity.customer_redemptions_last_hour > 100
+}
+`}}
 	}
-	if n := e.cache.len(); n != 3 {
-		t.Fatalf("cache holds %d entries, want 3", n)
-	}
-	for i, wantCached := range []bool{false, false, true, true, true} {
-		key := cacheKey{tenantID: fmt.Sprintf("ten_%d", i), kind: Fraud, version: BaseVersion}
+	tenantOf := func(i int) string { return fmt.Sprintf("ten_%d", i) }
+	cached := func(e *Engine, tenantID string) bool {
 		e.cache.mu.Lock()
-		_, cached := e.cache.entries[key]
-		e.cache.mu.Unlock()
-		if cached != wantCached {
-			t.Errorf("ten_%d cached = %v, want %v", i, cached, wantCached)
+		defer e.cache.mu.Unlock()
+		_, ok := e.cache.entries[cacheKey{tenantID: tenantID, kind: Fraud, version: "v1"}]
+		return ok
+	}
+	evaluateAll := func(t *testing.T, e *Engine) {
+		for i := range 5 {
+			if _, err := e.Evaluate(context.Background(), tenantOf(i), Fraud, fraudInput()); err != nil {
+				t.Fatalf("Evaluate: %v", err)
+			}
 		}
 	}
-	// An evicted tenant is compiled again and still decides correctly.
-	d, err := e.Evaluate(context.Background(), "ten_0", Fraud, set(fraudInput(), "velocity/failed_validations_last_10m", 30))
-	if err != nil || d.Allowed() {
-		t.Fatalf("evicted tenant: Decision %+v, err %v; want a deny", d, err)
-	}
+	tenantModules := func(_ context.Context, tenantID string, _ Kind) (TenantPolicy, error) { return version(tenantID), nil }
+
+	t.Run("entries", func(t *testing.T) {
+		e := newTestEngine(t, Options{CacheEntries: 3, TenantModules: tenantModules})
+		evaluateAll(t, e)
+		if n := e.cache.len(); n != 3 {
+			t.Fatalf("cache holds %d entries, want 3", n)
+		}
+		for i, want := range []bool{false, false, true, true, true} {
+			if got := cached(e, tenantOf(i)); got != want {
+				t.Errorf("%s cached = %v, want %v", tenantOf(i), got, want)
+			}
+		}
+	})
+	t.Run("bytes", func(t *testing.T) {
+		c, err := build(context.Background(), Fraud, version(""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Room for two entries and a half: the third evicts the first.
+		e := newTestEngine(t, Options{CacheBytes: c.weight * 5 / 2, TenantModules: tenantModules})
+		evaluateAll(t, e)
+		if n := e.cache.len(); n != 2 {
+			t.Fatalf("cache holds %d entries, want 2", n)
+		}
+		if got, bound := e.cache.size(), c.weight*5/2; got > bound {
+			t.Errorf("cache weighs %d bytes, bound %d", got, bound)
+		}
+		for i, want := range []bool{false, false, false, true, true} {
+			if got := cached(e, tenantOf(i)); got != want {
+				t.Errorf("%s cached = %v, want %v", tenantOf(i), got, want)
+			}
+		}
+		// An evicted tenant is compiled again and still decides correctly.
+		d, err := e.Evaluate(context.Background(), tenantOf(0), Fraud, set(fraudInput(), "velocity/failed_validations_last_10m", 30))
+		if err != nil || d.Allowed() {
+			t.Fatalf("evicted tenant: Decision %+v, err %v; want a deny", d, err)
+		}
+		if !cached(e, tenantOf(0)) || cached(e, tenantOf(3)) {
+			t.Error("re-evaluating ten_0 did not evict the least recently used ten_3")
+		}
+	})
+	t.Run("base queries are shared", func(t *testing.T) {
+		e := newTestEngine(t, Options{})
+		evaluateAll(t, e)
+		if n := e.cache.len(); n != 0 {
+			t.Errorf("base-only tenants put %d entries in the tenant cache, want 0", n)
+		}
+	})
 }
 
 func TestEvaluateSpan(t *testing.T) {

@@ -43,5 +43,5 @@ deny contains {"code": "ip_blocked", "message": "Blocked address.", "rule": "ten
 	}))
 	fmt.Println(err)
 	// Output:
-	// check modules: 1 error occurred: tenant/lookup.rego:4: rego_type_error: undefined function http.send
+	// check modules: 1 error occurred: tenant/lookup.rego:4: rego_compile_error: http.send is not allowed in Punchcard policies: policies cannot reach the network, the host's runtime or trace output
 }
