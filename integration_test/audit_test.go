@@ -312,9 +312,9 @@ func TestRowLevelSecurityBackstop(t *testing.T) {
 			}
 			// No tenant set: an error, not every tenant's rows. (The tenant directory
 			// and the seal queue answer with nothing instead: their policies also
-			// serve authentication, the sealer and the job worker.)
+			// serve authentication, the sealer, the job worker and the policy poll.)
 			for _, table := range tables {
-				if table == "tenants" || table == "api_keys" || table == "audit_pending" || table == "async_actions" {
+				if table == "tenants" || table == "api_keys" || table == "audit_pending" || table == "async_actions" || table == "policy_active" {
 					var n int
 					if err := serving.QueryRowContext(ctx, "SELECT count(*) FROM "+table).Scan(&n); err != nil || n != 0 {
 						t.Errorf("unscoped SELECT on %s: n=%d err=%v, want no rows", table, n, err)

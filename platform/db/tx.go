@@ -65,6 +65,15 @@ func (d *DB) InInstanceTx(ctx context.Context, tenantID string, fn func(ctx cont
 	}, fn)
 }
 
+// ReadInstance runs fn in a read-only transaction with instance scope, for
+// work that watches every tenant (the policy activation poll). On PostgreSQL,
+// only tables whose policies open them to instance scope show rows.
+func (d *DB) ReadInstance(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
+	return d.run(ctx, d.read, &sql.TxOptions{ReadOnly: true}, func(ctx context.Context, tx bun.Tx) error {
+		return d.set(ctx, tx, settingScope, "instance")
+	}, fn)
+}
+
 // LookupKey finds the API key with the given hash (or, when keyHash is empty, the
 // given id) together with its tenant, in one round trip and outside any tenant
 // scope: authentication runs before a tenant is known. On PostgreSQL it calls

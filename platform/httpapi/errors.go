@@ -25,6 +25,7 @@ type ErrorBody struct {
 	RequestID    string `json:"request_id"`
 	ResourceID   string `json:"resource_id,omitempty"`
 	ResourceType string `json:"resource_type,omitempty"`
+	Errors       any    `json:"errors,omitempty"` // located problems, e.g. a policy's compile errors
 }
 
 // status maps a domain error kind to its HTTP status. It is the one place that does.
@@ -55,6 +56,7 @@ func (s *Server) errorBody(c *gin.Context, p *problem.Error) ErrorBody {
 	return ErrorBody{
 		Code: code, Key: p.Key, Message: p.Message, Details: p.Details,
 		RequestID: telemetry.RequestID(c.Request.Context()), ResourceID: p.ResourceID, ResourceType: p.ResourceType,
+		Errors: p.Errors,
 	}
 }
 

@@ -33,6 +33,9 @@ type Error struct {
 	Field        string // offending request field, for KindInvalid
 	ResourceType string
 	ResourceID   string
+	// Errors, when set, lists located problems (a policy's compile errors with
+	// file, row and column); the API renders it as the body's "errors".
+	Errors any
 }
 
 func (e *Error) Error() string {
@@ -91,4 +94,9 @@ func Forbidden(key, details string) *Error {
 // Unauthorized reports missing or wrong credentials.
 func Unauthorized(details string) *Error {
 	return &Error{Kind: KindUnauthorized, Key: "unauthorized", Message: "Unauthorized", Details: details}
+}
+
+// Unprocessable reports a well-formed request that cannot be carried out.
+func Unprocessable(key, details string) *Error {
+	return &Error{Kind: KindUnprocessable, Key: key, Message: "Unprocessable request", Details: details}
 }
