@@ -2,7 +2,7 @@
 GO          ?= go
 FUZZTIME    ?= 10s
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
-FUZZ_TARGETS := FuzzCustomerUpsert FuzzCustomerUpdate FuzzCustomerList FuzzAuditQuery FuzzOperatorTenantCreate FuzzCampaignCreate FuzzVoucherCreate FuzzValidation FuzzRedemption
+FUZZ_TARGETS := FuzzCustomerUpsert FuzzCustomerUpdate FuzzCustomerList FuzzAuditQuery FuzzOperatorTenantCreate FuzzCampaignCreate FuzzVoucherCreate FuzzValidation FuzzRedemption FuzzPolicyPublish
 
 .PHONY: all build test integration lint fuzz-short fuzz bench serve clean
 

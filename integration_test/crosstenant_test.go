@@ -24,6 +24,9 @@ type fixture struct {
 	actionID     string
 	tierID       string
 	promotionID  string
+	// policyVersion is a version of the owner's eligibility policy that the
+	// attacker's own publishes (two per probe run) never reach.
+	policyVersion string
 }
 
 // probe is what one matrix entry sends with the attacker's key.
@@ -101,19 +104,24 @@ func crossTenantMatrix(f fixture) map[string][]probe {
 			{method: "POST", path: "/v1/qualifications", body: map[string]any{"customer": map[string]any{"id": f.customerID}, "order": map[string]any{"amount": 1000}}},
 			{method: "POST", path: "/v1/qualifications", body: map[string]any{"customer": map[string]any{"source_id": f.sourceID}, "scenario": "CUSTOMER_WALLET"}},
 		},
-		"GET /v1/promotions/:id/tiers":          at("GET", "/v1/promotions/", "/tiers", nil, [2]string{f.promotionID, ghostCampaign}),
-		"GET /v1/promotions/tiers/:id":          at("GET", "/v1/promotions/tiers/", "", nil, [2]string{f.tierID, "promo_01KZZZZZZZZZZZZZZZZZZZZZZZ"}),
-		"POST /v1/promotions/tiers/:id/enable":  at("POST", "/v1/promotions/tiers/", "/enable", nil, [2]string{f.tierID, "promo_01KZZZZZZZZZZZZZZZZZZZZZZZ"}),
-		"POST /v1/promotions/tiers/:id/disable": at("POST", "/v1/promotions/tiers/", "/disable", nil, [2]string{f.tierID, "promo_01KZZZZZZZZZZZZZZZZZZZZZZZ"}),
-		"GET /v1/async-actions/:id":             at("GET", "/v1/async-actions/", "", nil, [2]string{f.actionID, "aa_01KZZZZZZZZZZZZZZZZZZZZZZZ"}),
-		"GET /v1/redemptions":                   {{method: "GET", path: "/v1/redemptions?limit=100"}, {method: "GET", path: "/v1/redemptions?customer=" + f.customerID}},
-		"GET /v1/redemptions/:id":               at("GET", "/v1/redemptions/", "", nil, [2]string{f.redemptionID, "r_01KZZZZZZZZZZZZZZZZZZZZZZZ"}),
-		"POST /v1/redemptions/:id/rollbacks":    at("POST", "/v1/redemptions/", "/rollbacks", nil, [2]string{f.redemptionID, "r_01KZZZZZZZZZZZZZZZZZZZZZZZ"}),
-		"GET /v1/stacking-rules":                {{method: "GET", path: "/v1/stacking-rules"}},
-		"PUT /v1/stacking-rules":                {{method: "PUT", path: "/v1/stacking-rules", body: map[string]any{"exclusive_categories": []string{"x"}}}},
-		"GET /v1/audit-events":                  {{method: "GET", path: "/v1/audit-events"}, {method: "GET", path: "/v1/audit-events?resource_id=" + f.customerID}},
-		"GET /v1/audit-events/export":           {{method: "GET", path: "/v1/audit-events/export"}},
-		"GET /v1/audit-events/verify":           {{method: "GET", path: "/v1/audit-events/verify"}},
+		"GET /v1/promotions/:id/tiers":                       at("GET", "/v1/promotions/", "/tiers", nil, [2]string{f.promotionID, ghostCampaign}),
+		"GET /v1/promotions/tiers/:id":                       at("GET", "/v1/promotions/tiers/", "", nil, [2]string{f.tierID, "promo_01KZZZZZZZZZZZZZZZZZZZZZZZ"}),
+		"POST /v1/promotions/tiers/:id/enable":               at("POST", "/v1/promotions/tiers/", "/enable", nil, [2]string{f.tierID, "promo_01KZZZZZZZZZZZZZZZZZZZZZZZ"}),
+		"POST /v1/promotions/tiers/:id/disable":              at("POST", "/v1/promotions/tiers/", "/disable", nil, [2]string{f.tierID, "promo_01KZZZZZZZZZZZZZZZZZZZZZZZ"}),
+		"GET /v1/async-actions/:id":                          at("GET", "/v1/async-actions/", "", nil, [2]string{f.actionID, "aa_01KZZZZZZZZZZZZZZZZZZZZZZZ"}),
+		"GET /v1/redemptions":                                {{method: "GET", path: "/v1/redemptions?limit=100"}, {method: "GET", path: "/v1/redemptions?customer=" + f.customerID}},
+		"GET /v1/redemptions/:id":                            at("GET", "/v1/redemptions/", "", nil, [2]string{f.redemptionID, "r_01KZZZZZZZZZZZZZZZZZZZZZZZ"}),
+		"POST /v1/redemptions/:id/rollbacks":                 at("POST", "/v1/redemptions/", "/rollbacks", nil, [2]string{f.redemptionID, "r_01KZZZZZZZZZZZZZZZZZZZZZZZ"}),
+		"GET /v1/stacking-rules":                             {{method: "GET", path: "/v1/stacking-rules"}},
+		"PUT /v1/stacking-rules":                             {{method: "PUT", path: "/v1/stacking-rules", body: map[string]any{"exclusive_categories": []string{"x"}}}},
+		"GET /v1/policies/:kind":                             {{method: "GET", path: "/v1/policies/eligibility"}},
+		"PUT /v1/policies/:kind":                             {{method: "PUT", path: "/v1/policies/eligibility", body: map[string]any{"modules": map[string]any{"a.rego": "package punchcard.eligibility\n"}}}},
+		"GET /v1/policies/:kind/versions/:version":           at("GET", "/v1/policies/eligibility/versions/", "", nil, [2]string{f.policyVersion, "999"}),
+		"POST /v1/policies/:kind/versions/:version/activate": at("POST", "/v1/policies/eligibility/versions/", "/activate", nil, [2]string{f.policyVersion, "999"}),
+		"POST /v1/policies/:kind/evaluate":                   {{method: "POST", path: "/v1/policies/eligibility/evaluate", body: map[string]any{"input": map[string]any{"customer": map[string]any{"source_id": f.sourceID}}}}},
+		"GET /v1/audit-events":                               {{method: "GET", path: "/v1/audit-events"}, {method: "GET", path: "/v1/audit-events?resource_id=" + f.customerID}},
+		"GET /v1/audit-events/export":                        {{method: "GET", path: "/v1/audit-events/export"}},
+		"GET /v1/audit-events/verify":                        {{method: "GET", path: "/v1/audit-events/verify"}},
 	}
 }
 
@@ -177,9 +185,14 @@ func TestCrossTenantMatrix(t *testing.T) {
 		if len(promo.Promotion.Tiers) != 1 {
 			t.Fatal("owner's promotion was not created")
 		}
-		f := fixture{owner: owner, actionID: action.AsyncActionID, tierID: promo.Promotion.Tiers[0].ID, promotionID: promo.ID, customerID: c.ID, sourceID: "owner-" + owner.Slug, campaignID: cp.ID, campaignName: campaignName,
+		ownerRule := "owner-policy-" + owner.Slug
+		for range 5 {
+			s.do(t, "PUT", "/v1/policies/eligibility", owner.bearer(), map[string]any{"modules": map[string]any{"owner.rego": "package punchcard.eligibility\n\n" +
+				`deny contains {"code": "` + ownerRule + `", "message": "owner", "rule": "` + ownerRule + `"} if input.customer.source_id == "nobody"` + "\n"}}).wantStatus(t, http.StatusCreated)
+		}
+		f := fixture{owner: owner, policyVersion: "5", actionID: action.AsyncActionID, tierID: promo.Promotion.Tiers[0].ID, promotionID: promo.ID, customerID: c.ID, sourceID: "owner-" + owner.Slug, campaignID: cp.ID, campaignName: campaignName,
 			voucherCode: vs.Vouchers[0].Code, redemptionID: red.ParentRedemption.ID}
-		ownerIDs := []string{owner.ID, owner.KeyID, c.ID, f.sourceID, "owner@example.com", cp.ID, campaignName, vs.Vouchers[0].ID, vs.Vouchers[1].ID, vs.Vouchers[0].Code, vs.Vouchers[1].Code, red.ParentRedemption.ID, red.Redemptions[0].ID, action.AsyncActionID, promo.ID, promo.Promotion.Tiers[0].ID}
+		ownerIDs := []string{owner.ID, owner.KeyID, c.ID, f.sourceID, "owner@example.com", cp.ID, campaignName, vs.Vouchers[0].ID, vs.Vouchers[1].ID, vs.Vouchers[0].Code, vs.Vouchers[1].Code, red.ParentRedemption.ID, red.Redemptions[0].ID, action.AsyncActionID, promo.ID, promo.Promotion.Tiers[0].ID, ownerRule}
 		var ownerEvents struct{ Data []struct{ ID string } }
 		s.do(t, "GET", "/v1/audit-events", owner.bearer(), nil).decode(t, &ownerEvents)
 		for _, e := range ownerEvents.Data {

@@ -267,3 +267,16 @@ func FuzzRedemption(f *testing.F) {
 		checkAnswer(t, s, tn.ID, before, r)
 	})
 }
+
+func FuzzPolicyPublish(f *testing.F) {
+	fuzzBody(f, "PUT", func(s *server, tn tenant, _ string) (string, headers) { return "/v1/policies/eligibility", tn.bearer() }, []string{
+		`{"modules":{"a.rego":"package punchcard.eligibility\n\ndeny contains \"x\" if input.channel == \"pos\"\n"}}`,
+		`{"modules":{"a.rego":"package punchcard.eligibility\n"},"data":{"blocked":["c1"]}}`,
+		`{"modules":{"a.rego":"package punchcard.fraud\n"}}`,
+		`{"modules":{"a.rego":"package punchcard.eligibility\n\ndeny contains x if { x := http.send({}) }\n"}}`,
+		`{"modules":{"a.txt":"package punchcard.eligibility\n"}}`,
+		`{"modules":{"a.rego":"package punchcard.eligibility\n\ndeny contains x if { x := [[[[[[[[[[[[1]]]]]]]]]]]] }\n"}}`,
+		`{"modules":{"a.rego":7},"replace_base":true}`,
+		`{"data":[]}`, `{}`,
+	})
+}

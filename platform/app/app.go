@@ -30,6 +30,7 @@ import (
 	"github.com/punchcard-loyalty/punchcard/platform/idempotency"
 	"github.com/punchcard-loyalty/punchcard/platform/ids"
 	"github.com/punchcard-loyalty/punchcard/platform/jobs"
+	"github.com/punchcard-loyalty/punchcard/platform/policystore"
 	"github.com/punchcard-loyalty/punchcard/platform/redemption"
 	"github.com/punchcard-loyalty/punchcard/platform/telemetry"
 	"github.com/punchcard-loyalty/punchcard/policies"
@@ -63,6 +64,7 @@ type App struct {
 	Campaigns   *campaigns.Service
 	Jobs        *jobs.Queue
 	Policies    *policies.Engine
+	PolicyStore *policystore.Store
 	Settings    *redemption.Settings
 	Idempotency *idempotency.Store
 	Redemptions *redemption.Engine
@@ -117,7 +119,9 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	a.Campaigns = campaigns.NewService(d, a.Audit, opts.Now)
 	a.Jobs = jobs.New(d, opts.Now, logger)
 	a.Campaigns.UseJobs(a.Jobs)
-	a.Policies, err = policies.New(policies.Options{Timeout: cfg.PolicyTimeout, TracerProvider: tel.TracerProvider()})
+	a.PolicyStore = policystore.New(d, a.Audit, opts.Now, policies.Check, logger)
+	a.Policies, err = policies.New(policies.Options{Timeout: cfg.PolicyTimeout, TracerProvider: tel.TracerProvider(),
+		TenantModules: a.PolicyStore.Active})
 	if err != nil {
 		_ = a.Close(ctx)
 		return nil, err
@@ -125,6 +129,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	a.Settings = redemption.NewSettings(d, a.Audit, opts.Now)
 	a.Idempotency = idempotency.New(d, opts.Now)
 	a.Redemptions = redemption.NewEngine(d, a.Settings, a.Policies, a.Audit, opts.Now, tel.TracerProvider())
+	a.Redemptions.UseTenantPolicies(a.PolicyStore)
 	return a, nil
 }
 
@@ -137,7 +142,7 @@ func (a *App) Close(ctx context.Context) error {
 func (a *App) API(operatorToken string) *httpapi.Server {
 	return httpapi.New(httpapi.Deps{
 		DB: a.DB, Tenants: a.Tenants, Customers: a.Customers, Campaigns: a.Campaigns, Audit: a.Audit,
-		Redemptions: a.Redemptions, Settings: a.Settings, Idempotency: a.Idempotency, Jobs: a.Jobs,
+		Redemptions: a.Redemptions, Settings: a.Settings, Policies: a.PolicyStore, PolicyEngine: a.Policies, Idempotency: a.Idempotency, Jobs: a.Jobs,
 		Logger: a.Logger, TracerProvider: a.Telemetry.TracerProvider(), MeterProvider: a.Telemetry.MeterProvider(),
 		Propagator: a.Telemetry.Propagator(),
 		Metrics:    a.Telemetry.MetricsHandler(), Now: a.opts.Now,
@@ -206,6 +211,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { a.Audit.RunSealer(workers, a.cfg.AuditSealInterval) })
 	wg.Go(func() { a.Jobs.Run(workers, time.Second) })
+	wg.Go(func() { a.PolicyStore.Run(workers, policystore.PollInterval) })
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -185,6 +185,7 @@ var customerListParams = []param{
 	{"limit", "integer", "page size, 1 to 100 (default 10)"},
 	{"page", "integer", "page number, 1 to 99 (default 1)"},
 	{"starting_after", "string", "a customer id (the page starts after it, in the list's order) or an RFC 3339 time on the order column: before it for a descending order, after it for an ascending one"},
+	{"segment", "string", "a segment name of the tenant's segments policy: only its members (starting_after must then be a customer id)"},
 	{"email", "string", "exact email address"},
 	{"city", "string", "exact address.city"},
 	{"name", "string", "exact name"},
@@ -214,11 +215,9 @@ func toCustomerResponse(c customers.Customer) customerResponse {
 // customerListFilter reads the list's query parameters; a bad one is a 400 that
 // names it.
 func customerListFilter(c *gin.Context) (customers.ListFilter, error) {
-	for _, name := range []string{"segment_id", "segment"} {
-		if _, ok := c.GetQuery(name); ok {
-			// Answering with every customer would look like a filtered list.
-			return customers.ListFilter{}, problem.Invalidf(name, "%s: filtering customers by segment is not supported", name)
-		}
+	if _, ok := c.GetQuery("segment_id"); ok {
+		// Answering with every customer would look like a filtered list.
+		return customers.ListFilter{}, problem.Invalid("segment_id", "segment_id: segments are named by the segments policy; filter with segment=<name>")
 	}
 	f := customers.ListFilter{
 		StartingAfter: c.Query("starting_after"),
@@ -282,7 +281,14 @@ func (s *Server) listCustomers(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	page, total, hasMore, err := s.Customers.List(c.Request.Context(), principal(c).Tenant.ID, f)
+	var page []customers.Customer
+	var total int64
+	var hasMore bool
+	if segment, ok := c.GetQuery("segment"); ok {
+		page, total, hasMore, err = s.Redemptions.CustomersInSegment(c.Request.Context(), tenantOf(c), s.Customers, segment, f)
+	} else {
+		page, total, hasMore, err = s.Customers.List(c.Request.Context(), principal(c).Tenant.ID, f)
+	}
 	if err != nil {
 		return err
 	}

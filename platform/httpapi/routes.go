@@ -47,6 +47,8 @@ type param struct {
 var (
 	customerRoles = []tenants.Role{tenants.RoleMarketer, tenants.RoleSupport, tenants.RoleDeveloper, tenants.RolePOS}
 	auditRoles    = []tenants.Role{tenants.RoleAuditor}
+	policyWrite   = []tenants.Role{tenants.RoleDeveloper}
+	policyRead    = []tenants.Role{tenants.RoleDeveloper, tenants.RoleAuditor}
 )
 
 // routeTable is every route Punchcard serves. The cross-tenant test matrix and the
@@ -135,6 +137,18 @@ func (s *Server) routeTable() []route {
 			doc: doc{summary: "Get the stacking rules", tag: "Redemptions", response: redemption.StackingRules{}}},
 		{method: http.MethodPut, path: "/v1/stacking-rules", auth: authTenant, roles: settingsRoles, handler: s.putStackingRules,
 			doc: doc{summary: "Replace the stacking rules", tag: "Redemptions", request: redemption.StackingRules{}, response: redemption.StackingRules{}}},
+
+		// Tenant policies (Punchcard-native).
+		{method: http.MethodGet, path: "/v1/policies/:kind", auth: authTenant, roles: policyRead, handler: s.getPolicy,
+			doc: doc{summary: "Get a policy kind's active version and every version", tag: "Policies", response: policyBody{}}},
+		{method: http.MethodPut, path: "/v1/policies/:kind", auth: authTenant, roles: policyWrite, handler: s.putPolicy,
+			doc: doc{summary: "Publish a new immutable version (compiled and checked; 422 with file, row and column otherwise) and activate it", tag: "Policies", request: policyRequest{}, response: policyVersionBody{}, status: http.StatusCreated}},
+		{method: http.MethodGet, path: "/v1/policies/:kind/versions/:version", auth: authTenant, roles: policyRead, handler: s.getPolicyVersion,
+			doc: doc{summary: "Get one version of a policy", tag: "Policies", response: policyVersionBody{}}},
+		{method: http.MethodPost, path: "/v1/policies/:kind/versions/:version/activate", auth: authTenant, roles: policyWrite, handler: s.activatePolicy,
+			doc: doc{summary: "Activate an earlier (or later) version: rollback without a deploy", tag: "Policies", response: policyVersionBody{}}},
+		{method: http.MethodPost, path: "/v1/policies/:kind/evaluate", auth: authTenant, roles: policyWrite, handler: s.evaluatePolicy,
+			doc: doc{summary: "Dry run: evaluate the active (or a given) version on an input document", tag: "Policies", request: evaluateRequest{}, response: evaluationBody{}}},
 
 		// Audit log.
 		{method: http.MethodGet, path: "/v1/audit-events", auth: authTenant, roles: auditRoles, handler: s.listAuditEvents,

@@ -26,9 +26,11 @@ import (
 	"github.com/punchcard-loyalty/punchcard/platform/db"
 	"github.com/punchcard-loyalty/punchcard/platform/idempotency"
 	"github.com/punchcard-loyalty/punchcard/platform/jobs"
+	"github.com/punchcard-loyalty/punchcard/platform/policystore"
 	"github.com/punchcard-loyalty/punchcard/platform/problem"
 	"github.com/punchcard-loyalty/punchcard/platform/redemption"
 	"github.com/punchcard-loyalty/punchcard/platform/telemetry"
+	"github.com/punchcard-loyalty/punchcard/policies"
 	"github.com/punchcard-loyalty/punchcard/tenants"
 )
 
@@ -40,6 +42,8 @@ type Deps struct {
 	Campaigns      *campaigns.Service
 	Redemptions    *redemption.Engine
 	Settings       *redemption.Settings
+	Policies       *policystore.Store
+	PolicyEngine   *policies.Engine
 	Idempotency    *idempotency.Store
 	Jobs           *jobs.Queue
 	Audit          *audit.Log

@@ -41,6 +41,8 @@ type Engine struct {
 	now      func() time.Time
 	tracer   trace.Tracer
 	zones    sync.Map // time zone name → *time.Location
+
+	tenantPolicies TenantPolicies // nil: every tenant on the base policies
 }
 
 // NewEngine returns the engine.
@@ -126,7 +128,7 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request) (Result, 
 	}
 	res := Result{Stacking: snap.stacking, Customer: snap.customer, Channel: req.channel(), Local: local}
 	// The input every decision of this request shares, converted for OPA once.
-	in, err := policies.NewDocument(inputBase(t, now, local, res.Channel, snap.customer, req.Order))
+	in, err := e.document(ctx, t, now, local, res.Channel, snap.customer, req.Order)
 	if err != nil {
 		return Result{}, err
 	}

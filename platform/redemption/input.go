@@ -34,7 +34,7 @@ func customerDoc(c *customers.Customer) any {
 	doc := map[string]any{
 		"id": c.ID, "source_id": c.SourceID, "created_at": c.CreatedAt.UTC().Format(time.RFC3339Nano),
 		"address": map[string]any{}, "metadata": orEmpty(c.Metadata), "segments": []any{}, "tier": "",
-		"stats": map[string]any{"orders_count": 0, "total_spent": 0, "redemptions_count": 0, "last_order_at": nil},
+		"stats": (*CustomerStats)(nil).doc(),
 	}
 	if a := c.Address; a != nil {
 		doc["address"] = map[string]any{"country": a.Country, "city": a.City}

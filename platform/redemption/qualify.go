@@ -83,7 +83,7 @@ func (e *Engine) Qualify(ctx context.Context, t Tenant, q QualifyRequest) (Resul
 	}
 	res := Result{Stacking: snap.stacking, Customer: snap.customer, Channel: channelOf(q.Metadata), Local: local, Order: *q.Order,
 		Totals: NewCalculation(q.Order, snap.stacking.DiscountCalculationMode, false).Totals()}
-	in, err := policies.NewDocument(inputBase(t, now, local, res.Channel, snap.customer, q.Order))
+	in, err := e.document(ctx, t, now, local, res.Channel, snap.customer, q.Order)
 	if err != nil {
 		return Result{}, false, err
 	}

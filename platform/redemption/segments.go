@@ -1,0 +1,272 @@
+package redemption
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/punchcard-loyalty/punchcard/platform/customers"
+	"github.com/punchcard-loyalty/punchcard/platform/problem"
+	"github.com/punchcard-loyalty/punchcard/policies"
+)
+
+// TenantPolicies tells the engine which policies a tenant has written itself;
+// *policystore.Store is one.
+type TenantPolicies interface {
+	Active(ctx context.Context, tenantID string, kind policies.Kind) (policies.TenantPolicy, error)
+}
+
+// UseTenantPolicies lets the engine see which tenants have policies of their
+// own. For them, input.customer carries the customer's stats (read from their
+// redemptions) and the segments their segments policy puts the customer in;
+// tenants on the base policies alone, which read neither, skip that work.
+func (e *Engine) UseTenantPolicies(p TenantPolicies) { e.tenantPolicies = p }
+
+// customized reports whether tenantID has its own policy of any kind, and
+// whether one of them is a segments policy.
+func (e *Engine) customized(ctx context.Context, tenantID string) (own, segments bool, err error) {
+	if e.tenantPolicies == nil {
+		return false, false, nil
+	}
+	for _, k := range []policies.Kind{policies.Segments, policies.Eligibility, policies.Stacking, policies.Fraud} {
+		p, err := e.tenantPolicies.Active(ctx, tenantID, k)
+		if err != nil {
+			return false, false, err
+		}
+		if p.Version != "" {
+			own = true
+			segments = segments || k == policies.Segments
+		}
+	}
+	return own, segments, nil
+}
+
+// document is the request's shared policy input, converted for OPA once.
+func (e *Engine) document(ctx context.Context, t Tenant, now time.Time, l Local, channel string, c *customers.Customer, o *Order) (policies.Document, error) {
+	base := inputBase(t, now, l, channel, c, o)
+	if c != nil {
+		if err := e.personalise(ctx, t, base); err != nil {
+			return policies.Document{}, err
+		}
+	}
+	return policies.NewDocument(base)
+}
+
+// personalise completes input.customer of base with the customer's stats and
+// segments, for tenants with policies of their own.
+func (e *Engine) personalise(ctx context.Context, t Tenant, base map[string]any) error {
+	own, segments, err := e.customized(ctx, t.ID)
+	if err != nil || !own {
+		return err
+	}
+	doc := base["customer"].(map[string]any)
+	id := doc["id"].(string)
+	var stats map[string]*CustomerStats
+	err = e.db.Read(ctx, t.ID, func(ctx context.Context, tx bun.Tx) error {
+		stats, err = LoadCustomerStats(ctx, tx, t.ID, []string{id})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	doc["stats"] = stats[id].doc()
+	if segments {
+		members, err := e.segmentsOf(ctx, t.ID, base)
+		if err != nil {
+			return err
+		}
+		doc["segments"] = members
+	}
+	return nil
+}
+
+// segmentsOf evaluates the tenant's segments policy on input. A policy that
+// fails puts the customer in no segment (and is logged by the caller's span).
+func (e *Engine) segmentsOf(ctx context.Context, tenantID string, input map[string]any) ([]any, error) {
+	doc, err := policies.NewDocument(input)
+	if err != nil {
+		return nil, err
+	}
+	d, _ := e.policies.EvaluateDocument(ctx, tenantID, policies.Segments, doc, nil)
+	out := make([]any, len(d.Members))
+	for i, m := range d.Members {
+		out[i] = m
+	}
+	return out, nil
+}
+
+// CustomerStats is what a customer's redemptions say about their buying: the
+// orders redeemed with an incentive, not rolled back. (Orders without one reach
+// Punchcard with the orders API of loyalty programs.)
+type CustomerStats struct {
+	CustomerID  string    `bun:"customer_id"`
+	Year        string    `bun:"year"` // in the tenant's time zone
+	Orders      int64     `bun:"orders"`
+	Spent       int64     `bun:"spent"` // order amounts less discounts, minor units
+	Redemptions int64     `bun:"redemptions"`
+	LastOrderAt time.Time `bun:"last_order_at"`
+
+	byYear map[string]int64
+}
+
+// doc is input.customer.stats: {orders_count, total_spent, redemptions_count,
+// last_order_at, spent_by_year{"2026": …}}.
+func (s *CustomerStats) doc() map[string]any {
+	if s == nil {
+		return map[string]any{"orders_count": 0, "total_spent": 0, "redemptions_count": 0, "last_order_at": nil, "spent_by_year": map[string]any{}}
+	}
+	years := make(map[string]any, len(s.byYear))
+	for y, v := range s.byYear {
+		years[y] = v
+	}
+	var last any
+	if !s.LastOrderAt.IsZero() {
+		last = s.LastOrderAt.UTC().Format(time.RFC3339Nano)
+	}
+	return map[string]any{"orders_count": s.Orders, "total_spent": s.Spent, "redemptions_count": s.Redemptions,
+		"last_order_at": last, "spent_by_year": years}
+}
+
+// LoadCustomerStats reads the stats of customerIDs in one query; a customer
+// without redemptions has no entry.
+func LoadCustomerStats(ctx context.Context, tx bun.IDB, tenantID string, customerIDs []string) (map[string]*CustomerStats, error) {
+	out := make(map[string]*CustomerStats, len(customerIDs))
+	if len(customerIDs) == 0 {
+		return out, nil
+	}
+	var rows []CustomerStats
+	err := tx.NewRaw(`SELECT customer_id, substr(local_date, 1, 4) AS year,
+		sum(CASE WHEN parent_id IS NULL THEN 1 ELSE 0 END) AS orders,
+		sum(CASE WHEN parent_id IS NULL THEN amount - discount_amount ELSE 0 END) AS spent,
+		sum(CASE WHEN parent_id IS NULL THEN 0 ELSE 1 END) AS redemptions,
+		max(created_at) AS last_order_at
+		FROM redemptions
+		WHERE tenant_id = ? AND customer_id IN (?) AND kind = 'redemption' AND status = ?
+		GROUP BY customer_id, substr(local_date, 1, 4)`, tenantID, bun.List(customerIDs), Succeeded).Scan(ctx, &rows)
+	if err != nil {
+		return nil, fmt.Errorf("load customer stats: %w", err)
+	}
+	for _, r := range rows {
+		s, ok := out[r.CustomerID]
+		if !ok {
+			s = &CustomerStats{CustomerID: r.CustomerID, byYear: map[string]int64{}}
+			out[r.CustomerID] = s
+		}
+		s.Orders += r.Orders
+		s.Spent += r.Spent
+		s.Redemptions += r.Redemptions
+		s.byYear[r.Year] += r.Spent
+		if r.LastOrderAt.After(s.LastOrderAt) {
+			s.LastOrderAt = r.LastOrderAt
+		}
+	}
+	return out, nil
+}
+
+// Segments returns the segments tenantID's segments policy puts each of cs in,
+// by customer id (none without a segments policy).
+func (e *Engine) Segments(ctx context.Context, t Tenant, cs []customers.Customer) (map[string][]string, error) {
+	out := make(map[string][]string, len(cs))
+	_, segments, err := e.customized(ctx, t.ID)
+	if err != nil || !segments || len(cs) == 0 {
+		return out, err
+	}
+	now, local, err := e.clock(t)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(cs))
+	for i := range cs {
+		ids[i] = cs[i].ID
+	}
+	var stats map[string]*CustomerStats
+	err = e.db.Read(ctx, t.ID, func(ctx context.Context, tx bun.Tx) error {
+		stats, err = LoadCustomerStats(ctx, tx, t.ID, ids)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	empty := &Order{Items: []Item{}}
+	for i := range cs {
+		base := inputBase(t, now, local, "online", &cs[i], empty)
+		base["customer"].(map[string]any)["stats"] = stats[cs[i].ID].doc()
+		members, err := e.segmentsOf(ctx, t.ID, base)
+		if err != nil {
+			return nil, err
+		}
+		names := make([]string, len(members))
+		for j, m := range members {
+			names[j] = m.(string)
+		}
+		out[cs[i].ID] = names
+	}
+	return out, nil
+}
+
+// MaxSegmentScan bounds the customers one segment listing evaluates: membership
+// is decided by the tenant's Rego on each customer, so a listing reads every
+// customer that matches its other filters.
+const MaxSegmentScan = 100_000
+
+// CustomersInSegment lists the customers the segments policy puts in segment,
+// with f's other filters, order and paging (StartingAfter must then be a
+// customer id). total counts every member, paging aside.
+func (e *Engine) CustomersInSegment(ctx context.Context, t Tenant, cs *customers.Service, segment string, f customers.ListFilter) (page []customers.Customer, total int64, hasMore bool, err error) {
+	if segment == "" {
+		return nil, 0, false, problem.Invalid("segment", "segment: a segment name is required")
+	}
+	after := f.StartingAfter
+	if after != "" && !strings.HasPrefix(after, "cust_") {
+		return nil, 0, false, problem.Invalid("starting_after", "starting_after: with segment, use the id of the last customer of the previous page")
+	}
+	limit, offset := f.Limit, 0
+	if limit == 0 {
+		limit = customers.DefaultListLimit
+	}
+	if f.Page > 1 {
+		offset = (f.Page - 1) * limit
+	}
+	scan := f
+	scan.Limit, scan.Page, scan.StartingAfter = customers.MaxListLimit, 0, ""
+	var members []customers.Customer
+	scanned, seenCursor := 0, after == ""
+	for {
+		batch, _, more, err := cs.List(ctx, t.ID, scan)
+		if err != nil {
+			return nil, 0, false, err
+		}
+		if scanned += len(batch); scanned > MaxSegmentScan {
+			return nil, 0, false, problem.Unprocessable("segment_too_large",
+				fmt.Sprintf("listing a segment evaluates every customer, and this tenant has more than %d that match the other filters; narrow them (created_at, city…)", MaxSegmentScan))
+		}
+		in, err := e.Segments(ctx, t, batch)
+		if err != nil {
+			return nil, 0, false, err
+		}
+		for _, c := range batch {
+			if slices.Contains(in[c.ID], segment) {
+				total++
+				if seenCursor {
+					members = append(members, c)
+				}
+			}
+			if c.ID == after {
+				seenCursor = true
+			}
+		}
+		if !more || len(batch) == 0 {
+			break
+		}
+		scan.StartingAfter = batch[len(batch)-1].ID
+	}
+	if offset >= len(members) {
+		return []customers.Customer{}, total, false, nil
+	}
+	members = members[offset:]
+	return members[:min(limit, len(members))], total, len(members) > limit, nil
+}
