@@ -176,7 +176,13 @@ func mainErr(args []string, stdout, stderr io.Writer) error {
 				cmp.Floors = append(cmp.Floors, measurement{Scenario: s.name, Database: db, Side: "floor", What: f.name, result: r})
 			}
 			fmt.Fprintf(stderr, "%s [%s]: %s\n", s.name, db, s.what)
-			target, err := measure(ctx, e, s.setupTarget, url, s.load(opts), prof)
+			var target result
+			var err error
+			if s.measureTarget != nil {
+				target, err = s.measureTarget(ctx, e, url, s.load(opts))
+			} else {
+				target, err = measure(ctx, e, s.setupTarget, url, s.load(opts), prof)
+			}
 			if err != nil {
 				return fmt.Errorf("%s on %s: %w", s.name, db, err)
 			}

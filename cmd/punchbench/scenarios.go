@@ -47,7 +47,10 @@ type scenario struct {
 	// setupTarget builds the Punchcard workload; db is the database URL of the
 	// round ("" for SQLite).
 	setupTarget func(ctx context.Context, env *env, db string) (workload, error)
-	ratios      func(target result, floors []result) []ratio
+	// measureTarget, when set, measures the Punchcard side itself instead of
+	// driving setupTarget's workload (for what is not a request stream).
+	measureTarget func(ctx context.Context, env *env, db string, opts loadOptions) (result, error)
+	ratios        func(target result, floors []result) []ratio
 }
 
 // load is the load options of the scenario's Punchcard side.
@@ -177,15 +180,7 @@ func validateWorkload(ctx context.Context, e *env, db string) (workload, error) 
 	if err != nil {
 		return workload{}, err
 	}
-	auth := "Bearer " + p.secret
-	setup := func() error {
-		if err := p.call(ctx, "POST", "/v1/customers", auth, map[string]any{"source_id": "bench-customer", "address": map[string]any{"country": "DE"}}, nil); err != nil {
-			return err
-		}
-		return p.call(ctx, "POST", "/v1/vouchers", auth, map[string]any{"code": "BENCH-15", "type": "DISCOUNT_VOUCHER",
-			"discount": map[string]any{"type": "PERCENT", "percent_off": 15}}, nil)
-	}
-	if err := setup(); err != nil {
+	if err := seedValidation(ctx, p); err != nil {
 		p.stop()
 		return workload{}, err
 	}

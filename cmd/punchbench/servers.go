@@ -39,6 +39,7 @@ type punchcard struct {
 	base     string
 	secret   string // the tenant's admin key
 	tenantID string
+	dataDir  string
 	app      *app.App
 	client   *http.Client
 	stop     func()
@@ -86,28 +87,19 @@ func startPunchcard(ctx context.Context, databaseURL string, client *http.Client
 	}
 	done := make(chan error, 1)
 	go func() { done <- a.Serve(sctx, ln) }()
-	p := &punchcard{base: "http://" + ln.Addr().String(), client: client, app: a}
+	p := &punchcard{base: "http://" + ln.Addr().String(), client: client, app: a, dataDir: dir}
 	p.stop = func() {
 		cancel()
 		<-done
 		_ = a.Close(context.WithoutCancel(ctx))
 		_ = os.RemoveAll(dir)
 	}
-	slug := fmt.Sprintf("bench-%d", time.Now().UnixNano())
-	var created struct {
-		Tenant struct {
-			ID string `json:"id"`
-		} `json:"tenant"`
-		APIKey struct {
-			Secret string `json:"secret"`
-		} `json:"api_key"`
-	}
-	if err := p.call(ctx, "POST", "/operator/v1/tenants", "Bearer "+benchOperatorToken,
-		map[string]any{"slug": slug, "name": "Bench " + slug, "currency": "EUR", "timezone": "Europe/Berlin"}, &created); err != nil {
+	t, err := p.newTenant(ctx)
+	if err != nil {
 		p.stop()
 		return nil, err
 	}
-	p.secret, p.tenantID = created.APIKey.Secret, created.Tenant.ID
+	p.secret, p.tenantID = t.secret, t.tenantID
 	return p, nil
 }
 
