@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/tester"
 )
 
@@ -51,16 +52,58 @@ func RunTests(ctx context.Context, modules map[string]string) ([]TestResult, err
 	if err != nil {
 		return nil, fmt.Errorf("run tests: %w", err)
 	}
+	results, err := runTests(ctx, parsed, nil)
+	if err != nil {
+		return results, fmt.Errorf("run tests: %w", err)
+	}
+	return results, nil
+}
+
+// RunTenantTests runs the tests of a tenant's policy version for kind: its
+// _test.rego files, compiled with the base policies of kind (none for a
+// stacking policy with ReplaceBase, not the base tests) and the version's other
+// modules, with its data document at data.tenant, in the engine's sandbox. The
+// modules pass the same checks as in Check (names, packages, limits, forbidden
+// builtins); the error wraps ast.Errors for modules that do not compile, and
+// Problems lists them. A version without test files has no results.
+func RunTenantTests(ctx context.Context, kind Kind, p TenantPolicy) ([]TestResult, error) {
+	if !kind.Valid() {
+		return nil, fmt.Errorf("run %s tests: unknown kind", kind)
+	}
+	if p.ReplaceBase && kind != Stacking {
+		return nil, fmt.Errorf("run %s tests: replace_base is only allowed for stacking policies", kind)
+	}
+	store, _, err := dataStore(p.Data)
+	if err != nil {
+		return nil, fmt.Errorf("run %s tests: %w", kind, err)
+	}
+	tenant, err := parseTenant(kind, p.Modules)
+	if err != nil {
+		return nil, fmt.Errorf("run %s tests: %w", kind, err)
+	}
+	modules, _ := compileSet(kind, p, tenant, true)
+	results, err := runTests(ctx, modules, store)
+	if err != nil {
+		return results, fmt.Errorf("run %s tests: %w", kind, err)
+	}
+	return results, nil
+}
+
+// runTests runs every test rule in modules, with store as data when set.
+func runTests(ctx context.Context, modules map[string]*ast.Module, store storage.Store) ([]TestResult, error) {
 	runner := tester.NewRunner().
 		SetCompiler(newCompiler().WithEnablePrintStatements(true)).
 		CapturePrintOutput(true).
 		SetDefaultRegoVersion(ast.RegoV1).
-		SetModules(parsed).
+		SetModules(modules).
 		SetTimeout(testTimeout).
 		RaiseBuiltinErrors(true)
+	if store != nil {
+		runner = runner.SetStore(store)
+	}
 	ch, err := runner.RunTests(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("run tests: %w", err)
+		return nil, err
 	}
 	var results []TestResult
 	for r := range ch {
@@ -79,7 +122,7 @@ func RunTests(ctx context.Context, modules map[string]string) ([]TestResult, err
 		results = append(results, tr)
 	}
 	if err := ctx.Err(); err != nil {
-		return results, fmt.Errorf("run tests: %w", err)
+		return results, err
 	}
 	sort.Slice(results, func(i, j int) bool {
 		if results[i].File != results[j].File {

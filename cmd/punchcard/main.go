@@ -1,6 +1,8 @@
 // Command punchcard is the single Punchcard binary: the server (serve), migrations,
-// and the operator's command line for tenants, API keys and the audit log. It only
-// parses arguments and configuration and calls platform/app.
+// the operator's command line for tenants, API keys and the audit log, and the
+// policy author's `policy check` and `policy test`. It only parses arguments and
+// configuration and calls platform/app (or, for policy commands, which need no
+// database, the policies package).
 package main
 
 import (

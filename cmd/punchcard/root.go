@@ -32,6 +32,7 @@ func newRoot(cfg *config.Config, stdout, stderr io.Writer) *cobra.Command {
 		tenantCmd(cfg, stdout),
 		keyCmd(cfg, stdout),
 		auditCmd(cfg, stdout),
+		policyCmd(stdout),
 		versionCmd(stdout),
 	)
 	return root
