@@ -1,52 +1,36 @@
 package integration_test
 
 import (
-	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/punchcard-loyalty/punchcard/policies"
 )
 
 // The worked examples of policies/README.md, each published through the API
 // from policies/examples/<name> and checked with real validations (and, where the
 // example depends on the day or on a plugin, with the dry run).
 
-var packageLine = regexp.MustCompile(`(?m)^package punchcard\.(\w+?)(_test)?$`)
-
-// exampleBodies reads policies/examples/name: every .rego file grouped by the
-// kind its package names, as PUT /v1/policies/{kind} bodies; data.json, when
-// present, becomes the data document of every kind.
+// exampleBodies reads policies/examples/name as punchcard policy check and test
+// do (policies.ReadDir): a PUT /v1/policies/{kind} body per kind, test files
+// included, with the kind's data document.
 func exampleBodies(t *testing.T, name string) map[string]map[string]any {
 	t.Helper()
-	dir := filepath.Join("..", "policies", "examples", name)
-	files, err := filepath.Glob(filepath.Join(dir, "*.rego"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("example %s has no modules (%v)", name, err)
+	kinds, err := policies.ReadDir(os.DirFS(filepath.Join("..", "policies", "examples", name)))
+	if err != nil || len(kinds) == 0 {
+		t.Fatalf("example %s: %v (%d kinds)", name, err, len(kinds))
 	}
 	out := map[string]map[string]any{}
-	for _, f := range files {
-		src, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
+	for kind, p := range kinds {
+		body := map[string]any{"modules": p.Modules}
+		if p.Data != nil {
+			body["data"] = p.Data
 		}
-		m := packageLine.FindSubmatch(src)
-		if m == nil {
-			t.Fatalf("%s declares no punchcard package", f)
-		}
-		kind := string(m[1])
-		if out[kind] == nil {
-			out[kind] = map[string]any{"modules": map[string]any{}}
-		}
-		out[kind]["modules"].(map[string]any)[filepath.Base(f)] = string(src)
-	}
-	if b, err := os.ReadFile(filepath.Join(dir, "data.json")); err == nil {
-		for _, body := range out {
-			body["data"] = jsonValue(t, b)
-		}
+		out[string(kind)] = body
 	}
 	return out
 }
@@ -198,7 +182,7 @@ func TestExampleOnlineOnlyCodes(t *testing.T) {
 func TestExampleBlockList(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *server) {
 		tn := s.newTenant(t)
-		publishExample(t, s, tn, "block-list") // data.json blocks source_id fraudster-1
+		publishExample(t, s, tn, "block-list") // eligibility.data.json blocks source_id fraudster-1
 		_, codes := campaignCodes(t, s, tn, discountCampaign("block-list-"+tn.Slug, 1, map[string]any{"type": "AMOUNT", "amount_off": 500}, nil))
 		fraudster := map[string]any{"id": customerID(t, s, tn, map[string]any{"source_id": "fraudster-1"})}
 		if v := validateCode(t, s, tn, codes[0], fraudster, 5000); !inapplicable(v, "customer_blocked") {
@@ -235,13 +219,4 @@ func TestExampleOnlyWhenItRains(t *testing.T) {
 			t.Fatal("dry run: rain must pass and a dry day be refused")
 		}
 	})
-}
-
-func jsonValue(t *testing.T, b []byte) any {
-	t.Helper()
-	var v any
-	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatal(err)
-	}
-	return v
 }
