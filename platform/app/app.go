@@ -120,7 +120,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	a.Jobs = jobs.New(d, opts.Now, logger)
 	a.Campaigns.UseJobs(a.Jobs)
 	a.PolicyStore = policystore.New(d, a.Audit, opts.Now, policies.Check, logger)
-	a.Policies, err = policies.New(policies.Options{Timeout: cfg.PolicyTimeout, TracerProvider: tel.TracerProvider(),
+	a.Policies, err = policies.New(policies.Options{Timeout: cfg.PolicyTimeout, CacheBytes: cfg.PolicyCacheBytes, TracerProvider: tel.TracerProvider(),
 		TenantModules: a.PolicyStore.Active})
 	if err != nil {
 		_ = a.Close(ctx)

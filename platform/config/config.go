@@ -29,6 +29,7 @@ type Config struct {
 	ShutdownTimeout      time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s"`
 	AuditSealInterval    time.Duration `env:"AUDIT_SEAL_INTERVAL" envDefault:"1s"`
 	PolicyTimeout        time.Duration `env:"POLICY_TIMEOUT" envDefault:"25ms"`
+	PolicyCacheBytes     int64         `env:"POLICY_CACHE_BYTES" envDefault:"536870912"`
 	NoMigrate            bool          `env:"NO_MIGRATE"`
 }
 
@@ -88,6 +89,9 @@ func (c Config) Validate() error {
 	}
 	if c.PolicyTimeout <= 0 || c.PolicyTimeout > 10*time.Second {
 		errs = append(errs, errors.New("PUNCHCARD_POLICY_TIMEOUT must be positive and at most 10s"))
+	}
+	if c.PolicyCacheBytes < 16<<20 {
+		errs = append(errs, errors.New("PUNCHCARD_POLICY_CACHE_BYTES must be at least 16777216 (16 MiB)"))
 	}
 	return errors.Join(errs...)
 }

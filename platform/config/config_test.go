@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestFromEnvDefaultsAndOverrides(t *testing.T) {
@@ -35,6 +36,8 @@ func TestValidateNamesTheSetting(t *testing.T) {
 		{"tiny body", func(c *Config) { c.BodyLimit = 10 }, "PUNCHCARD_BODY_LIMIT"},
 		{"short token", func(c *Config) { c.OperatorToken = "abc" }, "PUNCHCARD_OPERATOR_TOKEN"},
 		{"empty addr", func(c *Config) { c.Addr = "" }, "PUNCHCARD_ADDR"},
+		{"slow policies", func(c *Config) { c.PolicyTimeout = time.Minute }, "PUNCHCARD_POLICY_TIMEOUT"},
+		{"tiny policy cache", func(c *Config) { c.PolicyCacheBytes = 1024 }, "PUNCHCARD_POLICY_CACHE_BYTES"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
