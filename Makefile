@@ -33,6 +33,8 @@ fuzz-short:
 		echo "fuzz $$t for $(FUZZTIME)"; \
 		$(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) ./integration_test/ || exit 1; \
 	done
+	@echo "fuzz FuzzCheck for $(FUZZTIME)"
+	$(GO) test -run='^$$' -fuzz='^FuzzCheck$$' -fuzztime=$(FUZZTIME) ./policies/
 
 ## fuzz: each fuzz target for 5 minutes.
 fuzz:
