@@ -84,12 +84,8 @@ func publishBody(serial int) map[string]any {
 // server publishes a new eligibility version every second and validates once
 // with it (so the server compiles it), for as long as the load runs.
 func publishingWorkload(ctx context.Context, e *env, db string) (workload, error) {
-	p, err := startPunchcard(ctx, db, e.client)
+	p, err := validatingServer(ctx, e, db)
 	if err != nil {
-		return workload{}, err
-	}
-	if err := seedValidation(ctx, p); err != nil {
-		p.stop()
 		return workload{}, err
 	}
 	w := p.post("/v1/validations", validationBody("BENCH-15"))

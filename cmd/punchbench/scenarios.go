@@ -176,15 +176,24 @@ func validationBody(code string) string {
 }
 
 func validateWorkload(ctx context.Context, e *env, db string) (workload, error) {
-	p, err := startPunchcard(ctx, db, e.client)
+	p, err := validatingServer(ctx, e, db)
 	if err != nil {
 		return workload{}, err
 	}
+	return p.post("/v1/validations", validationBody("BENCH-15")), nil
+}
+
+// validatingServer is a server whose tenant has what validationBody names.
+func validatingServer(ctx context.Context, e *env, db string) (*punchcard, error) {
+	p, err := startPunchcard(ctx, db, e.client)
+	if err != nil {
+		return nil, err
+	}
 	if err := seedValidation(ctx, p); err != nil {
 		p.stop()
-		return workload{}, err
+		return nil, err
 	}
-	return p.post("/v1/validations", validationBody("BENCH-15")), nil
+	return p, nil
 }
 
 // redeemWorkload redeems over n campaigns of one unlimited code each, round robin.
