@@ -140,6 +140,13 @@ func openPostgres(ctx context.Context, rawURL string, maxConns int32, serving bo
 	if maxConns > 0 {
 		cfg.MaxConns = maxConns
 	}
+	// Bun renders every argument into the query text, so no two statements share a
+	// text and pgx's default statement cache would prepare each one: an extra round
+	// trip per query and a cache that never hits. The simple protocol sends the
+	// rendered text in one round trip. A URL may still choose another mode.
+	if !strings.Contains(rawURL, "default_query_exec_mode=") {
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	}
 	if serving {
 		// Every serving connection drops to the serving role, so even an owner or
 		// superuser URL falls under FORCE ROW LEVEL SECURITY.
