@@ -97,7 +97,7 @@ type usageKey struct{ campaign, customer, period string }
 func (e *Engine) Validate(ctx context.Context, t Tenant, req Request) (Result, error) {
 	ctx, span := e.tracer.Start(ctx, "redemption.Validate", trace.WithAttributes(telemetry.TenantAttr(t.ID)))
 	defer span.End()
-	res, err := e.evaluate(ctx, t, &req)
+	res, err := e.evaluate(ctx, t, &req, nil)
 	if err == nil {
 		span.SetAttributes(attribute.Bool("redemption.valid", res.Valid))
 	}
@@ -105,7 +105,8 @@ func (e *Engine) Validate(ctx context.Context, t Tenant, req Request) (Result, e
 }
 
 // evaluate runs the pipeline: resolve, fraud, eligibility, stacking, discounts.
-func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request) (Result, error) {
+// It reads in tx, or in a read transaction of its own when tx is nil.
+func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request, tx bun.IDB) (Result, error) {
 	// The request's shape first, so that a malformed one reads nothing.
 	if err := req.check(MaxRedeemablesRead); err != nil {
 		return Result{}, err
@@ -117,7 +118,7 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request) (Result, 
 	if err != nil {
 		return Result{}, err
 	}
-	snap, err := e.read(ctx, t, req.Redeemables, req.Customer, local, now)
+	snap, err := e.read(ctx, t, tx, req.Redeemables, req.Customer, local, now)
 	if err != nil {
 		return Result{}, err
 	}
@@ -327,9 +328,10 @@ type voucherRow struct {
 	Campaign *campaigns.Campaign `bun:"rel:belongs-to,join:tenant_id=tenant_id,join:campaign_id=id"`
 }
 
-// read loads everything the evaluation of refs needs in one read transaction.
-// Callers bound refs (MaxRedeemablesRead, MaxQualifyCandidates).
-func (e *Engine) read(ctx context.Context, t Tenant, refs []RedeemableRef, customer *CustomerRef, local Local, now time.Time) (*snapshot, error) {
+// read loads everything the evaluation of refs needs in one transaction: tx, or
+// a read transaction of its own when tx is nil. Callers bound refs
+// (MaxRedeemablesRead, MaxQualifyCandidates).
+func (e *Engine) read(ctx context.Context, t Tenant, tx bun.IDB, refs []RedeemableRef, customer *CustomerRef, local Local, now time.Time) (*snapshot, error) {
 	snap := &snapshot{vouchers: map[string]campaigns.Voucher{}, tiers: map[string]campaigns.Tier{}, campaigns: map[string]campaigns.Campaign{}, usage: map[usageKey]int64{}}
 	var codes, tierIDs []string
 	for _, r := range refs {
@@ -339,7 +341,7 @@ func (e *Engine) read(ctx context.Context, t Tenant, refs []RedeemableRef, custo
 			codes = append(codes, r.ID)
 		}
 	}
-	err := e.db.Read(ctx, t.ID, func(ctx context.Context, tx bun.Tx) error {
+	load := func(ctx context.Context, tx bun.IDB) error {
 		var err error
 		if snap.stacking, err = loadStackingRules(ctx, tx, t.ID); err != nil {
 			return err
@@ -432,7 +434,13 @@ func (e *Engine) read(ctx context.Context, t Tenant, refs []RedeemableRef, custo
 			return err
 		}
 		return e.countRecent(ctx, tx, t, snap, now)
-	})
+	}
+	var err error
+	if tx != nil {
+		err = load(ctx, tx)
+	} else {
+		err = e.db.Read(ctx, t.ID, func(ctx context.Context, tx bun.Tx) error { return load(ctx, tx) })
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -441,7 +449,7 @@ func (e *Engine) read(ctx context.Context, t Tenant, refs []RedeemableRef, custo
 
 // countRecent counts the customer's redemptions in the last hour, for the fraud
 // policy's velocity check.
-func (e *Engine) countRecent(ctx context.Context, tx bun.Tx, t Tenant, snap *snapshot, now time.Time) error {
+func (e *Engine) countRecent(ctx context.Context, tx bun.IDB, t Tenant, snap *snapshot, now time.Time) error {
 	if snap.customer == nil {
 		return nil
 	}

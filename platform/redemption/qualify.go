@@ -77,7 +77,7 @@ func (e *Engine) Qualify(ctx context.Context, t Tenant, q QualifyRequest) (Resul
 	if err != nil {
 		return Result{}, false, err
 	}
-	snap, err := e.read(ctx, t, refs, q.Customer, local, now)
+	snap, err := e.read(ctx, t, nil, refs, q.Customer, local, now)
 	if err != nil {
 		return Result{}, false, err
 	}
