@@ -24,11 +24,12 @@ type Service struct {
 	db    *db.DB
 	audit *audit.Log
 	now   func() time.Time
+	keys  *keyCache
 }
 
 // NewService returns the tenant service.
 func NewService(d *db.DB, a *audit.Log, now func() time.Time) *Service {
-	return &Service{db: d, audit: a, now: now}
+	return &Service{db: d, audit: a, now: now, keys: newKeyCache()}
 }
 
 // Created is a new tenant with its first (admin) key.
@@ -138,6 +139,9 @@ func (s *Service) SetStatus(ctx context.Context, slug, status string) (Tenant, e
 			Before: map[string]any{"status": before}, After: map[string]any{"status": status},
 		})
 	})
+	if err == nil {
+		s.keys.forget("", t.ID)
+	}
 	return t, err
 }
 
@@ -212,6 +216,7 @@ func (s *Service) RevokeKeyByID(ctx context.Context, keyID string) (APIKey, erro
 
 // RevokeTenantKey revokes one of tenantID's keys. Another tenant's key is not found.
 func (s *Service) RevokeTenantKey(ctx context.Context, tenantID, keyID string) error {
+	defer s.keys.forget(keyID, "")
 	return s.db.InTx(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
 		ok, err := revokeKey(ctx, tx, tenantID, keyID, s.now().UTC().Truncate(time.Microsecond))
 		if err != nil {
@@ -234,6 +239,8 @@ func (s *Service) RevokeTenantKey(ctx context.Context, tenantID, keyID string) e
 // Authenticate resolves credentials to a Principal: a bearer secret, or the
 // Voucherify pair of key id and token. It fails with a 401 problem for missing,
 // unknown, wrong or revoked credentials and a 403 problem for a suspended tenant.
+// A key found in the last keyCacheTTL is not looked up again: a revocation or
+// suspension made elsewhere takes effect here within that time.
 func (s *Service) Authenticate(ctx context.Context, bearer, appID, appToken string) (Principal, error) {
 	var hash, keyID, secret string
 	switch {
@@ -248,12 +255,21 @@ func (s *Service) Authenticate(ctx context.Context, bearer, appID, appToken stri
 	if !strings.HasPrefix(secret, secretPrefix) || len(secret) > 128 {
 		return Principal{}, problem.Unauthorized("invalid API key")
 	}
-	k, t, err := lookupKey(ctx, s.db, hash, keyID)
-	if db.IsNotFound(err) {
-		return Principal{}, problem.Unauthorized("invalid API key")
+	cred := "h:" + hash
+	if hash == "" {
+		cred = "i:" + keyID
 	}
-	if err != nil {
-		return Principal{}, fmt.Errorf("authenticate: %w", err)
+	k, t, ok := s.keys.get(cred)
+	if !ok {
+		var err error
+		k, t, err = lookupKey(ctx, s.db, hash, keyID)
+		if db.IsNotFound(err) {
+			return Principal{}, problem.Unauthorized("invalid API key")
+		}
+		if err != nil {
+			return Principal{}, fmt.Errorf("authenticate: %w", err)
+		}
+		s.keys.put(cred, k, t)
 	}
 	if subtle.ConstantTimeCompare([]byte(k.KeyHash), []byte(hashSecret(secret))) != 1 {
 		return Principal{}, problem.Unauthorized("invalid API key")
@@ -269,6 +285,7 @@ func (s *Service) Authenticate(ctx context.Context, bearer, appID, appToken stri
 		if err != nil {
 			return Principal{}, fmt.Errorf("authenticate: %w", err)
 		}
+		s.keys.touched(k.ID, now.Truncate(time.Microsecond))
 	}
 	if t.Status != StatusActive {
 		return Principal{}, problem.Forbidden("tenant_suspended", "this tenant is suspended; contact the operator")

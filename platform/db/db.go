@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -54,7 +55,8 @@ type Options struct {
 	MigrationURL string
 	// DataDir holds the embedded SQLite file when URL is empty.
 	DataDir string
-	// MaxConns bounds the PostgreSQL pool (0: pgx's default or pool_max_conns in URL).
+	// MaxConns bounds the PostgreSQL pool (0: pool_max_conns in URL, else
+	// defaultMaxConns).
 	MaxConns int32
 
 	TracerProvider trace.TracerProvider
@@ -137,8 +139,18 @@ func openPostgres(ctx context.Context, rawURL string, maxConns int32, serving bo
 	if err != nil {
 		return nil, fmt.Errorf("parse database URL: %w", err)
 	}
-	if maxConns > 0 {
+	switch {
+	case maxConns > 0:
 		cfg.MaxConns = maxConns
+	case !strings.Contains(rawURL, "pool_max_conns="):
+		cfg.MaxConns = defaultMaxConns()
+	}
+	// Bun renders every argument into the query text, so no two statements share a
+	// text and pgx's default statement cache would prepare each one: an extra round
+	// trip per query and a cache that never hits. The simple protocol sends the
+	// rendered text in one round trip. A URL may still choose another mode.
+	if !strings.Contains(rawURL, "default_query_exec_mode=") {
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
 	}
 	if serving {
 		// Every serving connection drops to the serving role, so even an owner or
@@ -155,6 +167,14 @@ func openPostgres(ctx context.Context, rawURL string, maxConns int32, serving bo
 		return nil, fmt.Errorf("connect to postgres: %w", err)
 	}
 	return pool, nil
+}
+
+// defaultMaxConns sizes the PostgreSQL pool when nothing else does. A request holds
+// its connection while it waits on the network and on its commit's WAL flush, not
+// on the CPU, so pgx's default of one connection per CPU (at least 4) leaves
+// requests queueing for a connection while the CPUs and the database idle.
+func defaultMaxConns() int32 {
+	return int32(max(16, 4*runtime.NumCPU()))
 }
 
 func sqlitePath(rawURL, dataDir string) (string, error) {

@@ -99,7 +99,7 @@ type usageKey struct{ campaign, customer, period string }
 func (e *Engine) Validate(ctx context.Context, t Tenant, req Request) (Result, error) {
 	ctx, span := e.tracer.Start(ctx, "redemption.Validate", trace.WithAttributes(telemetry.TenantAttr(t.ID)))
 	defer span.End()
-	res, err := e.evaluate(ctx, t, &req)
+	res, err := e.evaluate(ctx, t, &req, nil)
 	if err == nil {
 		span.SetAttributes(attribute.Bool("redemption.valid", res.Valid))
 	}
@@ -107,7 +107,8 @@ func (e *Engine) Validate(ctx context.Context, t Tenant, req Request) (Result, e
 }
 
 // evaluate runs the pipeline: resolve, fraud, eligibility, stacking, discounts.
-func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request) (Result, error) {
+// It reads in tx, or in a read transaction of its own when tx is nil.
+func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request, tx bun.IDB) (Result, error) {
 	// The request's shape first, so that a malformed one reads nothing.
 	if err := req.check(MaxRedeemablesRead); err != nil {
 		return Result{}, err
@@ -119,7 +120,7 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request) (Result, 
 	if err != nil {
 		return Result{}, err
 	}
-	snap, err := e.read(ctx, t, req.Redeemables, req.Customer, local, now)
+	snap, err := e.read(ctx, t, tx, req.Redeemables, req.Customer, local, now)
 	if err != nil {
 		return Result{}, err
 	}
@@ -128,7 +129,7 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request) (Result, 
 	}
 	res := Result{Stacking: snap.stacking, Customer: snap.customer, Channel: req.channel(), Local: local}
 	// The input every decision of this request shares, converted for OPA once.
-	in, err := e.document(ctx, t, now, local, res.Channel, snap.customer, req.Order)
+	in, err := e.document(ctx, t, tx, now, local, res.Channel, snap.customer, req.Order)
 	if err != nil {
 		return Result{}, err
 	}
@@ -321,9 +322,18 @@ func category(o *Outcome) string {
 	return ""
 }
 
-// read loads everything the evaluation of refs needs in one read transaction.
-// Callers bound refs (MaxRedeemablesRead, MaxQualifyCandidates).
-func (e *Engine) read(ctx context.Context, t Tenant, refs []RedeemableRef, customer *CustomerRef, local Local, now time.Time) (*snapshot, error) {
+// voucherRow is a voucher with its campaign (nil or empty for a standalone
+// voucher), read with one join.
+type voucherRow struct {
+	campaigns.Voucher `bun:",extend"`
+
+	Campaign *campaigns.Campaign `bun:"rel:belongs-to,join:tenant_id=tenant_id,join:campaign_id=id"`
+}
+
+// read loads everything the evaluation of refs needs in one transaction: tx, or
+// a read transaction of its own when tx is nil. Callers bound refs
+// (MaxRedeemablesRead, MaxQualifyCandidates).
+func (e *Engine) read(ctx context.Context, t Tenant, tx bun.IDB, refs []RedeemableRef, customer *CustomerRef, local Local, now time.Time) (*snapshot, error) {
 	snap := &snapshot{vouchers: map[string]campaigns.Voucher{}, tiers: map[string]campaigns.Tier{}, campaigns: map[string]campaigns.Campaign{}, usage: map[usageKey]int64{}}
 	var codes, tierIDs []string
 	for _, r := range refs {
@@ -333,7 +343,7 @@ func (e *Engine) read(ctx context.Context, t Tenant, refs []RedeemableRef, custo
 			codes = append(codes, r.ID)
 		}
 	}
-	err := e.db.Read(ctx, t.ID, func(ctx context.Context, tx bun.Tx) error {
+	load := func(ctx context.Context, tx bun.IDB) error {
 		var err error
 		if snap.stacking, err = loadStackingRules(ctx, tx, t.ID); err != nil {
 			return err
@@ -347,14 +357,21 @@ func (e *Engine) read(ctx context.Context, t Tenant, refs []RedeemableRef, custo
 		}
 		var campIDs []string
 		if len(codes) > 0 {
-			var vs []campaigns.Voucher
-			if err := tx.NewSelect().Model(&vs).Where("v.tenant_id = ?", t.ID).Where("v.code IN (?)", bun.List(codes)).Scan(ctx); err != nil {
+			// Vouchers come with their campaigns, in one query.
+			var vs []voucherRow
+			if err := tx.NewSelect().Model(&vs).Relation("Campaign").Where("v.tenant_id = ?", t.ID).Where("v.code IN (?)", bun.List(codes)).Scan(ctx); err != nil {
 				return fmt.Errorf("load vouchers: %w", err)
 			}
 			for _, v := range vs {
-				snap.vouchers[v.Code] = v
-				if v.CampaignID != "" && !slices.Contains(campIDs, v.CampaignID) {
+				snap.vouchers[v.Code] = v.Voucher
+				if v.CampaignID == "" {
+					continue
+				}
+				if !slices.Contains(campIDs, v.CampaignID) {
 					campIDs = append(campIDs, v.CampaignID)
+				}
+				if v.Campaign != nil && v.Campaign.ID == v.CampaignID {
+					snap.campaigns[v.CampaignID] = *v.Campaign
 				}
 			}
 		}
@@ -363,26 +380,34 @@ func (e *Engine) read(ctx context.Context, t Tenant, refs []RedeemableRef, custo
 			if err := tx.NewSelect().Model(&ts).Where("pt.tenant_id = ?", t.ID).Where("pt.id IN (?)", bun.List(tierIDs)).Scan(ctx); err != nil {
 				return fmt.Errorf("load promotion tiers: %w", err)
 			}
+			var missing []string
 			for _, tr := range ts {
 				snap.tiers[tr.ID] = tr
 				if !slices.Contains(campIDs, tr.CampaignID) {
 					campIDs = append(campIDs, tr.CampaignID)
+					missing = append(missing, tr.CampaignID)
+				}
+			}
+			if len(missing) > 0 {
+				var cs []campaigns.Campaign
+				if err := tx.NewSelect().Model(&cs).Where("cp.tenant_id = ?", t.ID).Where("cp.id IN (?)", bun.List(missing)).Scan(ctx); err != nil {
+					return fmt.Errorf("load campaigns: %w", err)
+				}
+				for _, c := range cs {
+					snap.campaigns[c.ID] = c
 				}
 			}
 		}
 		if len(campIDs) == 0 {
 			return e.countRecent(ctx, tx, t, snap, now)
 		}
-		var cs []campaigns.Campaign
-		if err := tx.NewSelect().Model(&cs).Where("cp.tenant_id = ?", t.ID).Where("cp.id IN (?)", bun.List(campIDs)).Scan(ctx); err != nil {
-			return fmt.Errorf("load campaigns: %w", err)
-		}
-		for _, c := range cs {
-			snap.campaigns[c.ID] = c
-		}
 		// Usage counters exist only for campaigns with per-customer or per-period
 		// limits; without such a campaign there is nothing to read.
-		if !slices.ContainsFunc(cs, func(c campaigns.Campaign) bool { return countsUsage(c.Limits) }) {
+		usage := false
+		for _, c := range snap.campaigns {
+			usage = usage || countsUsage(c.Limits)
+		}
+		if !usage {
 			campIDs = nil
 		}
 		customerIDs := []string{""}
@@ -411,7 +436,13 @@ func (e *Engine) read(ctx context.Context, t Tenant, refs []RedeemableRef, custo
 			return err
 		}
 		return e.countRecent(ctx, tx, t, snap, now)
-	})
+	}
+	var err error
+	if tx != nil {
+		err = load(ctx, tx)
+	} else {
+		err = e.db.Read(ctx, t.ID, func(ctx context.Context, tx bun.Tx) error { return load(ctx, tx) })
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -420,7 +451,7 @@ func (e *Engine) read(ctx context.Context, t Tenant, refs []RedeemableRef, custo
 
 // countRecent counts the customer's redemptions in the last hour, for the fraud
 // policy's velocity check.
-func (e *Engine) countRecent(ctx context.Context, tx bun.Tx, t Tenant, snap *snapshot, now time.Time) error {
+func (e *Engine) countRecent(ctx context.Context, tx bun.IDB, t Tenant, snap *snapshot, now time.Time) error {
 	if snap.customer == nil {
 		return nil
 	}

@@ -77,13 +77,13 @@ func (e *Engine) Qualify(ctx context.Context, t Tenant, q QualifyRequest) (Resul
 	if err != nil {
 		return Result{}, false, err
 	}
-	snap, err := e.read(ctx, t, refs, q.Customer, local, now)
+	snap, err := e.read(ctx, t, nil, refs, q.Customer, local, now)
 	if err != nil {
 		return Result{}, false, err
 	}
 	res := Result{Stacking: snap.stacking, Customer: snap.customer, Channel: channelOf(q.Metadata), Local: local, Order: *q.Order,
 		Totals: NewCalculation(q.Order, snap.stacking.DiscountCalculationMode, false).Totals()}
-	in, err := e.document(ctx, t, now, local, res.Channel, snap.customer, q.Order)
+	in, err := e.document(ctx, t, nil, now, local, res.Channel, snap.customer, q.Order)
 	if err != nil {
 		return Result{}, false, err
 	}

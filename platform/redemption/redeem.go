@@ -113,17 +113,77 @@ type Commit func(ctx context.Context, tx bun.IDB, r Redemption) error
 // redeemable in one transaction whose guards enforce every limit. A request that is
 // not valid, or whose guards do not hold, writes nothing but its audit record and
 // returns a 400 problem naming the keys.
+//
+// On PostgreSQL the evaluation reads inside the redemption's transaction, which
+// saves a transaction's round trips; the guards still come last, so the hot rows
+// are locked only from them to the commit. SQLite takes its single write lock at
+// BEGIN, so there the evaluation reads in a read transaction of its own first.
 func (e *Engine) Redeem(ctx context.Context, t Tenant, req Request, commit Commit) (Redemption, error) {
 	ctx, span := e.tracer.Start(ctx, "redemption.Redeem", trace.WithAttributes(telemetry.TenantAttr(t.ID)))
 	defer span.End()
-	res, err := e.evaluate(ctx, t, &req)
-	if err != nil {
-		return Redemption{}, err
+	var (
+		res Result
+		r   Redemption
+		err error
+	)
+	if e.db.Dialect() == db.Postgres {
+		// The tenant's policy versions are loaded (once per node) before the
+		// transaction holds a connection: loading takes one of its own.
+		if _, _, err := e.customized(ctx, t.ID); err != nil {
+			return Redemption{}, err
+		}
+		err = e.db.InTx(ctx, t.ID, func(ctx context.Context, tx bun.Tx) error {
+			var err error
+			if res, err = e.evaluate(ctx, t, &req, tx); err != nil {
+				return err
+			}
+			if !res.Valid {
+				return errNotValid
+			}
+			r, err = e.store(ctx, tx, t, &req, res, commit)
+			return err
+		})
+	} else {
+		res, err = e.evaluate(ctx, t, &req, nil)
+		if err == nil && !res.Valid {
+			err = errNotValid
+		}
+		if err == nil {
+			err = e.db.InTx(ctx, t.ID, func(ctx context.Context, tx bun.Tx) error {
+				var err error
+				r, err = e.store(ctx, tx, t, &req, res, commit)
+				return err
+			})
+		}
 	}
-	if !res.Valid {
+	if errors.Is(err, errNotValid) {
 		span.SetAttributes(attribute.String("redemption.result", "rejected"))
 		return Redemption{Result: res}, e.refused(ctx, t, res, rejected(res))
 	}
+	var ref *refusal
+	if errors.As(err, &ref) {
+		span.SetAttributes(attribute.String("redemption.result", "refused"), attribute.String("redemption.key", ref.Key))
+		for i := range res.Outcomes {
+			if o := &res.Outcomes[i]; o.Ref.ID == ref.Code {
+				o.Status, o.Reason = StatusInapplicable, reasonOf(ref)
+			}
+		}
+		return Redemption{Result: res}, e.refused(ctx, t, res, rejected(res))
+	}
+	if err != nil {
+		span.SetStatus(codes.Error, "redeem failed")
+		return Redemption{}, err
+	}
+	span.SetAttributes(attribute.String("redemption.result", "succeeded"), attribute.Int("redemption.children", len(r.Children)))
+	return r, nil
+}
+
+// errNotValid ends a redemption whose evaluation is not valid before it writes.
+var errNotValid = errors.New("redemption not valid")
+
+// store writes a valid evaluation's redemption in tx: its records, audit event and
+// outbox event, then the guards of its claims.
+func (e *Engine) store(ctx context.Context, tx bun.Tx, t Tenant, req *Request, res Result, commit Commit) (Redemption, error) {
 	now := e.now().UTC().Truncate(time.Microsecond)
 	r := Redemption{Result: res}
 	customerID := ""
@@ -162,43 +222,25 @@ func (e *Engine) Redeem(ctx context.Context, t Tenant, req Request, commit Commi
 		claims = append(claims, cl)
 		r.Children = append(r.Children, child)
 	}
-	err = e.db.InTx(ctx, t.ID, func(ctx context.Context, tx bun.Tx) error {
-		// The guards come last: they lock the hot rows (a popular campaign, a
-		// shared code), which are then held only until the commit that follows.
-		rows := append([]Record{r.Parent}, r.Children...)
-		if _, err := tx.NewInsert().Model(&rows).Exec(ctx); err != nil {
-			return fmt.Errorf("insert redemptions: %w", err)
-		}
-		summary := map[string]any{"redemptions": len(r.Children), "discount_amount": res.Totals.TotalDiscountAmount, "vouchers": voucherIDs(r.Children)}
-		if _, err := e.audit.Record(ctx, tx, t.ID, audit.Entry{Action: "redemption.succeeded", ResourceType: "redemption", ResourceID: r.Parent.ID, After: summary}); err != nil {
-			return err
-		}
-		if err := e.emit(ctx, tx, t.ID, "redemption.succeeded", r.Parent.ID, summary, now); err != nil {
-			return err
-		}
-		if commit != nil {
-			if err := commit(ctx, tx, r); err != nil {
-				return err
-			}
-		}
-		return applyClaims(ctx, tx, t.ID, customerID, res.Local.Date, claims, now)
-	})
-	var ref *refusal
-	if errors.As(err, &ref) {
-		span.SetAttributes(attribute.String("redemption.result", "refused"), attribute.String("redemption.key", ref.Key))
-		for i := range res.Outcomes {
-			if o := &res.Outcomes[i]; o.Ref.ID == ref.Code {
-				o.Status, o.Reason = StatusInapplicable, reasonOf(ref)
-			}
-		}
-		return Redemption{Result: res}, e.refused(ctx, t, res, rejected(res))
+	// The guards come last: they lock the hot rows (a popular campaign, a
+	// shared code), which are then held only until the commit that follows.
+	rows := append([]Record{r.Parent}, r.Children...)
+	if _, err := tx.NewInsert().Model(&rows).Exec(ctx); err != nil {
+		return Redemption{}, fmt.Errorf("insert redemptions: %w", err)
 	}
-	if err != nil {
-		span.SetStatus(codes.Error, "redeem failed")
+	summary := map[string]any{"redemptions": len(r.Children), "discount_amount": res.Totals.TotalDiscountAmount, "vouchers": voucherIDs(r.Children)}
+	if _, err := e.audit.Record(ctx, tx, t.ID, audit.Entry{Action: "redemption.succeeded", ResourceType: "redemption", ResourceID: r.Parent.ID, After: summary}); err != nil {
 		return Redemption{}, err
 	}
-	span.SetAttributes(attribute.String("redemption.result", "succeeded"), attribute.Int("redemption.children", len(r.Children)))
-	return r, nil
+	if err := e.emit(ctx, tx, t.ID, "redemption.succeeded", r.Parent.ID, summary, now); err != nil {
+		return Redemption{}, err
+	}
+	if commit != nil {
+		if err := commit(ctx, tx, r); err != nil {
+			return Redemption{}, err
+		}
+	}
+	return r, applyClaims(ctx, tx, t.ID, customerID, res.Local.Date, claims, now)
 }
 
 // refused records a refused redemption in the audit log and returns its problem.

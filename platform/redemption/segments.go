@@ -27,7 +27,9 @@ type TenantPolicies interface {
 func (e *Engine) UseTenantPolicies(p TenantPolicies) { e.tenantPolicies = p }
 
 // customized reports whether tenantID has its own policy of any kind, and
-// whether one of them is a segments policy.
+// whether one of them is a segments policy. The first call for a tenant loads
+// its active versions in a transaction of its own, so callers about to open a
+// transaction call it first (Redeem does).
 func (e *Engine) customized(ctx context.Context, tenantID string) (own, segments bool, err error) {
 	if e.tenantPolicies == nil {
 		return false, false, nil
@@ -45,11 +47,12 @@ func (e *Engine) customized(ctx context.Context, tenantID string) (own, segments
 	return own, segments, nil
 }
 
-// document is the request's shared policy input, converted for OPA once.
-func (e *Engine) document(ctx context.Context, t Tenant, now time.Time, l Local, channel string, c *customers.Customer, o *Order) (policies.Document, error) {
+// document is the request's shared policy input, converted for OPA once. tx,
+// when not nil, is the transaction the request reads in.
+func (e *Engine) document(ctx context.Context, t Tenant, tx bun.IDB, now time.Time, l Local, channel string, c *customers.Customer, o *Order) (policies.Document, error) {
 	base := inputBase(t, now, l, channel, c, o)
 	if c != nil {
-		if err := e.personalise(ctx, t, base); err != nil {
+		if err := e.personalise(ctx, t, tx, base); err != nil {
 			return policies.Document{}, err
 		}
 	}
@@ -57,8 +60,8 @@ func (e *Engine) document(ctx context.Context, t Tenant, now time.Time, l Local,
 }
 
 // personalise completes input.customer of base with the customer's stats and
-// segments, for tenants with policies of their own.
-func (e *Engine) personalise(ctx context.Context, t Tenant, base map[string]any) error {
+// segments, for tenants with policies of their own, reading in tx when given.
+func (e *Engine) personalise(ctx context.Context, t Tenant, tx bun.IDB, base map[string]any) error {
 	own, segments, err := e.customized(ctx, t.ID)
 	if err != nil || !own {
 		return err
@@ -66,10 +69,14 @@ func (e *Engine) personalise(ctx context.Context, t Tenant, base map[string]any)
 	doc := base["customer"].(map[string]any)
 	id := doc["id"].(string)
 	var stats map[string]*CustomerStats
-	err = e.db.Read(ctx, t.ID, func(ctx context.Context, tx bun.Tx) error {
+	if tx != nil {
 		stats, err = LoadCustomerStats(ctx, tx, t.ID, []string{id})
-		return err
-	})
+	} else {
+		err = e.db.Read(ctx, t.ID, func(ctx context.Context, tx bun.Tx) error {
+			stats, err = LoadCustomerStats(ctx, tx, t.ID, []string{id})
+			return err
+		})
+	}
 	if err != nil {
 		return err
 	}
