@@ -22,6 +22,7 @@ type prepared struct {
 	key    cacheKey
 	ready  chan struct{}
 	query  rego.PreparedEvalQuery // safe for concurrent Eval once ready
+	split  bool                   // query is the tenant's modules alone (see compiled)
 	err    error
 	weight int64 // estimated bytes, set by done under the lock
 }

@@ -17,9 +17,10 @@ import (
 	"github.com/open-policy-agent/opa/v1/util"
 )
 
-// Check validates a tenant's policy version for kind exactly as the engine
-// compiles it, so that every error surfaces when the version is published
-// rather than when it is first evaluated:
+// Check validates a tenant's policy version for kind as the engine compiles it
+// when it cannot split it from the base modules (see build), so that every
+// error surfaces when the version is published rather than when it is first
+// evaluated:
 //
 //   - module names end in .rego; _test.rego files must parse (and pass the
 //     sandbox's checks) but are not compiled into the policy;
@@ -28,13 +29,18 @@ import (
 //     limit (MaxASTDepth) and the constant numbers.range limit (MaxRangeElements);
 //   - no forbidden builtin (http.send, net.*, opa.runtime, trace);
 //   - a strict compile together with the base modules of kind (without them for
-//     a stacking policy with ReplaceBase; ReplaceBase on another kind is an error);
+//     a stacking policy with ReplaceBase; ReplaceBase on another kind is an error),
+//     which also catches a tenant rule conflicting with a base rule (deny := set());
 //   - Data, when set, is a JSON object of at most MaxDataBytes;
 //   - the decision query prepares.
 //
 // Problems turns the error into located problems (file, row, column, message).
 func Check(ctx context.Context, kind Kind, p TenantPolicy) error {
-	if _, err := build(ctx, kind, p); err != nil {
+	store, dataBytes, tenant, err := prepareVersion(kind, p)
+	if err == nil {
+		_, err = buildSet(ctx, kind, p, tenant, store, dataBytes, false)
+	}
+	if err != nil {
 		return fmt.Errorf("check %s policy: %w", kind, err)
 	}
 	return nil
@@ -92,58 +98,145 @@ func Problems(err error) []Problem {
 // compiled is a tenant version's prepared decision query and the memory it is
 // estimated to hold in the cache.
 type compiled struct {
-	query  rego.PreparedEvalQuery // safe for concurrent Eval
+	query rego.PreparedEvalQuery // safe for concurrent Eval
+	// split is set when query is the tenant's modules compiled alone: a decision
+	// is the union of query's and the shared base query's (see independent).
+	split  bool
 	weight int64
 }
 
 // Memory estimate of a cached query. Calibrated by measuring the HeapAlloc
-// growth (after GC) of 100 kept compilations each of the base eligibility
-// policy alone (9.3 KB of Rego: 252 KiB), of 3 tenant modules alone (4.7 KB:
-// 187 KiB) and of both (358 KiB), OPA v1.22: a fixed ~120 KiB per compiler
-// (mostly the type environment of the sandbox's builtins, which every
-// ast.Compiler rebuilds) plus ~19 bytes per byte of Rego compiled, base modules
-// included. BenchmarkTenantCompile reports measured and estimated KiB/tenant
-// side by side. The data document is held once as AST values.
+// growth (after GC) of 100 kept compilations, OPA v1.22: the 3 eligibility
+// tenant modules of BenchmarkTenantCompile (3.3 KB of Rego) compiled alone, as
+// a split version: 140 KiB (145 with their data document); the same compiled
+// with the base modules (9.3 KB): 315 KiB; the base modules alone: 204 KiB; one
+// 120-byte fraud module: 34 KiB. Compiles allow only the builtins the modules
+// name (capabilitiesFor), so the type environment every ast.Compiler builds of
+// its builtins is small (it was ~40 KiB with the whole sandbox); what remains is
+// a fixed ~35 KiB per compiler and prepared query plus the parsed and rewritten
+// modules, their locations and rule indices: ~33 bytes per byte of tenant Rego
+// (short rules, many terms) and ~19 per byte of the base modules. The estimate
+// is within a few percent of each measurement above. BenchmarkTenantCompile
+// reports measured and estimated KiB/tenant side by side. The data document is
+// held once as AST values.
 const (
-	weightFixed      = 120 << 10 // bytes per entry: compiler, builtin types, prepared query
-	weightPerSrcByte = 19        // bytes per byte of Rego compiled
-	weightPerDataB   = 8         // bytes per byte of the JSON data document
+	weightFixed       = 36 << 10 // bytes per entry: compiler, builtin types, prepared query
+	weightPerSrcByte  = 33       // bytes per byte of tenant Rego compiled
+	weightPerBaseByte = 19       // bytes per byte of base Rego compiled
+	weightPerDataB    = 8        // bytes per byte of the JSON data document
 )
 
-// build validates p as Check documents and prepares its decision query.
+// build is the engine's compilation of p: its tenant modules alone when they
+// are independent of the base modules (split), otherwise together with them as
+// Check compiles them. Both compile with the builtins the modules use only
+// (capabilitiesFor), falling back to the whole sandbox should that fail, so
+// that errors read as Check's.
 func build(ctx context.Context, kind Kind, p TenantPolicy) (*compiled, error) {
+	store, dataBytes, tenant, err := prepareVersion(kind, p)
+	if err != nil {
+		return nil, err
+	}
+	if !p.ReplaceBase {
+		if c := buildSplit(ctx, kind, p, tenant, store, dataBytes); c != nil {
+			return c, nil
+		}
+	}
+	return buildSet(ctx, kind, p, tenant, store, dataBytes, true)
+}
+
+// prepareVersion checks kind and p's flags, loads p's data document and parses
+// p's modules.
+func prepareVersion(kind Kind, p TenantPolicy) (storage.Store, int, map[string]*ast.Module, error) {
 	if !kind.Valid() {
-		return nil, fmt.Errorf("unknown kind %q", kind)
+		return nil, 0, nil, fmt.Errorf("unknown kind %q", kind)
 	}
 	if p.ReplaceBase && kind != Stacking {
-		return nil, fmt.Errorf("replace_base is only allowed for stacking policies, not %s", kind)
+		return nil, 0, nil, fmt.Errorf("replace_base is only allowed for stacking policies, not %s", kind)
 	}
 	store, dataBytes, err := dataStore(p.Data)
 	if err != nil {
-		return nil, err
+		return nil, 0, nil, err
 	}
-	return buildSet(ctx, kind, p, p.ReplaceBase, store, dataBytes)
-}
-
-// buildSet prepares p's decision query, with the base modules of kind unless noBase.
-func buildSet(ctx context.Context, kind Kind, p TenantPolicy, noBase bool, store storage.Store, dataBytes int) (*compiled, error) {
 	tenant, err := parseTenant(kind, p.Modules)
 	if err != nil {
-		return nil, err
+		return nil, 0, nil, err
 	}
-	p.ReplaceBase = noBase
+	return store, dataBytes, tenant, nil
+}
+
+// buildSplit compiles p's modules (tests left out) without the base modules of
+// kind. It returns nil when they do not compile alone or are not independent of
+// the base modules: then they must be compiled together.
+func buildSplit(ctx context.Context, kind Kind, p TenantPolicy, tenant map[string]*ast.Module, store storage.Store, dataBytes int) *compiled {
+	mods := make(map[string]*ast.Module, len(tenant))
+	n := 0
+	for name, m := range tenant {
+		if !IsTestFile(name) {
+			mods[name] = m.Copy() // tenant is compiled with the base modules if this fails
+			n += len(p.Modules[name])
+		}
+	}
+	if len(mods) == 0 {
+		return nil
+	}
+	caps := capabilitiesFor(kind, mods)
+	c := newCompiler().WithCapabilities(caps)
+	if c.Compile(mods); c.Failed() || !independent(kind, c.Modules) {
+		return nil
+	}
+	pq, err := prepare(ctx, kind, c, caps, store)
+	if err != nil {
+		return nil
+	}
+	return &compiled{query: pq, split: true, weight: weight(n, 0, dataBytes)}
+}
+
+// buildSet prepares p's decision query with the base modules of kind unless
+// p.ReplaceBase. With restrict it first compiles with the builtins the modules
+// use only.
+func buildSet(ctx context.Context, kind Kind, p TenantPolicy, tenant map[string]*ast.Module, store storage.Store, dataBytes int, restrict bool) (*compiled, error) {
 	all, srcBytes := compileSet(kind, p, tenant, false)
+	baseBytes := 0
+	if !p.ReplaceBase {
+		for _, src := range baseSource()[kind] {
+			baseBytes += len(src)
+		}
+	}
+	w := weight(srcBytes-baseBytes, baseBytes, dataBytes)
 	if len(all) > MaxModules {
 		return nil, fmt.Errorf("%d modules with the base modules, at most %d allowed", len(all), MaxModules)
+	}
+	if restrict {
+		mods := make(map[string]*ast.Module, len(all))
+		for name, m := range all {
+			mods[name] = m.Copy() // all is compiled with the whole sandbox if this fails
+		}
+		caps := capabilitiesFor(kind, mods)
+		c := newCompiler().WithCapabilities(caps)
+		if c.Compile(mods); !c.Failed() {
+			if pq, err := prepare(ctx, kind, c, caps, store); err == nil {
+				return &compiled{query: pq, weight: w}, nil
+			}
+		}
 	}
 	c := newCompiler()
 	if c.Compile(all); c.Failed() {
 		return nil, c.Errors
 	}
+	pq, err := prepare(ctx, kind, c, capabilities, store)
+	if err != nil {
+		return nil, err
+	}
+	return &compiled{query: pq, weight: w}, nil
+}
+
+// prepare prepares kind's decision query on the compiled modules of c.
+func prepare(ctx context.Context, kind Kind, c *ast.Compiler, caps *ast.Capabilities, store storage.Store) (rego.PreparedEvalQuery, error) {
 	opts := []func(*rego.Rego){
 		rego.Compiler(c),
-		rego.Query(queries[kind]),
-		rego.Capabilities(capabilities),
+		// A copy of the query parsed once shares its locations with every other.
+		rego.ParsedQuery(parsedQueries()[kind].Copy()),
+		rego.Capabilities(caps),
 		rego.SetRegoVersion(ast.RegoV1),
 		rego.Strict(true),
 		rego.StrictBuiltinErrors(true),
@@ -153,12 +246,15 @@ func buildSet(ctx context.Context, kind Kind, p TenantPolicy, noBase bool, store
 	}
 	pq, err := rego.New(opts...).PrepareForEval(context.WithoutCancel(ctx))
 	if err != nil {
-		return nil, fmt.Errorf("prepare: %w", err)
+		return rego.PreparedEvalQuery{}, fmt.Errorf("prepare: %w", err)
 	}
-	return &compiled{
-		query:  pq,
-		weight: weightFixed + weightPerSrcByte*int64(srcBytes) + weightPerDataB*int64(dataBytes),
-	}, nil
+	return pq, nil
+}
+
+// weight is the estimated memory of a cached query compiled from srcBytes of
+// tenant Rego and baseBytes of base Rego, with dataBytes of JSON data.
+func weight(srcBytes, baseBytes, dataBytes int) int64 {
+	return weightFixed + weightPerSrcByte*int64(srcBytes) + weightPerBaseByte*int64(baseBytes) + weightPerDataB*int64(dataBytes)
 }
 
 // parseTenant parses a tenant's modules (tests included) in the sandbox and

@@ -52,10 +52,12 @@ type TenantPolicy struct {
 	// caches one prepared query per (tenant, kind, version), so publishing or
 	// activating a version takes effect on the next evaluation.
 	Version string
-	// Modules are the tenant-authored modules. They are compiled together with
-	// the base modules of the kind, so rules they add to the same package
-	// (deny contains …, review contains …) merge with the base rules: any deny
-	// from either side denies. Test files (_test.rego) are left out.
+	// Modules are the tenant-authored modules. They decide as if compiled
+	// together with the base modules of the kind, so rules they add to the same
+	// package (deny contains …, review contains …) merge with the base rules:
+	// any deny from either side denies. Modules independent of the base modules
+	// are compiled alone and evaluated beside the shared base query (see
+	// independent). Test files (_test.rego) are left out.
 	Modules Modules
 	// Data is the version's JSON data document, which its modules read at
 	// data.tenant (input.customer.id in data.tenant.blocked_customers). Nil
@@ -222,11 +224,18 @@ func (e *Engine) evaluate(ctx context.Context, tenantID string, kind Kind, campa
 		return Decision{Kind: kind}, nil
 	}
 
-	var query rego.PreparedEvalQuery
+	// A split version decides as the union of its own query and the base query
+	// (but for segments: the base segments policy has no members, as above).
+	var query, base rego.PreparedEvalQuery
+	split := false
 	if version == BaseVersion {
 		query, err = e.baseQuery(kind)
 	} else {
-		query, err = e.prepared(ctx, cacheKey{tenantID: tenantID, kind: kind, version: version}, tp)
+		query, split, err = e.prepared(ctx, cacheKey{tenantID: tenantID, kind: kind, version: version}, tp)
+		split = split && kind != Segments
+		if err == nil && split {
+			base, err = e.baseQuery(kind)
+		}
 	}
 	if err != nil {
 		return failed(kind, fmt.Errorf("evaluate %s policy %s: %w", kind, version, err))
@@ -236,9 +245,16 @@ func (e *Engine) evaluate(ctx context.Context, tenantID string, kind Kind, campa
 		return failed(kind, fmt.Errorf("evaluate %s policy: input: %w", kind, err))
 	}
 
+	// One deadline covers both evaluations of a split version.
 	evalCtx, cancel := context.WithTimeout(ctx, e.timeout)
 	defer cancel()
 	rs, err := query.Eval(evalCtx, rego.EvalParsedInput(value))
+	if err == nil && split {
+		var brs rego.ResultSet
+		if brs, err = base.Eval(evalCtx, rego.EvalParsedInput(value)); err == nil {
+			rs, err = union(rs, brs)
+		}
+	}
 	if err != nil {
 		if errors.Is(evalCtx.Err(), context.DeadlineExceeded) && (topdown.IsCancel(err) || errors.Is(err, context.DeadlineExceeded)) {
 			span.SetStatus(codes.Error, "policy evaluation timed out")
@@ -339,10 +355,10 @@ func (e *Engine) baseQuery(kind Kind) (rego.PreparedEvalQuery, error) {
 	return b.q.query, nil
 }
 
-// prepared returns the prepared query of a tenant version, compiling it on a
-// miss. Callers that arrive while another compiles the same key wait for that
-// compilation.
-func (e *Engine) prepared(ctx context.Context, key cacheKey, p TenantPolicy) (rego.PreparedEvalQuery, error) {
+// prepared returns the prepared query of a tenant version and whether it is
+// split from the base query (see compiled), compiling it on a miss. Callers
+// that arrive while another compiles the same key wait for that compilation.
+func (e *Engine) prepared(ctx context.Context, key cacheKey, p TenantPolicy) (rego.PreparedEvalQuery, bool, error) {
 	entry, fill := e.cache.get(key)
 	if fill {
 		var weight int64
@@ -350,17 +366,94 @@ func (e *Engine) prepared(ctx context.Context, key cacheKey, p TenantPolicy) (re
 		if err != nil {
 			entry.err = fmt.Errorf("compile: %w", err)
 		} else {
-			entry.query, weight = c.query, c.weight
+			entry.query, entry.split, weight = c.query, c.split, c.weight
 		}
 		e.cache.done(entry, weight)
 	} else {
 		select {
 		case <-entry.ready:
 		case <-ctx.Done():
-			return rego.PreparedEvalQuery{}, ctx.Err()
+			return rego.PreparedEvalQuery{}, false, ctx.Err()
 		}
 	}
-	return entry.query, entry.err
+	return entry.query, entry.split, entry.err
+}
+
+// union is the result of the decision query over two sets of modules evaluated
+// apart (a split version's and the base's) as it would be over both compiled
+// together: deny, review and member are the union of the two sets, in OPA's
+// order of set elements, identical elements once; risk_score the greater (only
+// one side can define it, see independent). Results that are not one set of
+// bindings each are returned as they are, for decode to refuse.
+func union(a, b rego.ResultSet) (rego.ResultSet, error) {
+	if len(a) != 1 || len(b) != 1 {
+		return a, nil
+	}
+	out := make(map[string]any, len(a[0].Bindings))
+	for k, av := range a[0].Bindings {
+		bv, inB := b[0].Bindings[k]
+		switch {
+		case !inB:
+			out[k] = av
+		case k == "risk_score":
+			out[k] = maxScore(av, bv)
+		default:
+			v, err := unionSet(av, bv)
+			if err != nil {
+				return nil, fmt.Errorf("merge %s: %w", k, err)
+			}
+			out[k] = v
+		}
+	}
+	for k, bv := range b[0].Bindings {
+		if _, inA := a[0].Bindings[k]; !inA {
+			out[k] = bv
+		}
+	}
+	return rego.ResultSet{{Bindings: out}}, nil
+}
+
+// unionSet is the union of two sets as query results ([]any, elements in OPA's
+// order), in the same form.
+func unionSet(a, b any) (any, error) {
+	as, aok := a.([]any)
+	bs, bok := b.([]any)
+	switch {
+	case !aok || !bok:
+		return a, nil // not sets: decode refuses them
+	case len(bs) == 0:
+		return a, nil
+	case len(as) == 0:
+		return b, nil
+	}
+	s := ast.NewSet()
+	for _, x := range slices.Concat(as, bs) {
+		v, err := ast.InterfaceToValue(x)
+		if err != nil {
+			return nil, err
+		}
+		s.Add(ast.NewTerm(v))
+	}
+	return ast.JSON(s)
+}
+
+// maxScore is the array of at most one risk score (the query's risk_score) with
+// the greater score of a and b.
+func maxScore(a, b any) any {
+	as, _ := a.([]any)
+	bs, _ := b.([]any)
+	if len(as) == 0 {
+		return b
+	}
+	if len(bs) == 0 {
+		return a
+	}
+	x, errA := number(as[0])
+	y, errB := number(bs[0])
+	if errA == nil && errB == nil && y > x {
+		return b
+	}
+	return a
 }
 
 // decode turns the query's bindings into a Decision.
