@@ -322,14 +322,6 @@ func category(o *Outcome) string {
 	return ""
 }
 
-// voucherRow is a voucher with its campaign (nil or empty for a standalone
-// voucher), read with one join.
-type voucherRow struct {
-	campaigns.Voucher `bun:",extend"`
-
-	Campaign *campaigns.Campaign `bun:"rel:belongs-to,join:tenant_id=tenant_id,join:campaign_id=id"`
-}
-
 // read loads everything the evaluation of refs needs in one transaction: tx, or
 // a read transaction of its own when tx is nil. Callers bound refs
 // (MaxRedeemablesRead, MaxQualifyCandidates).
@@ -357,21 +349,14 @@ func (e *Engine) read(ctx context.Context, t Tenant, tx bun.IDB, refs []Redeemab
 		}
 		var campIDs []string
 		if len(codes) > 0 {
-			// Vouchers come with their campaigns, in one query.
-			var vs []voucherRow
-			if err := tx.NewSelect().Model(&vs).Relation("Campaign").Where("v.tenant_id = ?", t.ID).Where("v.code IN (?)", bun.List(codes)).Scan(ctx); err != nil {
+			var vs []campaigns.Voucher
+			if err := tx.NewSelect().Model(&vs).Where("v.tenant_id = ?", t.ID).Where("v.code IN (?)", bun.List(codes)).Scan(ctx); err != nil {
 				return fmt.Errorf("load vouchers: %w", err)
 			}
 			for _, v := range vs {
-				snap.vouchers[v.Code] = v.Voucher
-				if v.CampaignID == "" {
-					continue
-				}
-				if !slices.Contains(campIDs, v.CampaignID) {
+				snap.vouchers[v.Code] = v
+				if v.CampaignID != "" && !slices.Contains(campIDs, v.CampaignID) {
 					campIDs = append(campIDs, v.CampaignID)
-				}
-				if v.Campaign != nil && v.Campaign.ID == v.CampaignID {
-					snap.campaigns[v.CampaignID] = *v.Campaign
 				}
 			}
 		}
@@ -380,34 +365,26 @@ func (e *Engine) read(ctx context.Context, t Tenant, tx bun.IDB, refs []Redeemab
 			if err := tx.NewSelect().Model(&ts).Where("pt.tenant_id = ?", t.ID).Where("pt.id IN (?)", bun.List(tierIDs)).Scan(ctx); err != nil {
 				return fmt.Errorf("load promotion tiers: %w", err)
 			}
-			var missing []string
 			for _, tr := range ts {
 				snap.tiers[tr.ID] = tr
 				if !slices.Contains(campIDs, tr.CampaignID) {
 					campIDs = append(campIDs, tr.CampaignID)
-					missing = append(missing, tr.CampaignID)
-				}
-			}
-			if len(missing) > 0 {
-				var cs []campaigns.Campaign
-				if err := tx.NewSelect().Model(&cs).Where("cp.tenant_id = ?", t.ID).Where("cp.id IN (?)", bun.List(missing)).Scan(ctx); err != nil {
-					return fmt.Errorf("load campaigns: %w", err)
-				}
-				for _, c := range cs {
-					snap.campaigns[c.ID] = c
 				}
 			}
 		}
 		if len(campIDs) == 0 {
 			return e.countRecent(ctx, tx, t, snap, now)
 		}
+		var cs []campaigns.Campaign
+		if err := tx.NewSelect().Model(&cs).Where("cp.tenant_id = ?", t.ID).Where("cp.id IN (?)", bun.List(campIDs)).Scan(ctx); err != nil {
+			return fmt.Errorf("load campaigns: %w", err)
+		}
+		for _, c := range cs {
+			snap.campaigns[c.ID] = c
+		}
 		// Usage counters exist only for campaigns with per-customer or per-period
 		// limits; without such a campaign there is nothing to read.
-		usage := false
-		for _, c := range snap.campaigns {
-			usage = usage || countsUsage(c.Limits)
-		}
-		if !usage {
+		if !slices.ContainsFunc(cs, func(c campaigns.Campaign) bool { return countsUsage(c.Limits) }) {
 			campIDs = nil
 		}
 		customerIDs := []string{""}
