@@ -148,6 +148,13 @@ func TestPolicyPublishActivateAndRollback(t *testing.T) {
 		if l.ActiveVersion == nil || *l.ActiveVersion != 1 || len(l.Versions) != 2 || l.Versions[0].Version != 2 || l.Versions[0].Active {
 			t.Fatalf("listing after rollback = %+v", l)
 		}
+		for n, want := range map[string]bool{"1": true, "2": false} {
+			var got policyVersion
+			s.do(t, "GET", "/v1/policies/eligibility/versions/"+n, tn.bearer(), nil).decode(t, &got)
+			if got.Version == 0 || got.Active != want || got.Modules["block_list.rego"] == "" {
+				t.Fatalf("version %s after the rollback = %+v, want active %v", n, got, want)
+			}
+		}
 		s.do(t, "POST", "/v1/policies/eligibility/versions/9/activate", tn.bearer(), nil).wantError(t, http.StatusNotFound, "not_found", "")
 		s.do(t, "POST", "/v1/policies/eligibility/versions/x/activate", tn.bearer(), nil).wantError(t, http.StatusBadRequest, "invalid_payload", "version")
 		s.do(t, "GET", "/v1/policies/pricing", tn.bearer(), nil).wantError(t, http.StatusNotFound, "not_found", "")

@@ -155,16 +155,11 @@ func (s *Server) getPolicyVersion(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx, tenantID := c.Request.Context(), principal(c).Tenant.ID
-	v, err := s.Policies.Get(ctx, tenantID, kind, n)
+	v, active, err := s.Policies.Get(c.Request.Context(), principal(c).Tenant.ID, kind, n)
 	if err != nil {
 		return err
 	}
-	l, err := s.Policies.List(ctx, tenantID, kind)
-	if err != nil {
-		return err
-	}
-	c.JSON(http.StatusOK, toPolicyVersion(v, l.Active == v.Number))
+	c.JSON(http.StatusOK, toPolicyVersion(v, active))
 	return nil
 }
 
@@ -228,7 +223,7 @@ func (s *Server) policyToEvaluate(ctx context.Context, tenantID string, kind pol
 	if *n < 1 {
 		return policies.TenantPolicy{}, problem.Invalidf("version", "version: %d is not a version number (1, 2, …)", *n)
 	}
-	v, err := s.Policies.Get(ctx, tenantID, kind, *n)
+	v, _, err := s.Policies.Get(ctx, tenantID, kind, *n)
 	if err != nil {
 		return policies.TenantPolicy{}, err
 	}

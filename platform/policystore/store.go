@@ -246,40 +246,21 @@ func (s *Store) Publish(ctx context.Context, tenantID string, kind policies.Kind
 	}
 	v := &Version{TenantID: tenantID, Kind: kind, Modules: d.Modules, Data: d.Data, ReplaceBase: d.ReplaceBase,
 		Digest: digest, CreatedBy: actorID(ctx), CreatedAt: s.now().UTC().Truncate(time.Microsecond)}
-	var activatedAt time.Time
-	err = s.db.InTx(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
-		if err := s.lock(ctx, tx, tenantID, kind); err != nil {
-			return err
-		}
-		prev, err := s.current(ctx, tx, tenantID, kind)
-		if err != nil {
-			return err
-		}
+	return s.change(ctx, tenantID, kind, "policy.published", func(ctx context.Context, tx bun.Tx) (*Version, error) {
 		var latest int
 		if err := tx.NewSelect().Model((*Version)(nil)).ColumnExpr("coalesce(max(version), 0)").
 			Where("tenant_id = ?", tenantID).Where("kind = ?", kind).Scan(ctx, &latest); err != nil {
-			return fmt.Errorf("publish %s policy: next version: %w", kind, err)
+			return nil, fmt.Errorf("publish %s policy: next version: %w", kind, err)
 		}
 		if latest >= MaxVersions {
-			return problem.Conflict("policy_versions_exhausted", fmt.Sprintf("the %s policy already has %d versions, the most a tenant may keep", kind, MaxVersions))
+			return nil, problem.Conflict("policy_versions_exhausted", fmt.Sprintf("the %s policy already has %d versions, the most a tenant may keep", kind, MaxVersions))
 		}
 		v.Number = latest + 1
 		if _, err := tx.NewInsert().Model(v).Exec(ctx); err != nil {
-			if db.IsUniqueViolation(err) {
-				return problem.Conflict("policy_publish_conflict", fmt.Sprintf("another %s policy version was published at the same time; publish again", kind))
-			}
-			return fmt.Errorf("publish %s policy: insert version: %w", kind, err)
+			return nil, fmt.Errorf("publish %s policy: insert version: %w", kind, err)
 		}
-		if activatedAt, err = s.activate(ctx, tx, tenantID, kind, v.Number); err != nil {
-			return err
-		}
-		return s.record(ctx, tx, tenantID, "policy.published", prev, v)
+		return v, nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	s.remember(tenantID, kind, activeVersion{number: v.Number, policy: v.Policy(), activatedAt: activatedAt})
-	return v, nil
 }
 
 // Activate makes version n of kind the active one again (a rollback, or a
@@ -288,24 +269,32 @@ func (s *Store) Activate(ctx context.Context, tenantID string, kind policies.Kin
 	if err := validKind(kind); err != nil {
 		return nil, err
 	}
+	return s.change(ctx, tenantID, kind, "policy.activated", func(ctx context.Context, tx bun.Tx) (*Version, error) {
+		return version(ctx, tx, tenantID, kind, n)
+	})
+}
+
+// change makes the version pick returns the active one of kind, in one
+// transaction that holds the (tenant, kind) lock, audits action with the diff
+// from the version it replaces, and puts it into this node's index.
+func (s *Store) change(ctx context.Context, tenantID string, kind policies.Kind, action string, pick func(ctx context.Context, tx bun.Tx) (*Version, error)) (*Version, error) {
 	var v *Version
 	var activatedAt time.Time
 	err := s.db.InTx(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
 		if err := s.lock(ctx, tx, tenantID, kind); err != nil {
 			return err
 		}
-		var err error
-		if v, err = version(ctx, tx, tenantID, kind, n); err != nil {
-			return err
-		}
 		prev, err := s.current(ctx, tx, tenantID, kind)
 		if err != nil {
 			return err
 		}
-		if activatedAt, err = s.activate(ctx, tx, tenantID, kind, n); err != nil {
+		if v, err = pick(ctx, tx); err != nil {
 			return err
 		}
-		return s.record(ctx, tx, tenantID, "policy.activated", prev, v)
+		if activatedAt, err = s.activate(ctx, tx, tenantID, kind, v.Number); err != nil {
+			return err
+		}
+		return s.record(ctx, tx, tenantID, action, prev, v)
 	})
 	if err != nil {
 		return nil, err
@@ -329,15 +318,21 @@ func (s *Store) lock(ctx context.Context, tx bun.Tx, tenantID string, kind polic
 
 // current is the active version of kind, nil when there is none.
 func (s *Store) current(ctx context.Context, tx bun.Tx, tenantID string, kind policies.Kind) (*Version, error) {
+	n, err := activeNumber(ctx, tx, tenantID, kind)
+	if err != nil || n == 0 {
+		return nil, err
+	}
+	return version(ctx, tx, tenantID, kind, n)
+}
+
+// activeNumber is the number of kind's active version, 0 when there is none.
+func activeNumber(ctx context.Context, tx bun.IDB, tenantID string, kind policies.Kind) (int, error) {
 	var a active
 	err := tx.NewSelect().Model(&a).Where("tenant_id = ?", tenantID).Where("kind = ?", kind).Scan(ctx)
-	if db.IsNotFound(err) {
-		return nil, nil
+	if err != nil && !db.IsNotFound(err) {
+		return 0, fmt.Errorf("load active %s policy: %w", kind, err)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("load active %s policy: %w", kind, err)
-	}
-	return version(ctx, tx, tenantID, kind, a.Number)
+	return a.Number, nil
 }
 
 // activate points kind at version n, stamped with the database's clock on
@@ -370,29 +365,27 @@ func (s *Store) List(ctx context.Context, tenantID string, kind policies.Kind) (
 			OrderExpr("version DESC").Scan(ctx); err != nil {
 			return fmt.Errorf("list %s policy versions: %w", kind, err)
 		}
-		var a active
-		err := tx.NewSelect().Model(&a).Where("tenant_id = ?", tenantID).Where("kind = ?", kind).Scan(ctx)
-		if err != nil && !db.IsNotFound(err) {
-			return fmt.Errorf("load active %s policy: %w", kind, err)
-		}
-		l.Active = a.Number
-		return nil
+		var err error
+		l.Active, err = activeNumber(ctx, tx, tenantID, kind)
+		return err
 	})
 	return l, err
 }
 
-// Get returns version n of kind.
-func (s *Store) Get(ctx context.Context, tenantID string, kind policies.Kind, n int) (*Version, error) {
+// Get returns version n of kind and whether it is the active one.
+func (s *Store) Get(ctx context.Context, tenantID string, kind policies.Kind, n int) (v *Version, isActive bool, err error) {
 	if err := validKind(kind); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	var v *Version
-	err := s.db.Read(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
-		var err error
-		v, err = version(ctx, tx, tenantID, kind, n)
+	err = s.db.Read(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
+		if v, err = version(ctx, tx, tenantID, kind, n); err != nil {
+			return err
+		}
+		a, err := activeNumber(ctx, tx, tenantID, kind)
+		isActive = a == n
 		return err
 	})
-	return v, err
+	return v, isActive, err
 }
 
 // Run polls for activations every interval until ctx ends, so that the active
