@@ -46,7 +46,9 @@ func publishExample(t *testing.T, s *server, tn tenant, name string) {
 func denies(t *testing.T, s *server, tn tenant, kind, code string, input map[string]any) bool {
 	t.Helper()
 	var ev evaluation
-	s.do(t, "POST", "/v1/policies/"+kind+"/evaluate", tn.bearer(), map[string]any{"input": input}).decode(t, &ev)
+	r := s.do(t, "POST", "/v1/policies/"+kind+"/evaluate", tn.bearer(), map[string]any{"input": input})
+	r.wantStatus(t, http.StatusOK) // an error body would read as "no deny"
+	r.decode(t, &ev)
 	for _, d := range ev.Deny {
 		if d.Code == code {
 			return true
