@@ -86,24 +86,25 @@ func (e *Engine) personalise(ctx context.Context, t Tenant, tx bun.IDB, base map
 		if err != nil {
 			return err
 		}
-		doc["segments"] = members
+		list := make([]any, len(members)) // the input document holds plain values only
+		for i, m := range members {
+			list[i] = m
+		}
+		doc["segments"] = list
 	}
 	return nil
 }
 
 // segmentsOf evaluates the tenant's segments policy on input. A policy that
-// fails puts the customer in no segment (and is logged by the caller's span).
-func (e *Engine) segmentsOf(ctx context.Context, tenantID string, input map[string]any) ([]any, error) {
+// fails puts the customer in no segment (its policies.Evaluate span records
+// the error).
+func (e *Engine) segmentsOf(ctx context.Context, tenantID string, input map[string]any) ([]string, error) {
 	doc, err := policies.NewDocument(input)
 	if err != nil {
 		return nil, err
 	}
 	d, _ := e.policies.EvaluateDocument(ctx, tenantID, policies.Segments, doc, nil)
-	out := make([]any, len(d.Members))
-	for i, m := range d.Members {
-		out[i] = m
-	}
-	return out, nil
+	return d.Members, nil
 }
 
 // CustomerStats is what a customer's redemptions say about their buying: the
@@ -202,15 +203,9 @@ func (e *Engine) Segments(ctx context.Context, t Tenant, cs []customers.Customer
 	for i := range cs {
 		base := inputBase(t, now, local, "online", &cs[i], empty)
 		base["customer"].(map[string]any)["stats"] = stats[cs[i].ID].doc()
-		members, err := e.segmentsOf(ctx, t.ID, base)
-		if err != nil {
+		if out[cs[i].ID], err = e.segmentsOf(ctx, t.ID, base); err != nil {
 			return nil, err
 		}
-		names := make([]string, len(members))
-		for j, m := range members {
-			names[j] = m.(string)
-		}
-		out[cs[i].ID] = names
 	}
 	return out, nil
 }
