@@ -40,13 +40,22 @@ func updateCustomer(ctx context.Context, tx bun.IDB, tenantID string, c *Custome
 	return nil
 }
 
+// customerBy are the prepared lookups of one customer by id and by source_id:
+// every validation and redemption of a known customer runs one.
+var customerBy = map[string]*db.Statement{"id": customerStatement("id"), "source_id": customerStatement("source_id")}
+
+func customerStatement(column string) *db.Statement {
+	return db.NewStatement("SELECT customers", func(q bun.IDB, _ int) string {
+		return q.NewSelect().Model((*Customer)(nil)).
+			Where("c.tenant_id = ?", db.Placeholder).Where("c."+column+" = ?", db.Placeholder).String()
+	})
+}
+
 // selectCustomer loads the customer whose column (id or source_id) equals value.
 // A missing customer is sql.ErrNoRows (db.IsNotFound).
 func selectCustomer(ctx context.Context, tx bun.IDB, tenantID, column, value string) (Customer, error) {
 	var c Customer
-	err := tx.NewSelect().Model(&c).
-		Where("c.tenant_id = ?", tenantID).Where("c."+column+" = ?", value).
-		Scan(ctx)
+	err := customerBy[column].Scan(ctx, tx, &c, 0, tenantID, value)
 	if err != nil {
 		return Customer{}, fmt.Errorf("load customer by %s: %w", column, err)
 	}

@@ -73,6 +73,9 @@ type DB struct {
 	write   *bun.DB
 	read    *bun.DB
 	opts    Options
+	hook    *queryHook // nil without instrumentation
+
+	writeRef, readRef *poolRef // what a transaction's Statements run on
 }
 
 // Open connects to the database named by opts. It does not run migrations.
@@ -119,6 +122,7 @@ func open(ctx context.Context, opts Options, rawURL string, serving bool) (*DB, 
 			_ = d.Close()
 			return nil, fmt.Errorf("database instrumentation: %w", err)
 		}
+		d.hook = hook
 		same := d.read == d.write
 		d.write = d.write.WithQueryHook(hook)
 		if same {
@@ -126,6 +130,11 @@ func open(ctx context.Context, opts Options, rawURL string, serving bool) (*DB, 
 		} else {
 			d.read = d.read.WithQueryHook(hook)
 		}
+	}
+	d.writeRef = &poolRef{h: d.write, hook: d.hook, d: d.dialect}
+	d.readRef = d.writeRef
+	if d.read != d.write {
+		d.readRef = &poolRef{h: d.read, hook: d.hook, d: d.dialect}
 	}
 	if err := d.Ping(ctx); err != nil {
 		_ = d.Close()

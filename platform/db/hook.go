@@ -75,14 +75,20 @@ func (h *queryHook) AfterQuery(ctx context.Context, e *bun.QueryEvent) {
 	span.SetName(name)
 	span.SetAttributes(attrs[1:]...)
 	span.SetAttributes(attribute.String("db.query.text", queryText(e)))
-	if e.Err != nil && !errors.Is(e.Err, sql.ErrNoRows) && !errors.Is(e.Err, sql.ErrTxDone) {
-		var pgErr *pgconn.PgError
-		if errors.As(e.Err, &pgErr) {
-			span.SetAttributes(attribute.String("db.response.status_code", pgErr.Code))
-			span.SetStatus(codes.Error, "SQLSTATE "+pgErr.Code)
-		} else {
-			span.SetStatus(codes.Error, "database error")
-		}
+	setErrorStatus(span, e.Err)
+}
+
+// setErrorStatus marks a failed query's span with the SQLSTATE only.
+func setErrorStatus(span trace.Span, err error) {
+	if err == nil || errors.Is(err, sql.ErrNoRows) || errors.Is(err, sql.ErrTxDone) {
+		return
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		span.SetAttributes(attribute.String("db.response.status_code", pgErr.Code))
+		span.SetStatus(codes.Error, "SQLSTATE "+pgErr.Code)
+	} else {
+		span.SetStatus(codes.Error, "database error")
 	}
 }
 

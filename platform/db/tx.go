@@ -131,6 +131,11 @@ func (d *DB) SetTenant(ctx context.Context, tx bun.Tx, tenantID string) error {
 }
 
 func (d *DB) run(ctx context.Context, h *bun.DB, opts *sql.TxOptions, setup, fn func(ctx context.Context, tx bun.Tx) error) (err error) {
+	ref := d.readRef
+	if h == d.write {
+		ref = d.writeRef
+	}
+	ctx = context.WithValue(ctx, poolKey{}, ref)
 	tx, err := h.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)

@@ -350,7 +350,7 @@ func (e *Engine) read(ctx context.Context, t Tenant, tx bun.IDB, refs []Redeemab
 		var campIDs []string
 		if len(codes) > 0 {
 			var vs []campaigns.Voucher
-			if err := tx.NewSelect().Model(&vs).Where("v.tenant_id = ?", t.ID).Where("v.code IN (?)", bun.List(codes)).Scan(ctx); err != nil {
+			if err := vouchersByCode.Scan(ctx, tx, &vs, len(codes), listArgs(t.ID, codes)...); err != nil {
 				return fmt.Errorf("load vouchers: %w", err)
 			}
 			for _, v := range vs {
@@ -376,7 +376,7 @@ func (e *Engine) read(ctx context.Context, t Tenant, tx bun.IDB, refs []Redeemab
 			return e.countRecent(ctx, tx, t, snap, now)
 		}
 		var cs []campaigns.Campaign
-		if err := tx.NewSelect().Model(&cs).Where("cp.tenant_id = ?", t.ID).Where("cp.id IN (?)", bun.List(campIDs)).Scan(ctx); err != nil {
+		if err := campaignsByID.Scan(ctx, tx, &cs, len(campIDs), listArgs(t.ID, campIDs)...); err != nil {
 			return fmt.Errorf("load campaigns: %w", err)
 		}
 		for _, c := range cs {
@@ -426,14 +426,38 @@ func (e *Engine) read(ctx context.Context, t Tenant, tx bun.IDB, refs []Redeemab
 	return snap, nil
 }
 
+// The reads of every validation and redemption, prepared.
+var (
+	vouchersByCode = db.NewStatement("SELECT vouchers", func(q bun.IDB, n int) string {
+		return q.NewSelect().Model((*campaigns.Voucher)(nil)).
+			Where("v.tenant_id = ?", db.Placeholder).Where("v.code IN (?)", db.List(n)).String()
+	})
+	campaignsByID = db.NewStatement("SELECT campaigns", func(q bun.IDB, n int) string {
+		return q.NewSelect().Model((*campaigns.Campaign)(nil)).
+			Where("cp.tenant_id = ?", db.Placeholder).Where("cp.id IN (?)", db.List(n)).String()
+	})
+	recentRedemptions = db.NewStatement("SELECT redemptions", func(bun.IDB, int) string {
+		return `SELECT count(*) FROM redemptions WHERE tenant_id = ? AND customer_id = ? AND kind = 'redemption' AND parent_id IS NOT NULL AND created_at > ?`
+	})
+)
+
+// listArgs is a Statement's arguments: the tenant, then an IN list.
+func listArgs(tenantID string, list []string) []any {
+	args := make([]any, 0, len(list)+1)
+	args = append(args, tenantID)
+	for _, v := range list {
+		args = append(args, v)
+	}
+	return args
+}
+
 // countRecent counts the customer's redemptions in the last hour, for the fraud
 // policy's velocity check.
 func (e *Engine) countRecent(ctx context.Context, tx bun.IDB, t Tenant, snap *snapshot, now time.Time) error {
 	if snap.customer == nil {
 		return nil
 	}
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM redemptions WHERE tenant_id = ? AND customer_id = ? AND kind = 'redemption' AND parent_id IS NOT NULL AND created_at > ?`,
-		t.ID, snap.customer.ID, now.Add(-time.Hour)).Scan(&snap.recent); err != nil {
+	if err := recentRedemptions.Scan(ctx, tx, &snap.recent, 0, t.ID, snap.customer.ID, now.Add(-time.Hour)); err != nil {
 		return fmt.Errorf("count recent redemptions: %w", err)
 	}
 	return nil

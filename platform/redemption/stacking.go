@@ -168,9 +168,13 @@ func (s *Settings) StackingRules(ctx context.Context, tenantID string) (Stacking
 	return out, err
 }
 
+var stackingRulesOf = db.NewStatement("SELECT stacking_rules", func(q bun.IDB, _ int) string {
+	return q.NewSelect().Model((*stackingRow)(nil)).Where("sr.tenant_id = ?", db.Placeholder).String()
+})
+
 func loadStackingRules(ctx context.Context, tx bun.IDB, tenantID string) (StackingRules, error) {
 	var row stackingRow
-	err := tx.NewSelect().Model(&row).Where("sr.tenant_id = ?", tenantID).Scan(ctx)
+	err := stackingRulesOf.Scan(ctx, tx, &row, 0, tenantID)
 	if db.IsNotFound(err) {
 		return DefaultStackingRules(), nil
 	}

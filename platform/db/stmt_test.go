@@ -1,0 +1,117 @@
+package db_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/punchcard-loyalty/punchcard/platform/db"
+	"github.com/punchcard-loyalty/punchcard/platform/dbtest"
+)
+
+type customerRow struct {
+	bun.BaseModel `bun:"table:customers,alias:c"`
+
+	TenantID  string    `bun:"tenant_id,pk"`
+	ID        string    `bun:"id,pk"`
+	Email     string    `bun:"email,nullzero"`
+	CreatedAt time.Time `bun:"created_at"`
+	UpdatedAt time.Time `bun:"updated_at"`
+}
+
+var (
+	customersByID = db.NewStatement("SELECT customers", func(q bun.IDB, n int) string {
+		return q.NewSelect().Model((*customerRow)(nil)).
+			Where("c.tenant_id = ?", db.Placeholder).Where("c.id IN (?)", db.List(n)).OrderExpr("c.id").String()
+	})
+	customerCreatedAfter = db.NewStatement("SELECT customers", func(bun.IDB, int) string {
+		return "SELECT count(*) FROM customers WHERE tenant_id = ? AND created_at > ?"
+	})
+)
+
+// A Statement gives the same rows prepared as unprepared, within the
+// transaction's tenant scope, on the reader and on the (single-connection on
+// SQLite) writer.
+func TestStatementPreparedMatchesUnprepared(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		created := time.Date(2026, 12, 2, 10, 30, 0, 123456000, time.UTC)
+		ts := dbtest.Tenants(t, d, time.Now, 2)
+		a, b := ts[0], ts[1]
+		for tenant, ids := range map[string][]string{a: {"cust_1", "cust_2"}, b: {"cust_3"}} {
+			err := d.InTx(ctx, tenant, func(ctx context.Context, tx bun.Tx) error {
+				for _, id := range ids {
+					row := customerRow{TenantID: tenant, ID: id, Email: id + "@example.com", CreatedAt: created, UpdatedAt: created}
+					if _, err := tx.NewInsert().Model(&row).Exec(ctx); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		check := func(t *testing.T, run func(ctx context.Context, tenant string, fn func(ctx context.Context, tx bun.Tx) error) error) {
+			t.Helper()
+			err := run(ctx, a, func(ctx context.Context, tx bun.Tx) error {
+				var rows []customerRow
+				if err := customersByID.Scan(ctx, tx, &rows, 3, a, "cust_1", "cust_2", "cust_3"); err != nil {
+					return err
+				}
+				got := []string{}
+				for _, r := range rows {
+					got = append(got, r.ID+" "+r.Email)
+				}
+				if want := []string{"cust_1 cust_1@example.com", "cust_2 cust_2@example.com"}; !slices.Equal(got, want) {
+					t.Errorf("rows = %q, want %q", got, want)
+				}
+				var one customerRow
+				if err := customersByID.Scan(ctx, tx, &one, 1, a, "cust_3"); !errors.Is(err, sql.ErrNoRows) {
+					t.Errorf("another tenant's customer as a struct: %v, want sql.ErrNoRows", err)
+				}
+				if d.Dialect() == db.Postgres {
+					// Row-level security holds for prepared statements too.
+					if err := customersByID.Scan(ctx, tx, &one, 1, b, "cust_3"); !errors.Is(err, sql.ErrNoRows) {
+						t.Errorf("another tenant's customer by its own tenant id: %v, want sql.ErrNoRows", err)
+					}
+				}
+				for at, want := range map[time.Time]int64{created.Add(-time.Microsecond): 2, created: 0} {
+					var n int64
+					if err := customerCreatedAfter.Scan(ctx, tx, &n, 0, a, at); err != nil {
+						return err
+					}
+					if n != want {
+						t.Errorf("created after %s: %d, want %d", at, n, want)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		// The first runs are unprepared while the statements are prepared in
+		// the background.
+		check(t, d.Read)
+		deadline := time.Now().Add(10 * time.Second)
+		for !db.PreparedOn(customersByID, d, 3) || !db.PreparedOn(customersByID, d, 1) || !db.PreparedOn(customerCreatedAfter, d, 0) {
+			if time.Now().After(deadline) {
+				t.Fatal("statements not prepared after 10s")
+			}
+			check(t, d.Read)
+			time.Sleep(10 * time.Millisecond)
+		}
+		check(t, d.Read)
+		for range 3 {
+			check(t, d.InTx)
+		}
+	})
+}
