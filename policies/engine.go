@@ -345,6 +345,10 @@ var queries = func() map[Kind]string {
 	return q
 }()
 
+// DecisionQuery is the query the engine evaluates for a decision of kind: what a
+// raw OPA evaluation of the same policies must evaluate to decide alike.
+func DecisionQuery(kind Kind) string { return queries[kind] }
+
 // baseQuery is the shared prepared query of kind's base policies.
 func (e *Engine) baseQuery(kind Kind) (rego.PreparedEvalQuery, error) {
 	b := e.base[kind]

@@ -91,7 +91,8 @@ func pgbenchFloor(script string) floor {
 
 // rawOPAFloor evaluates, in one goroutine, the three decisions one validation needs
 // (fraud, eligibility, stacking) with plain prepared queries of the same base
-// modules and inputs shaped as the engine builds them: the policy floor.
+// modules, the engine's decision queries (deny, review, risk score) and inputs
+// shaped as the engine builds them: the policy floor.
 var rawOPAFloor = floor{name: "raw OPA eval (fraud + eligibility + stacking)", run: func(ctx context.Context, _ *env, _ string, opts loadOptions) (result, error) {
 	type prepared struct {
 		q     rego.PreparedEvalQuery
@@ -99,7 +100,7 @@ var rawOPAFloor = floor{name: "raw OPA eval (fraud + eligibility + stacking)", r
 	}
 	var qs []prepared
 	for _, k := range []policies.Kind{policies.Fraud, policies.Eligibility, policies.Stacking} {
-		ro := []func(*rego.Rego){rego.Query("data." + k.Package() + ".deny")}
+		ro := []func(*rego.Rego){rego.Query(policies.DecisionQuery(k))}
 		for name, src := range policies.Base(k).Policies() {
 			ro = append(ro, rego.Module(name, src))
 		}

@@ -52,6 +52,11 @@ func NewStatement(name string, render func(q bun.IDB, n int) string) *Statement 
 	return &Statement{name: name, render: render}
 }
 
+// NewRawStatement describes a statement written as SQL with ? placeholders.
+func NewRawStatement(name, query string) *Statement {
+	return NewStatement(name, func(bun.IDB, int) string { return query })
+}
+
 // List is the placeholder of an IN list of n arguments, for a Statement's render.
 func List(n int) bun.Safe {
 	return bun.Safe(strings.TrimSuffix(strings.Repeat("?, ", n), ", "))
@@ -79,32 +84,62 @@ type poolRef struct {
 // is prepared in the background: the pool may have no other connection free
 // until this transaction ends (the SQLite writer has one).
 func (s *Statement) Scan(ctx context.Context, tx bun.IDB, dest any, n int, args ...any) error {
-	btx, inTx := tx.(bun.Tx)
-	ref, _ := ctx.Value(poolKey{}).(*poolRef)
-	var p *prepared
-	if inTx && ref != nil && n <= MaxListArity {
-		p = s.prepared(ref, n)
-	}
+	btx, ref, p := s.use(ctx, tx, n)
 	if p == nil {
 		return tx.NewRaw(s.render(tx, n), args...).Scan(ctx, dest)
 	}
-	start := time.Now()
-	var span trace.Span
-	if ref.hook != nil {
-		ctx, span = ref.hook.tracer.Start(ctx, s.name, trace.WithSpanKind(trace.SpanKindClient))
-		defer span.End()
-	}
-	if ref.d == SQLite {
-		args = sqliteArgs(args)
-	}
-	rows, err := btx.Tx.StmtContext(ctx, p.stmt).QueryContext(ctx, args...)
+	ctx, done := ref.start(ctx, s.name)
+	rows, err := btx.Tx.StmtContext(ctx, p.stmt).QueryContext(ctx, ref.args(args)...)
 	if err == nil {
 		err = scan(ctx, ref.h, rows, dest)
 	}
-	if ref.hook != nil {
-		ref.hook.record(ctx, span, start, s.name, p.text, err)
-	}
+	done(p.text, err)
 	return err
+}
+
+// Exec runs the statement, which has no IN list, in tx with args.
+func (s *Statement) Exec(ctx context.Context, tx bun.IDB, args ...any) (sql.Result, error) {
+	btx, ref, p := s.use(ctx, tx, 0)
+	if p == nil {
+		return tx.ExecContext(ctx, s.render(tx, 0), args...)
+	}
+	ctx, done := ref.start(ctx, s.name)
+	res, err := btx.Tx.StmtContext(ctx, p.stmt).ExecContext(ctx, ref.args(args)...)
+	done(p.text, err)
+	return res, err
+}
+
+// use is the transaction, its pool and the statement prepared on it for a
+// list of n, or a nil statement when it is to run unprepared.
+func (s *Statement) use(ctx context.Context, tx bun.IDB, n int) (bun.Tx, *poolRef, *prepared) {
+	btx, inTx := tx.(bun.Tx)
+	ref, _ := ctx.Value(poolKey{}).(*poolRef)
+	if !inTx || ref == nil || n > MaxListArity {
+		return btx, nil, nil
+	}
+	return btx, ref, s.prepared(ref, n)
+}
+
+// start opens a prepared statement's span; done times the statement and ends
+// the span, as the query hook does for bun's queries.
+func (r *poolRef) start(ctx context.Context, name string) (context.Context, func(text string, err error)) {
+	if r.hook == nil {
+		return ctx, func(string, error) {}
+	}
+	begin := time.Now()
+	ctx, span := r.hook.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient))
+	return ctx, func(text string, err error) {
+		r.hook.record(ctx, span, begin, name, text, err)
+		span.End()
+	}
+}
+
+// args are a statement's arguments as the pool's driver takes them.
+func (r *poolRef) args(args []any) []any {
+	if r.d == SQLite {
+		return sqliteArgs(args)
+	}
+	return args
 }
 
 func scan(ctx context.Context, h *bun.DB, rows *sql.Rows, dest any) error {

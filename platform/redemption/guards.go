@@ -72,6 +72,33 @@ type refusal struct {
 
 func (r *refusal) Error() string { return r.Code + ": " + r.Key + ": " + r.Message }
 
+// The guards, prepared: every redemption and rollback runs them.
+var (
+	redeemVoucher = db.NewRawStatement("UPDATE vouchers", `UPDATE vouchers
+		SET redeemed_quantity = redeemed_quantity + 1, gift_balance = gift_balance - ?, updated_at = ?
+		WHERE tenant_id = ? AND id = ? AND active
+		  AND (redemption_quantity IS NULL OR redeemed_quantity < redemption_quantity)
+		  AND gift_balance >= ?`)
+	redeemCampaign = db.NewRawStatement("UPDATE campaigns", `UPDATE campaigns
+		SET redemptions_count = redemptions_count + 1, discount_total = discount_total + ?, order_total = order_total + ?
+		WHERE tenant_id = ? AND id = ? AND active
+		  AND (? OR redemptions_count < ?)
+		  AND (? OR discount_total + ? <= ?)
+		  AND (? OR order_total + ? <= ?)`)
+	countUsage = db.NewRawStatement("INSERT redemption_usage", `INSERT INTO redemption_usage (tenant_id, campaign_id, customer_id, period, count)
+		VALUES (?, ?, ?, ?, 1)
+		ON CONFLICT (tenant_id, campaign_id, customer_id, period)
+		DO UPDATE SET count = redemption_usage.count + 1 WHERE redemption_usage.count < ?`)
+	returnVoucher = db.NewRawStatement("UPDATE vouchers", `UPDATE vouchers
+		SET redeemed_quantity = redeemed_quantity - 1, gift_balance = gift_balance + ?, updated_at = ?
+		WHERE tenant_id = ? AND id = ? AND redeemed_quantity >= 1 AND gift_balance + ? <= gift_amount`)
+	returnCampaign = db.NewRawStatement("UPDATE campaigns", `UPDATE campaigns
+		SET redemptions_count = redemptions_count - 1, discount_total = discount_total - ?, order_total = order_total - ?
+		WHERE tenant_id = ? AND id = ? AND redemptions_count >= 1 AND discount_total >= ? AND order_total >= ?`)
+	returnUsage = db.NewRawStatement("UPDATE redemption_usage", `UPDATE redemption_usage SET count = count - 1
+		WHERE tenant_id = ? AND campaign_id = ? AND customer_id = ? AND period = ? AND count >= 1`)
+)
+
 // applyClaims runs every guard of every claim in tx. The first guard that does not
 // hold returns a *refusal, and the caller rolls the transaction back.
 func applyClaims(ctx context.Context, tx bun.IDB, tenantID, customerID, localDate string, claims []claim, now time.Time) error {
@@ -82,11 +109,7 @@ func applyClaims(ctx context.Context, tx bun.IDB, tenantID, customerID, localDat
 			}
 			continue
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE vouchers
-			SET redeemed_quantity = redeemed_quantity + 1, gift_balance = gift_balance - ?, updated_at = ?
-			WHERE tenant_id = ? AND id = ? AND active
-			  AND (redemption_quantity IS NULL OR redeemed_quantity < redemption_quantity)
-			  AND gift_balance >= ?`, c.GiftCredits, now, tenantID, c.VoucherID, c.GiftCredits)
+		res, err := redeemVoucher.Exec(ctx, tx, c.GiftCredits, now, tenantID, c.VoucherID, c.GiftCredits)
 		if err := oneRow(res, err); err != nil {
 			if err == errNoRow {
 				return voucherRefusal(ctx, tx, tenantID, c)
@@ -107,12 +130,7 @@ func campaignGuards(ctx context.Context, tx bun.IDB, tenantID, customerID, local
 		return nil
 	}
 	l := c.Limits
-	res, err := tx.ExecContext(ctx, `UPDATE campaigns
-		SET redemptions_count = redemptions_count + 1, discount_total = discount_total + ?, order_total = order_total + ?
-		WHERE tenant_id = ? AND id = ? AND active
-		  AND (? OR redemptions_count < ?)
-		  AND (? OR discount_total + ? <= ?)
-		  AND (? OR order_total + ? <= ?)`,
+	res, err := redeemCampaign.Exec(ctx, tx,
 		c.Discount, c.OrderAmount, tenantID, c.CampaignID,
 		l.TotalRedemptions == nil, deref(l.TotalRedemptions),
 		l.TotalDiscountAmount == nil, c.Discount, deref(l.TotalDiscountAmount),
@@ -124,10 +142,7 @@ func campaignGuards(ctx context.Context, tx bun.IDB, tenantID, customerID, local
 		return fmt.Errorf("redeem campaign %s: %w", c.CampaignID, err)
 	}
 	for _, k := range c.counters(customerID, localDate) {
-		res, err := tx.ExecContext(ctx, `INSERT INTO redemption_usage (tenant_id, campaign_id, customer_id, period, count)
-			VALUES (?, ?, ?, ?, 1)
-			ON CONFLICT (tenant_id, campaign_id, customer_id, period)
-			DO UPDATE SET count = redemption_usage.count + 1 WHERE redemption_usage.count < ?`,
+		res, err := countUsage.Exec(ctx, tx,
 			tenantID, c.CampaignID, k.customer, k.period, k.limit)
 		if err := oneRow(res, err); err != nil {
 			if err == errNoRow {
@@ -146,9 +161,7 @@ func campaignGuards(ctx context.Context, tx bun.IDB, tenantID, customerID, local
 func reverseClaims(ctx context.Context, tx bun.IDB, tenantID, customerID, localDate string, claims []claim, now time.Time) error {
 	for _, c := range claims {
 		if c.VoucherID != "" {
-			res, err := tx.ExecContext(ctx, `UPDATE vouchers
-				SET redeemed_quantity = redeemed_quantity - 1, gift_balance = gift_balance + ?, updated_at = ?
-				WHERE tenant_id = ? AND id = ? AND redeemed_quantity >= 1 AND gift_balance + ? <= gift_amount`,
+			res, err := returnVoucher.Exec(ctx, tx,
 				c.GiftCredits, now, tenantID, c.VoucherID, c.GiftCredits)
 			if err := oneRow(res, err); err != nil {
 				return fmt.Errorf("roll back voucher %s: %w", c.Code, err)
@@ -157,17 +170,14 @@ func reverseClaims(ctx context.Context, tx bun.IDB, tenantID, customerID, localD
 		if c.CampaignID == "" {
 			continue
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE campaigns
-			SET redemptions_count = redemptions_count - 1, discount_total = discount_total - ?, order_total = order_total - ?
-			WHERE tenant_id = ? AND id = ? AND redemptions_count >= 1 AND discount_total >= ? AND order_total >= ?`,
+		res, err := returnCampaign.Exec(ctx, tx,
 			c.Discount, c.OrderAmount, tenantID, c.CampaignID, c.Discount, c.OrderAmount)
 		if err := oneRow(res, err); err != nil {
 			return fmt.Errorf("roll back campaign %s: %w", c.CampaignID, err)
 		}
 		for _, k := range c.counters(customerID, localDate) {
 			// A counter may be missing when its limit was set after the redemption.
-			if _, err := tx.ExecContext(ctx, `UPDATE redemption_usage SET count = count - 1
-				WHERE tenant_id = ? AND campaign_id = ? AND customer_id = ? AND period = ? AND count >= 1`,
+			if _, err := returnUsage.Exec(ctx, tx,
 				tenantID, c.CampaignID, k.customer, k.period); err != nil {
 				return fmt.Errorf("roll back usage of campaign %s: %w", c.CampaignID, err)
 			}
