@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -99,7 +100,15 @@ func open(ctx context.Context, opts Options, rawURL string, serving bool) (*DB, 
 		if err != nil {
 			return nil, err
 		}
-		d.write = bun.NewDB(stdlib.OpenDBFromPool(pool), pgdialect.New())
+		sqlDB := stdlib.OpenDBFromPool(pool)
+		// database/sql is the pool's only user, so it keeps its connections
+		// rather than handing each back to pgxpool after every transaction (the
+		// default here): a connection closed by database/sql deallocates its
+		// prepared statements, and the next one prepares them again.
+		sqlDB.SetMaxOpenConns(int(pool.Config().MaxConns))
+		sqlDB.SetMaxIdleConns(int(pool.Config().MaxConns))
+		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+		d.write = bun.NewDB(sqlDB, pgdialect.New())
 		d.read = d.write
 	case rawURL == "", strings.HasPrefix(rawURL, "sqlite:"), strings.HasPrefix(rawURL, "file:"):
 		d.dialect = SQLite
