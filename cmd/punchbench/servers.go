@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -40,6 +41,7 @@ type punchcard struct {
 	secret   string // the tenant's admin key
 	tenantID string
 	dataDir  string
+	dbURL    string // "" for SQLite
 	app      *app.App
 	client   *http.Client
 	stop     func()
@@ -87,7 +89,7 @@ func startPunchcard(ctx context.Context, databaseURL string, client *http.Client
 	}
 	done := make(chan error, 1)
 	go func() { done <- a.Serve(sctx, ln) }()
-	p := &punchcard{base: "http://" + ln.Addr().String(), client: client, app: a, dataDir: dir}
+	p := &punchcard{base: "http://" + ln.Addr().String(), client: client, app: a, dataDir: dir, dbURL: databaseURL}
 	p.stop = func() {
 		cancel()
 		<-done
@@ -200,6 +202,24 @@ func (p *punchcard) campaignCodes(ctx context.Context, n int) ([]string, error) 
 	}
 	if len(codes) != n {
 		return nil, fmt.Errorf("made %d codes for %d campaigns", len(codes), n)
+	}
+	// The set-up's own audit events are sealed now, so that sealing them does
+	// not compete with the measured redemptions (whose events are sealed as
+	// the server runs, as in production).
+	if err := p.app.Audit.SealAll(ctx); err != nil {
+		return nil, err
+	}
+	// PostgreSQL plans the measured statements on the statistics of the
+	// campaigns just made, as it would on a database in service.
+	if p.dbURL != "" {
+		conn, err := sql.Open("pgx", p.dbURL)
+		if err != nil {
+			return nil, err
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, "ANALYZE"); err != nil {
+			return nil, fmt.Errorf("analyze: %w", err)
+		}
 	}
 	return codes, nil
 }
