@@ -30,7 +30,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/punchcard-loyalty/punchcard/platform/app"
 	"github.com/punchcard-loyalty/punchcard/platform/buildinfo"
+	"github.com/punchcard-loyalty/punchcard/platform/config"
 )
 
 // measurement is one side of one comparison.
@@ -127,6 +129,14 @@ func mainErr(args []string, stdout, stderr io.Writer) error {
 			selected = append(selected, scenarios[i])
 		}
 	}
+
+	// The servers measured run in this process, tuned as `punchcard serve` tunes
+	// itself; the floors run under the same settings.
+	cfg, err := config.FromEnv()
+	if err != nil {
+		return err
+	}
+	app.TuneRuntime(cfg)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

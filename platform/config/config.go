@@ -30,6 +30,8 @@ type Config struct {
 	AuditSealInterval    time.Duration `env:"AUDIT_SEAL_INTERVAL" envDefault:"1s"`
 	PolicyTimeout        time.Duration `env:"POLICY_TIMEOUT" envDefault:"25ms"`
 	PolicyCacheBytes     int64         `env:"POLICY_CACHE_BYTES" envDefault:"536870912"`
+	GCPercent            int           `env:"GC_PERCENT" envDefault:"400"`
+	MemoryLimit          int64         `env:"MEMORY_LIMIT"`
 	NoMigrate            bool          `env:"NO_MIGRATE"`
 }
 
@@ -93,5 +95,20 @@ func (c Config) Validate() error {
 	if c.PolicyCacheBytes < 16<<20 {
 		errs = append(errs, errors.New("PUNCHCARD_POLICY_CACHE_BYTES must be at least 16777216 (16 MiB)"))
 	}
+	if c.GCPercent < 1 {
+		errs = append(errs, errors.New("PUNCHCARD_GC_PERCENT must be positive"))
+	}
+	if c.MemoryLimit != 0 && c.MemoryLimit < 64<<20 {
+		errs = append(errs, errors.New("PUNCHCARD_MEMORY_LIMIT must be 0 (derived) or at least 67108864 (64 MiB)"))
+	}
 	return errors.Join(errs...)
+}
+
+// SoftMemoryLimit is the Go runtime's soft memory limit for a server: the
+// configured one, or else room for a full policy cache twice over plus 512 MiB.
+func (c Config) SoftMemoryLimit() int64 {
+	if c.MemoryLimit > 0 {
+		return c.MemoryLimit
+	}
+	return 2*c.PolicyCacheBytes + 512<<20
 }
