@@ -14,8 +14,9 @@ defaults := {
 	"max_redeemables_per_request": 30,
 }
 
-# review_ratio is the share of a threshold from which a request is flagged for review.
-review_ratio := 0.8
+# A request is flagged for review from 80 % of a threshold: observed * 5 >=
+# limit * 4, in integers (OPA computes integer arithmetic natively, fractions
+# in arbitrary precision, at many times the cost).
 
 # checks maps each threshold to the observed value, the reason code and the message.
 checks := {
@@ -46,7 +47,7 @@ review contains reason(check.code, sprintf("Close to the limit: %s", [check.mess
 	some name, check in checks
 	limit := threshold(name)
 	check.observed < limit
-	check.observed >= review_ratio * limit
+	check.observed * 5 >= limit * 4
 }
 
 deny contains reason("too_many_redeemables", sprintf("No more than %v redeemables can be used in one request.", [limit]), "fraud.max_redeemables_per_request") if {
@@ -57,21 +58,22 @@ deny contains reason("too_many_redeemables", sprintf("No more than %v redeemable
 review contains reason("too_many_redeemables", sprintf("Close to the limit of %v redeemables in one request.", [limit]), "fraud.max_redeemables_per_request") if {
 	limit := threshold("max_redeemables_per_request")
 	requested <= limit
-	requested >= review_ratio * limit
+	requested * 5 >= limit * 4
 }
 
 default risk_score := 0
 
-risk_score := min([100, round(max(ratios) * 100)]) if {
-	count(ratios) > 0
+risk_score := min([100, max(percents)]) if {
+	count(percents) > 0
 }
 
-ratios contains check.observed / limit if {
+# percents are how close the request comes to each threshold, in percent.
+percents contains percent(check.observed, limit) if {
 	some name, check in checks
 	limit := threshold(name)
 }
 
-ratios contains requested / limit if {
+percents contains percent(requested, limit) if {
 	limit := threshold("max_redeemables_per_request")
 }
 
@@ -96,6 +98,15 @@ velocity(name) := n if {
 	n := input.velocity[name]
 	is_number(n)
 } else := 0
+
+# percent is round(100 * observed / limit). On integers it is
+# floor((200 * observed + limit) / (2 * limit)), an exact division.
+percent(observed, limit) := (n - (n % d)) / d if {
+	round(observed) == observed
+	round(limit) == limit
+	n := (200 * observed) + limit
+	d := 2 * limit
+} else := round((observed * 100) / limit)
 
 requested := n if {
 	is_array(input.redeemables)
