@@ -140,10 +140,10 @@ func open(ctx context.Context, opts Options, rawURL string, serving bool) (*DB, 
 			d.read = d.read.WithQueryHook(hook)
 		}
 	}
-	d.writeRef = &poolRef{h: d.write, hook: d.hook, d: d.dialect}
+	d.writeRef = newPoolRef(d.write, d.hook, d.dialect)
 	d.readRef = d.writeRef
 	if d.read != d.write {
-		d.readRef = &poolRef{h: d.read, hook: d.hook, d: d.dialect}
+		d.readRef = newPoolRef(d.read, d.hook, d.dialect)
 	}
 	if err := d.Ping(ctx); err != nil {
 		_ = d.Close()
@@ -266,6 +266,12 @@ func (d *DB) Ping(ctx context.Context) error {
 
 // Close closes every pool.
 func (d *DB) Close() error {
+	if d.writeRef != nil {
+		d.writeRef.close()
+	}
+	if d.readRef != nil && d.readRef != d.writeRef {
+		d.readRef.close()
+	}
 	err := d.write.Close()
 	if d.read != d.write {
 		err = errors.Join(err, d.read.Close())

@@ -49,7 +49,36 @@ type prepared struct {
 // writing bun.Safe("?") for each argument and List(n) for an IN list of n
 // arguments; n is 0 for a statement without a list.
 func NewStatement(name string, render func(q bun.IDB, n int) string) *Statement {
-	return &Statement{name: name, render: render}
+	s := &Statement{name: name, render: render}
+	statementsMu.Lock()
+	statements = append(statements, s)
+	statementsMu.Unlock()
+	return s
+}
+
+// statements are every Statement described, so that closing a pool can close
+// what was prepared on it.
+var (
+	statementsMu sync.Mutex
+	statements   []*Statement
+)
+
+// forget closes and drops the statements prepared on pool.
+func forget(pool *sql.DB) {
+	statementsMu.Lock()
+	all := statements
+	statementsMu.Unlock()
+	for _, s := range all {
+		s.cache.Range(func(k, v any) bool {
+			if k.(stmtKey).pool == pool {
+				if p := v.(*prepared); p.stmt != nil {
+					_ = p.stmt.Close()
+				}
+				s.cache.Delete(k)
+			}
+			return true
+		})
+	}
 }
 
 // NewRawStatement describes a statement written as SQL with ? placeholders.
@@ -73,6 +102,24 @@ type poolRef struct {
 	h    *bun.DB
 	hook *queryHook
 	d    Dialect
+
+	// Background preparations run under ctx; closing the pool cancels ctx and
+	// waits for them.
+	ctx       context.Context
+	cancel    context.CancelFunc
+	preparing sync.WaitGroup
+}
+
+func newPoolRef(h *bun.DB, hook *queryHook, d Dialect) *poolRef {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &poolRef{h: h, hook: hook, d: d, ctx: ctx, cancel: cancel}
+}
+
+// close stops the pool's preparations and closes what was prepared on it.
+func (r *poolRef) close() {
+	r.cancel()
+	r.preparing.Wait()
+	forget(r.h.DB)
 }
 
 // Scan runs the statement in tx with args and scans the result into dest: every
@@ -175,12 +222,15 @@ func (s *Statement) prepared(ref *poolRef, n int) *prepared {
 		}
 		return nil
 	}
+	if ref.ctx.Err() != nil {
+		return nil // the pool is closing
+	}
 	p := &prepared{}
 	if _, loaded := s.cache.LoadOrStore(key, p); loaded {
 		return nil
 	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ref.preparing.Go(func() {
+		ctx, cancel := context.WithTimeout(ref.ctx, time.Minute)
 		defer cancel()
 		text := s.render(ref.h, n)
 		q := text
@@ -195,7 +245,7 @@ func (s *Statement) prepared(ref *poolRef, n int) *prepared {
 			return
 		}
 		s.cache.Store(key, &prepared{stmt: stmt, text: text})
-	}()
+	})
 	return nil
 }
 
