@@ -267,19 +267,13 @@ func (s *Service) SetConsents(ctx context.Context, tenantID, idOrSourceID string
 	return customerID, all, nil
 }
 
-// find loads the customer named by an id (cust_…) or, failing that, a source_id.
-// Another tenant's customer is not found, like a missing one.
 // Find returns the customer with the given id, else the one with the given
 // source_id, in tx, or nil when there is none. The promotions engine uses it inside
 // its own read transaction.
 func Find(ctx context.Context, tx bun.IDB, tenantID, id, sourceID string) (*Customer, error) {
-	for _, ref := range []string{id, sourceID} {
-		if ref == "" {
-			continue
-		}
-		c, err := find(ctx, tx, tenantID, ref)
-		var p *problem.Error
-		if errors.As(err, &p) && p.Kind == problem.KindNotFound {
+	for _, l := range Lookups(id, sourceID) {
+		c, err := selectCustomer(ctx, tx, tenantID, l.Column, l.Value)
+		if db.IsNotFound(err) {
 			continue
 		}
 		if err != nil {
@@ -290,6 +284,29 @@ func Find(ctx context.Context, tx bun.IDB, tenantID, id, sourceID string) (*Cust
 	return nil, nil
 }
 
+// Lookup is one way of finding a customer: the column (id or source_id) and the
+// value it must hold.
+type Lookup struct{ Column, Value string }
+
+// Lookups are the ways Find tries, in order, to find the customer named by id or
+// sourceID: each value that has the form of a customer id as an id, then as a
+// source_id.
+func Lookups(id, sourceID string) []Lookup {
+	var out []Lookup
+	for _, ref := range []string{id, sourceID} {
+		if ref == "" {
+			continue
+		}
+		if ids.HasPrefix(ref, ids.Customer) {
+			out = append(out, Lookup{"id", ref})
+		}
+		out = append(out, Lookup{"source_id", ref})
+	}
+	return out
+}
+
+// find loads the customer named by an id (cust_…) or, failing that, a source_id.
+// Another tenant's customer is not found, like a missing one.
 func find(ctx context.Context, tx bun.IDB, tenantID, idOrSourceID string) (Customer, error) {
 	if idOrSourceID == "" {
 		return Customer{}, problem.NotFound(ResourceType, idOrSourceID)

@@ -341,11 +341,9 @@ func (e *Engine) read(ctx context.Context, t Tenant, tx bun.IDB, refs []Redeemab
 			return err
 		}
 		if customer != nil {
-			c, err := customers.Find(ctx, tx, t.ID, customer.ID, customer.SourceID)
-			if err != nil {
+			if err := findCustomer(ctx, tx, t.ID, customer, now, snap); err != nil {
 				return err
 			}
-			snap.customer = c
 		}
 		var campIDs []string
 		if len(codes) > 0 {
@@ -373,7 +371,7 @@ func (e *Engine) read(ctx context.Context, t Tenant, tx bun.IDB, refs []Redeemab
 			}
 		}
 		if len(campIDs) == 0 {
-			return e.countRecent(ctx, tx, t, snap, now)
+			return nil
 		}
 		var cs []campaigns.Campaign
 		if err := campaignsByID.Scan(ctx, tx, &cs, len(campIDs), listArgs(t.ID, campIDs)...); err != nil {
@@ -392,7 +390,7 @@ func (e *Engine) read(ctx context.Context, t Tenant, tx bun.IDB, refs []Redeemab
 			customerIDs = append(customerIDs, snap.customer.ID)
 		}
 		if len(campIDs) == 0 {
-			return e.countRecent(ctx, tx, t, snap, now)
+			return nil
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT campaign_id, customer_id, period, count FROM redemption_usage
 			WHERE tenant_id = ? AND campaign_id IN (?) AND customer_id IN (?) AND period IN (?)`,
@@ -412,7 +410,7 @@ func (e *Engine) read(ctx context.Context, t Tenant, tx bun.IDB, refs []Redeemab
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		return e.countRecent(ctx, tx, t, snap, now)
+		return nil
 	}
 	var err error
 	if tx != nil {
@@ -436,9 +434,6 @@ var (
 		return q.NewSelect().Model((*campaigns.Campaign)(nil)).
 			Where("cp.tenant_id = ?", db.Placeholder).Where("cp.id IN (?)", db.List(n)).String()
 	})
-	recentRedemptions = db.NewStatement("SELECT redemptions", func(bun.IDB, int) string {
-		return `SELECT count(*) FROM redemptions WHERE tenant_id = ? AND customer_id = ? AND kind = 'redemption' AND parent_id IS NOT NULL AND created_at > ?`
-	})
 )
 
 // listArgs is a Statement's arguments: the tenant, then an IN list.
@@ -451,14 +446,41 @@ func listArgs(tenantID string, list []string) []any {
 	return args
 }
 
-// countRecent counts the customer's redemptions in the last hour, for the fraud
-// policy's velocity check.
-func (e *Engine) countRecent(ctx context.Context, tx bun.IDB, t Tenant, snap *snapshot, now time.Time) error {
-	if snap.customer == nil {
+// customerRow is a customer with its redemptions of the last hour, for the
+// fraud policy's velocity check.
+type customerRow struct {
+	customers.Customer `bun:",extend"`
+	RecentRedemptions  int64 `bun:"recent_redemptions,scanonly"`
+}
+
+// customerBy are the prepared lookups of a customer by id and by source_id, with
+// the count of recent redemptions in the same query.
+var customerBy = map[string]*db.Statement{"id": customerStatement("id"), "source_id": customerStatement("source_id")}
+
+func customerStatement(column string) *db.Statement {
+	return db.NewStatement("SELECT customers", func(q bun.IDB, _ int) string {
+		return q.NewSelect().Model((*customerRow)(nil)).ColumnExpr("c.*").
+			ColumnExpr(`(SELECT count(*) FROM redemptions AS r WHERE r.tenant_id = c.tenant_id AND r.customer_id = c.id
+				AND r.kind = 'redemption' AND r.parent_id IS NOT NULL AND r.created_at > ?) AS recent_redemptions`, db.Placeholder).
+			Where("c.tenant_id = ?", db.Placeholder).Where("c."+column+" = ?", db.Placeholder).String()
+	})
+}
+
+// findCustomer loads the customer the request names, trying the lookups of
+// customers.Find in its order, with the customer's redemptions in the hour
+// before now.
+func findCustomer(ctx context.Context, tx bun.IDB, tenantID string, ref *CustomerRef, now time.Time, snap *snapshot) error {
+	for _, l := range customers.Lookups(ref.ID, ref.SourceID) {
+		var row customerRow
+		err := customerBy[l.Column].Scan(ctx, tx, &row, 0, now.Add(-time.Hour), tenantID, l.Value)
+		if db.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("load customer: %w", err)
+		}
+		snap.customer, snap.recent = &row.Customer, row.RecentRedemptions
 		return nil
-	}
-	if err := recentRedemptions.Scan(ctx, tx, &snap.recent, 0, t.ID, snap.customer.ID, now.Add(-time.Hour)); err != nil {
-		return fmt.Errorf("count recent redemptions: %w", err)
 	}
 	return nil
 }
