@@ -78,6 +78,8 @@ type DB struct {
 	hook    *queryHook // nil without instrumentation
 
 	writeRef, readRef *poolRef // what a transaction's Statements run on
+
+	pgPool *pgxpool.Pool // PostgreSQL: under database/sql, which does not close it
 }
 
 // Open connects to the database named by opts. It does not run migrations.
@@ -101,6 +103,7 @@ func open(ctx context.Context, opts Options, rawURL string, serving bool) (*DB, 
 		if err != nil {
 			return nil, err
 		}
+		d.pgPool = pool
 		sqlDB := stdlib.OpenDBFromPool(pool)
 		// database/sql is the pool's only user, so it keeps its connections
 		// rather than handing each back to pgxpool after every transaction (the
@@ -276,6 +279,9 @@ func (d *DB) Close() error {
 	err := d.write.Close()
 	if d.read != d.write {
 		err = errors.Join(err, d.read.Close())
+	}
+	if d.pgPool != nil {
+		d.pgPool.Close()
 	}
 	return err
 }

@@ -2,9 +2,14 @@ package db_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"os"
+	"sync"
 	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/uptrace/bun"
 
@@ -80,5 +85,63 @@ func TestInTxRollsBackOnError(t *testing.T) {
 				t.Fatalf("rolled-back row visible: n=%d err=%v", n, err)
 			}
 		})
+	}
+}
+
+// Closing a PostgreSQL DB closes its connections: opening and closing servers
+// (tests, the load driver) must not pile up idle connections.
+func TestCloseReleasesPostgresConnections(t *testing.T) {
+	u := os.Getenv("PUNCHCARD_TEST_DATABASE_URL")
+	if u == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("PUNCHCARD_TEST_DATABASE_URL must be set in CI")
+		}
+		t.Skip("PUNCHCARD_TEST_DATABASE_URL is not set")
+	}
+	ctx := context.Background()
+	if _, err := db.Migrate(ctx, db.Options{URL: u}); err != nil {
+		t.Fatal(err)
+	}
+	probe, err := sql.Open("pgx", u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer probe.Close()
+	// The connections of this test's database, but for the probe's own.
+	count := func() int {
+		var n int
+		if err := probe.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := count()
+	for range 3 {
+		d, err := db.Open(ctx, db.Options{URL: u, MaxConns: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Hold all four connections at once, so that the pool opens them.
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				_ = d.Read(ctx, "ten_close", func(ctx context.Context, tx bun.Tx) error {
+					_, err := tx.ExecContext(ctx, "SELECT pg_sleep(0.05)")
+					return err
+				})
+			})
+		}
+		wg.Wait()
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for count() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections after closing, %d before", count(), before)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
