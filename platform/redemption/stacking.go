@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -150,6 +151,69 @@ type Settings struct {
 	db    *db.DB
 	audit *audit.Log
 	now   func() time.Time
+
+	cache stackingCache
+}
+
+// StackingCacheTTL is how long a node reuses a tenant's stacking rules: a change
+// made through this node applies to its next request, one made through another
+// node within this time.
+const StackingCacheTTL = time.Second
+
+// maxCachedStacking bounds the cache; past it, expired entries are dropped.
+const maxCachedStacking = 10000
+
+// stackingCache holds each tenant's stacking rules, read once per TTL instead of
+// once per validation.
+type stackingCache struct {
+	mu      sync.Mutex
+	entries map[string]stackingEntry
+	gen     uint64 // bumped by every invalidation, so a load that raced one is not kept
+}
+
+type stackingEntry struct {
+	rules  StackingRules
+	loaded time.Time
+}
+
+// rules returns tenantID's stacking rules, from the cache when fresh, else read
+// in tx.
+func (c *stackingCache) rules(ctx context.Context, tx bun.IDB, tenantID string) (StackingRules, error) {
+	c.mu.Lock()
+	e, ok := c.entries[tenantID]
+	gen := c.gen
+	c.mu.Unlock()
+	if ok && time.Since(e.loaded) < StackingCacheTTL {
+		return e.rules, nil
+	}
+	start := time.Now()
+	r, err := loadStackingRules(ctx, tx, tenantID)
+	if err != nil {
+		return StackingRules{}, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen == gen {
+		if c.entries == nil {
+			c.entries = map[string]stackingEntry{}
+		}
+		if len(c.entries) >= maxCachedStacking {
+			for k, e := range c.entries {
+				if time.Since(e.loaded) >= StackingCacheTTL {
+					delete(c.entries, k)
+				}
+			}
+		}
+		c.entries[tenantID] = stackingEntry{rules: r, loaded: start}
+	}
+	return r, nil
+}
+
+func (c *stackingCache) invalidate(tenantID string) {
+	c.mu.Lock()
+	delete(c.entries, tenantID)
+	c.gen++
+	c.mu.Unlock()
 }
 
 // NewSettings returns the settings store.
@@ -207,5 +271,6 @@ func (s *Settings) SetStackingRules(ctx context.Context, tenantID string, r Stac
 		_, err := s.audit.Record(ctx, tx, tenantID, audit.Entry{Action: "stacking_rules.updated", ResourceType: "stacking_rules", ResourceID: tenantID, After: r})
 		return err
 	})
+	s.cache.invalidate(tenantID)
 	return r, err
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/uptrace/bun"
+
 	"github.com/punchcard-loyalty/punchcard/platform/audit"
 	"github.com/punchcard-loyalty/punchcard/platform/problem"
 )
@@ -57,6 +59,54 @@ func TestStackingRulesRoundTrip(t *testing.T) {
 		}
 		if got, _ := s.StackingRules(ctx, e.tenantID); got.ApplicableRedeemablesLimit != 2 {
 			t.Fatalf("a refused update changed the rules: %+v", got)
+		}
+	})
+}
+
+// A node reuses a tenant's stacking rules for StackingCacheTTL: a change made
+// through the node applies to its next read, one made through another node
+// within the TTL.
+func TestStackingRulesCache(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *guardEnv) {
+		ctx := context.Background()
+		log := audit.New(e.db, time.Now, slog.New(slog.DiscardHandler))
+		a, b := NewSettings(e.db, log, time.Now), NewSettings(e.db, log, time.Now)
+		read := func(s *Settings) StackingRules {
+			t.Helper()
+			var r StackingRules
+			err := e.db.Read(ctx, e.tenantID, func(ctx context.Context, tx bun.Tx) error {
+				var err error
+				r, err = s.cache.rules(ctx, tx, e.tenantID)
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		if got := read(a).ApplicableRedeemablesLimit; got != 5 {
+			t.Fatalf("default limit %d, want 5", got)
+		}
+		r := DefaultStackingRules()
+		r.ApplicableRedeemablesLimit = 2
+		if _, err := a.SetStackingRules(ctx, e.tenantID, r); err != nil {
+			t.Fatal(err)
+		}
+		if got := read(a).ApplicableRedeemablesLimit; got != 2 {
+			t.Fatalf("the changing node reads %d, want 2 at once", got)
+		}
+		// The other node read the rules before the change.
+		read(b)
+		r.ApplicableRedeemablesLimit = 3
+		if _, err := a.SetStackingRules(ctx, e.tenantID, r); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(StackingCacheTTL + 2*time.Second)
+		for read(b).ApplicableRedeemablesLimit != 3 {
+			if time.Now().After(deadline) {
+				t.Fatalf("another node still reads the old rules %s after the change", StackingCacheTTL+2*time.Second)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	})
 }
