@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
-	"github.com/uptrace/bun/dialect"
 
 	"github.com/punchcard-loyalty/punchcard/platform/campaigns"
 	"github.com/punchcard-loyalty/punchcard/platform/db"
@@ -86,22 +85,6 @@ var (
 		  AND (? OR redemptions_count < ?)
 		  AND (? OR discount_total + ? <= ?)
 		  AND (? OR order_total + ? <= ?)`)
-	// PostgreSQL only: redeemVoucher, then redeemCampaign when the voucher's
-	// guard held, reporting the rows each updated.
-	redeemVoucherAndCampaign = db.NewRawStatement("UPDATE vouchers", `WITH v AS (UPDATE vouchers
-		SET redeemed_quantity = redeemed_quantity + 1, gift_balance = gift_balance - ?, updated_at = ?
-		WHERE tenant_id = ? AND id = ? AND active
-		  AND (redemption_quantity IS NULL OR redeemed_quantity < redemption_quantity)
-		  AND gift_balance >= ?
-		RETURNING 1),
-	c AS (UPDATE campaigns
-		SET redemptions_count = redemptions_count + 1, discount_total = discount_total + ?, order_total = order_total + ?
-		WHERE tenant_id = ? AND id = ? AND active AND EXISTS (SELECT FROM v)
-		  AND (? OR redemptions_count < ?)
-		  AND (? OR discount_total + ? <= ?)
-		  AND (? OR order_total + ? <= ?)
-		RETURNING 1)
-	SELECT (SELECT count(*) FROM v) AS voucher, (SELECT count(*) FROM c) AS campaign`)
 	countUsage = db.NewRawStatement("INSERT redemption_usage", `INSERT INTO redemption_usage (tenant_id, campaign_id, customer_id, period, count)
 		VALUES (?, ?, ?, ?, 1)
 		ON CONFLICT (tenant_id, campaign_id, customer_id, period)
@@ -119,49 +102,22 @@ var (
 // applyClaims runs every guard of every claim in tx. The first guard that does not
 // hold returns a *refusal, and the caller rolls the transaction back.
 func applyClaims(ctx context.Context, tx bun.IDB, tenantID, customerID, localDate string, claims []claim, now time.Time) error {
-	pg := tx.Dialect().Name() == dialect.PG
 	for _, c := range claims {
-		switch {
-		case c.VoucherID == "": // a promotion tier: only its campaign's guards
+		if c.VoucherID == "" { // a promotion tier: only its campaign's guards
 			if err := campaignGuards(ctx, tx, tenantID, customerID, localDate, c); err != nil {
 				return err
 			}
-		case pg && c.CampaignID != "":
-			// The voucher's and the campaign's guards in one round trip: the
-			// rows stay locked one round trip less.
-			var n struct {
-				Voucher  int64 `bun:"voucher"`
-				Campaign int64 `bun:"campaign"`
-			}
-			l := c.Limits
-			err := redeemVoucherAndCampaign.Scan(ctx, tx, &n, 0,
-				c.GiftCredits, now, tenantID, c.VoucherID, c.GiftCredits,
-				c.Discount, c.OrderAmount, tenantID, c.CampaignID,
-				l.TotalRedemptions == nil, deref(l.TotalRedemptions),
-				l.TotalDiscountAmount == nil, c.Discount, deref(l.TotalDiscountAmount),
-				l.TotalOrderAmount == nil, c.OrderAmount, deref(l.TotalOrderAmount))
-			switch {
-			case err != nil:
-				return fmt.Errorf("redeem voucher %s: %w", c.Code, err)
-			case n.Voucher != 1:
+			continue
+		}
+		res, err := redeemVoucher.Exec(ctx, tx, c.GiftCredits, now, tenantID, c.VoucherID, c.GiftCredits)
+		if err := oneRow(res, err); err != nil {
+			if err == errNoRow {
 				return voucherRefusal(ctx, tx, tenantID, c)
-			case n.Campaign != 1:
-				return campaignRefusal(ctx, tx, tenantID, c)
 			}
-			if err := usageGuards(ctx, tx, tenantID, customerID, localDate, c); err != nil {
-				return err
-			}
-		default:
-			res, err := redeemVoucher.Exec(ctx, tx, c.GiftCredits, now, tenantID, c.VoucherID, c.GiftCredits)
-			if err := oneRow(res, err); err != nil {
-				if err == errNoRow {
-					return voucherRefusal(ctx, tx, tenantID, c)
-				}
-				return fmt.Errorf("redeem voucher %s: %w", c.Code, err)
-			}
-			if err := campaignGuards(ctx, tx, tenantID, customerID, localDate, c); err != nil {
-				return err
-			}
+			return fmt.Errorf("redeem voucher %s: %w", c.Code, err)
+		}
+		if err := campaignGuards(ctx, tx, tenantID, customerID, localDate, c); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -185,12 +141,6 @@ func campaignGuards(ctx context.Context, tx bun.IDB, tenantID, customerID, local
 		}
 		return fmt.Errorf("redeem campaign %s: %w", c.CampaignID, err)
 	}
-	return usageGuards(ctx, tx, tenantID, customerID, localDate, c)
-}
-
-// usageGuards count a claim against its campaign's per-customer and per-period
-// limits.
-func usageGuards(ctx context.Context, tx bun.IDB, tenantID, customerID, localDate string, c claim) error {
 	for _, k := range c.counters(customerID, localDate) {
 		res, err := countUsage.Exec(ctx, tx,
 			tenantID, c.CampaignID, k.customer, k.period, k.limit)
