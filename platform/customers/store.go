@@ -45,7 +45,7 @@ func updateCustomer(ctx context.Context, tx bun.IDB, tenantID string, c *Custome
 var customerBy = map[string]*db.Statement{"id": customerStatement("id"), "source_id": customerStatement("source_id")}
 
 func customerStatement(column string) *db.Statement {
-	return db.NewStatement("SELECT customers", func(q bun.IDB, _ int) string {
+	return db.NewStatement("SELECT", "customers", func(q bun.IDB, _ int) string {
 		return q.NewSelect().Model((*Customer)(nil)).
 			Where("c.tenant_id = ?", db.Placeholder).Where("c."+column+" = ?", db.Placeholder).String()
 	})

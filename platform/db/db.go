@@ -144,10 +144,10 @@ func open(ctx context.Context, opts Options, rawURL string, serving bool) (*DB, 
 			d.read = d.read.WithQueryHook(hook)
 		}
 	}
-	d.writeRef = newPoolRef(d.write, d.hook, d.dialect)
+	d.writeRef = newPoolRef(d.write, d)
 	d.readRef = d.writeRef
 	if d.read != d.write {
-		d.readRef = newPoolRef(d.read, d.hook, d.dialect)
+		d.readRef = newPoolRef(d.read, d)
 	}
 	if err := d.Ping(ctx); err != nil {
 		_ = d.Close()

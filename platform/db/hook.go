@@ -52,30 +52,37 @@ func (h *queryHook) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.
 }
 
 func (h *queryHook) AfterQuery(ctx context.Context, e *bun.QueryEvent) {
-	op := e.Operation()
 	table := ""
 	if e.IQuery != nil {
 		table = e.IQuery.GetTableName()
 	}
+	span := trace.SpanFromContext(ctx)
+	h.finish(ctx, span, e.StartTime, e.Operation(), table, func() string { return queryText(e) }, e.Err)
+	if span.IsRecording() {
+		span.End()
+	}
+}
+
+// finish times a query begun by BeforeQuery and completes its span: named by
+// operation and table, with the text (rendered only for a recording span) and,
+// on failure, the SQLSTATE.
+func (h *queryHook) finish(ctx context.Context, span trace.Span, start time.Time, op, table string, text func() string, err error) {
 	attrs := []attribute.KeyValue{h.system, attribute.String("db.operation.name", op)}
 	if table != "" {
 		attrs = append(attrs, attribute.String("db.collection.name", table))
 	}
-	h.duration.Record(ctx, time.Since(e.StartTime).Seconds(), metric.WithAttributes(attrs...))
-
-	span := trace.SpanFromContext(ctx)
+	h.duration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attrs...))
 	if !span.IsRecording() {
 		return
 	}
-	defer span.End()
 	name := op
 	if table != "" {
 		name += " " + table
 	}
 	span.SetName(name)
 	span.SetAttributes(attrs[1:]...)
-	span.SetAttributes(attribute.String("db.query.text", queryText(e)))
-	setErrorStatus(span, e.Err)
+	span.SetAttributes(attribute.String("db.query.text", text()))
+	setErrorStatus(span, err)
 }
 
 // setErrorStatus marks a failed query's span with the SQLSTATE only.

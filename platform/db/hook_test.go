@@ -2,8 +2,11 @@ package db_test
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/uptrace/bun"
 	"go.opentelemetry.io/otel/codes"
@@ -91,3 +94,63 @@ func TestQuerySpansCarryTenantButNoValues(t *testing.T) {
 		})
 	}
 }
+
+// A prepared Statement's span is the query hook's: named by operation and
+// table, with the tenant and the text with placeholders, never the values.
+func TestPreparedStatementSpans(t *testing.T) {
+	ctx := context.Background()
+	for name, opts := range urls(t) {
+		t.Run(name, func(t *testing.T) {
+			if _, err := db.Migrate(ctx, opts); err != nil {
+				t.Fatal(err)
+			}
+			rec := tracetest.NewSpanRecorder()
+			opts.TracerProvider = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+			opts.MeterProvider = sdkmetric.NewMeterProvider()
+			d, err := db.Open(ctx, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			const secret = "canary.value@example.com"
+			tenantID := "ten_stmt_" + name
+			read := func() {
+				err := d.Read(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
+					var n int64
+					return customersByEmail.Scan(ctx, tx, &n, 0, tenantID, secret)
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for read(); !db.PreparedOn(customersByEmail, d, 0); read() {
+				if time.Now().After(deadline) {
+					t.Fatal("statement not prepared after 10s")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			seen := len(rec.Ended())
+			read()
+			var got []string
+			for _, sp := range rec.Ended()[seen:] {
+				attrs := map[string]string{}
+				for _, a := range sp.Attributes() {
+					attrs[string(a.Key)] = a.Value.Emit()
+				}
+				if strings.Contains(fmt.Sprint(attrs), secret) {
+					t.Errorf("span %q carries a bound value: %v", sp.Name(), attrs)
+				}
+				got = append(got, fmt.Sprintf("%s tenant=%s text=%s", sp.Name(), attrs["tenant.id"], attrs["db.query.text"]))
+			}
+			want := "SELECT customers tenant=" + tenantID + " text=" + customersByEmailSQL
+			if !slices.Contains(got, want) {
+				t.Fatalf("spans of the prepared read: %q, want one %q", got, want)
+			}
+		})
+	}
+}
+
+const customersByEmailSQL = "SELECT count(*) FROM customers WHERE tenant_id = ? AND email = ?"
+
+var customersByEmail = db.NewRawStatement("SELECT", "customers", customersByEmailSQL)

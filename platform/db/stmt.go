@@ -10,11 +10,7 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
-
-	"github.com/punchcard-loyalty/punchcard/platform/telemetry"
 )
 
 // MaxListArity is the longest IN list a Statement prepares; longer lists run
@@ -30,60 +26,20 @@ const MaxListArity = 8
 // A Statement runs prepared only inside a transaction of Read or InTx (or the
 // instance variants); anywhere else it runs as an ordinary bun query.
 type Statement struct {
-	name   string // the span name: operation and table, e.g. "SELECT vouchers"
-	render func(q bun.IDB, n int) string
-	cache  sync.Map // stmtKey → *prepared
+	op, table string // for the span and metrics, as the query hook names bun's queries
+	render    func(q bun.IDB, n int) string
 }
 
-type stmtKey struct {
-	pool *sql.DB
-	n    int
-}
-
-type prepared struct {
-	stmt *sql.Stmt // nil while being prepared
-	text string
-}
-
-// NewStatement describes a statement. render builds its text on q with bun,
-// writing bun.Safe("?") for each argument and List(n) for an IN list of n
-// arguments; n is 0 for a statement without a list.
-func NewStatement(name string, render func(q bun.IDB, n int) string) *Statement {
-	s := &Statement{name: name, render: render}
-	statementsMu.Lock()
-	statements = append(statements, s)
-	statementsMu.Unlock()
-	return s
-}
-
-// statements are every Statement described, so that closing a pool can close
-// what was prepared on it.
-var (
-	statementsMu sync.Mutex
-	statements   []*Statement
-)
-
-// forget closes and drops the statements prepared on pool.
-func forget(pool *sql.DB) {
-	statementsMu.Lock()
-	all := statements
-	statementsMu.Unlock()
-	for _, s := range all {
-		s.cache.Range(func(k, v any) bool {
-			if k.(stmtKey).pool == pool {
-				if p := v.(*prepared); p.stmt != nil {
-					_ = p.stmt.Close()
-				}
-				s.cache.Delete(k)
-			}
-			return true
-		})
-	}
+// NewStatement describes a statement of operation op (SELECT, UPDATE…) on table.
+// render builds its text on q with bun, writing Placeholder for each argument and
+// List(n) for an IN list of n arguments; n is 0 for a statement without a list.
+func NewStatement(op, table string, render func(q bun.IDB, n int) string) *Statement {
+	return &Statement{op: op, table: table, render: render}
 }
 
 // NewRawStatement describes a statement written as SQL with ? placeholders.
-func NewRawStatement(name, query string) *Statement {
-	return NewStatement(name, func(bun.IDB, int) string { return query })
+func NewRawStatement(op, table, query string) *Statement {
+	return NewStatement(op, table, func(bun.IDB, int) string { return query })
 }
 
 // List is the placeholder of an IN list of n arguments, for a Statement's render.
@@ -93,34 +49,6 @@ func List(n int) bun.Safe {
 
 // Placeholder is the placeholder of one argument, for a Statement's render.
 const Placeholder = bun.Safe("?")
-
-// poolKey carries, in a transaction's context, the pool that transaction
-// runs on, so that a Statement can use the statements prepared on it.
-type poolKey struct{}
-
-type poolRef struct {
-	h    *bun.DB
-	hook *queryHook
-	d    Dialect
-
-	// Background preparations run under ctx; closing the pool cancels ctx and
-	// waits for them.
-	ctx       context.Context
-	cancel    context.CancelFunc
-	preparing sync.WaitGroup
-}
-
-func newPoolRef(h *bun.DB, hook *queryHook, d Dialect) *poolRef {
-	ctx, cancel := context.WithCancel(context.Background())
-	return &poolRef{h: h, hook: hook, d: d, ctx: ctx, cancel: cancel}
-}
-
-// close stops the pool's preparations and closes what was prepared on it.
-func (r *poolRef) close() {
-	r.cancel()
-	r.preparing.Wait()
-	forget(r.h.DB)
-}
 
 // Scan runs the statement in tx with args and scans the result into dest: every
 // row into a slice with bun, or the first row into a bun model or a scalar, where
@@ -135,12 +63,12 @@ func (s *Statement) Scan(ctx context.Context, tx bun.IDB, dest any, n int, args 
 	if p == nil {
 		return tx.NewRaw(s.render(tx, n), args...).Scan(ctx, dest)
 	}
-	ctx, done := ref.start(ctx, s.name)
+	ctx, done := ref.start(ctx, s, p.text)
 	rows, err := btx.Tx.StmtContext(ctx, p.stmt).QueryContext(ctx, ref.args(args)...)
 	if err == nil {
 		err = scan(ctx, ref.h, rows, dest)
 	}
-	done(p.text, err)
+	done(err)
 	return err
 }
 
@@ -150,9 +78,9 @@ func (s *Statement) Exec(ctx context.Context, tx bun.IDB, args ...any) (sql.Resu
 	if p == nil {
 		return tx.ExecContext(ctx, s.render(tx, 0), args...)
 	}
-	ctx, done := ref.start(ctx, s.name)
+	ctx, done := ref.start(ctx, s, p.text)
 	res, err := btx.Tx.StmtContext(ctx, p.stmt).ExecContext(ctx, ref.args(args)...)
-	done(p.text, err)
+	done(err)
 	return res, err
 }
 
@@ -164,29 +92,7 @@ func (s *Statement) use(ctx context.Context, tx bun.IDB, n int) (bun.Tx, *poolRe
 	if !inTx || ref == nil || n > MaxListArity {
 		return btx, nil, nil
 	}
-	return btx, ref, s.prepared(ref, n)
-}
-
-// start opens a prepared statement's span; done times the statement and ends
-// the span, as the query hook does for bun's queries.
-func (r *poolRef) start(ctx context.Context, name string) (context.Context, func(text string, err error)) {
-	if r.hook == nil {
-		return ctx, func(string, error) {}
-	}
-	begin := time.Now()
-	ctx, span := r.hook.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient))
-	return ctx, func(text string, err error) {
-		r.hook.record(ctx, span, begin, name, text, err)
-		span.End()
-	}
-}
-
-// args are a statement's arguments as the pool's driver takes them.
-func (r *poolRef) args(args []any) []any {
-	if r.d == SQLite {
-		return sqliteArgs(args)
-	}
-	return args
+	return btx, ref, ref.prepared(s, n)
 }
 
 func scan(ctx context.Context, h *bun.DB, rows *sql.Rows, dest any) error {
@@ -212,41 +118,125 @@ func scan(ctx context.Context, h *bun.DB, rows *sql.Rows, dest any) error {
 	return rows.Close()
 }
 
-// prepared is the statement prepared on ref's pool for a list of n, or nil
-// while it is being prepared.
-func (s *Statement) prepared(ref *poolRef, n int) *prepared {
-	key := stmtKey{ref.h.DB, n}
-	if v, ok := s.cache.Load(key); ok {
+// poolKey carries, in a transaction's context, the pool that transaction runs
+// on, so that a Statement can use the statements prepared on it.
+type poolKey struct{}
+
+// poolRef is one pool of a DB and the statements prepared on it.
+type poolRef struct {
+	h  *bun.DB
+	db *DB
+
+	stmts sync.Map // stmtKey → *prepared
+
+	// Background preparations run under ctx; closing the pool cancels ctx and
+	// waits for them.
+	ctx       context.Context
+	cancel    context.CancelFunc
+	preparing sync.WaitGroup
+}
+
+type stmtKey struct {
+	s *Statement
+	n int
+}
+
+type prepared struct {
+	stmt *sql.Stmt // nil while being prepared
+	text string
+}
+
+func newPoolRef(h *bun.DB, d *DB) *poolRef {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &poolRef{h: h, db: d, ctx: ctx, cancel: cancel}
+}
+
+// close stops the pool's preparations and closes what was prepared on it.
+func (r *poolRef) close() {
+	r.cancel()
+	r.preparing.Wait()
+	r.stmts.Range(func(k, v any) bool {
+		if p := v.(*prepared); p.stmt != nil {
+			_ = p.stmt.Close()
+		}
+		r.stmts.Delete(k)
+		return true
+	})
+}
+
+// prepared is s prepared on the pool for a list of n, or nil while it is being
+// prepared.
+func (r *poolRef) prepared(s *Statement, n int) *prepared {
+	key := stmtKey{s, n}
+	if v, ok := r.stmts.Load(key); ok {
 		if p := v.(*prepared); p.stmt != nil {
 			return p
 		}
 		return nil
 	}
-	if ref.ctx.Err() != nil {
+	if r.ctx.Err() != nil {
 		return nil // the pool is closing
 	}
-	p := &prepared{}
-	if _, loaded := s.cache.LoadOrStore(key, p); loaded {
+	if _, loaded := r.stmts.LoadOrStore(key, &prepared{}); loaded {
 		return nil
 	}
-	ref.preparing.Go(func() {
-		ctx, cancel := context.WithTimeout(ref.ctx, time.Minute)
+	r.preparing.Go(func() {
+		ctx, cancel := context.WithTimeout(r.ctx, time.Minute)
 		defer cancel()
-		text := s.render(ref.h, n)
+		text := s.render(r.h, n)
 		q := text
-		if ref.d == Postgres {
+		if r.db.dialect == Postgres {
 			q = numbered(text)
 		}
-		stmt, err := ref.h.DB.PrepareContext(ctx, q)
+		stmt, err := r.h.DB.PrepareContext(ctx, q)
 		if err != nil {
 			// Unprepared until a later call tries again (the tables may not exist
 			// yet, or the pool was closing).
-			s.cache.Delete(key)
+			r.stmts.Delete(key)
 			return
 		}
-		s.cache.Store(key, &prepared{stmt: stmt, text: text})
+		r.stmts.Store(key, &prepared{stmt: stmt, text: text})
 	})
 	return nil
+}
+
+// start opens a prepared statement's span as the query hook does for bun's
+// queries; done times the statement and ends the span.
+func (r *poolRef) start(ctx context.Context, s *Statement, text string) (context.Context, func(err error)) {
+	h := r.db.hook
+	if h == nil {
+		return ctx, func(error) {}
+	}
+	begin := time.Now()
+	ctx = h.BeforeQuery(ctx, nil)
+	span := trace.SpanFromContext(ctx)
+	return ctx, func(err error) {
+		h.finish(ctx, span, begin, s.op, s.table, func() string { return text }, err)
+		span.End()
+	}
+}
+
+// args are a statement's arguments as the pool's driver takes them: on SQLite,
+// times as bun writes them there, so that comparisons with stored timestamps
+// stay comparisons of one textual format.
+func (r *poolRef) args(args []any) []any {
+	if r.db.dialect != SQLite {
+		return args
+	}
+	var out []any
+	for i, a := range args {
+		if t, ok := a.(time.Time); ok {
+			if out == nil {
+				out = append([]any(nil), args...)
+			}
+			lit := r.h.Dialect().AppendTime(nil, t) // a quoted literal
+			out[i] = string(lit[1 : len(lit)-1])
+		}
+	}
+	if out == nil {
+		return args
+	}
+	return out
 }
 
 // numbered rewrites ? placeholders as PostgreSQL's $1, $2…. The statements
@@ -264,36 +254,4 @@ func numbered(q string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
-}
-
-// sqliteArgs formats times as bun stores them in SQLite, so that comparisons
-// with stored timestamps stay textual comparisons of one format.
-func sqliteArgs(args []any) []any {
-	out := args
-	for i, a := range args {
-		if t, ok := a.(time.Time); ok {
-			if &out[0] == &args[0] {
-				out = append([]any(nil), args...)
-			}
-			out[i] = t.UTC().Format("2006-01-02 15:04:05.999999-07:00")
-		}
-	}
-	return out
-}
-
-// record times a prepared statement and completes its span, as the query hook
-// does for bun's queries: operation, table and the text with placeholders.
-func (h *queryHook) record(ctx context.Context, span trace.Span, start time.Time, name, text string, err error) {
-	op, table, _ := strings.Cut(name, " ")
-	attrs := []attribute.KeyValue{h.system, attribute.String("db.operation.name", op), attribute.String("db.collection.name", table)}
-	h.duration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attrs...))
-	if !span.IsRecording() {
-		return
-	}
-	span.SetAttributes(attrs...)
-	span.SetAttributes(attribute.String("db.query.text", text))
-	if t := telemetry.TenantID(ctx); t != "" {
-		span.SetAttributes(telemetry.TenantAttr(t))
-	}
-	setErrorStatus(span, err)
 }

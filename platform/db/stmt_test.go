@@ -10,26 +10,17 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/punchcard-loyalty/punchcard/platform/customers"
 	"github.com/punchcard-loyalty/punchcard/platform/db"
 	"github.com/punchcard-loyalty/punchcard/platform/dbtest"
 )
 
-type customerRow struct {
-	bun.BaseModel `bun:"table:customers,alias:c"`
-
-	TenantID  string    `bun:"tenant_id,pk"`
-	ID        string    `bun:"id,pk"`
-	Email     string    `bun:"email,nullzero"`
-	CreatedAt time.Time `bun:"created_at"`
-	UpdatedAt time.Time `bun:"updated_at"`
-}
-
 var (
-	customersByID = db.NewStatement("SELECT customers", func(q bun.IDB, n int) string {
-		return q.NewSelect().Model((*customerRow)(nil)).
+	customersByID = db.NewStatement("SELECT", "customers", func(q bun.IDB, n int) string {
+		return q.NewSelect().Model((*customers.Customer)(nil)).
 			Where("c.tenant_id = ?", db.Placeholder).Where("c.id IN (?)", db.List(n)).OrderExpr("c.id").String()
 	})
-	customerCreatedAfter = db.NewStatement("SELECT customers", func(bun.IDB, int) string {
+	customerCreatedAfter = db.NewStatement("SELECT", "customers", func(bun.IDB, int) string {
 		return "SELECT count(*) FROM customers WHERE tenant_id = ? AND created_at > ?"
 	})
 )
@@ -46,7 +37,7 @@ func TestStatementPreparedMatchesUnprepared(t *testing.T) {
 		for tenant, ids := range map[string][]string{a: {"cust_1", "cust_2"}, b: {"cust_3"}} {
 			err := d.InTx(ctx, tenant, func(ctx context.Context, tx bun.Tx) error {
 				for _, id := range ids {
-					row := customerRow{TenantID: tenant, ID: id, Email: id + "@example.com", CreatedAt: created, UpdatedAt: created}
+					row := customers.Customer{TenantID: tenant, ID: id, Email: id + "@example.com", CreatedAt: created, UpdatedAt: created}
 					if _, err := tx.NewInsert().Model(&row).Exec(ctx); err != nil {
 						return err
 					}
@@ -61,7 +52,7 @@ func TestStatementPreparedMatchesUnprepared(t *testing.T) {
 		check := func(t *testing.T, run func(ctx context.Context, tenant string, fn func(ctx context.Context, tx bun.Tx) error) error) {
 			t.Helper()
 			err := run(ctx, a, func(ctx context.Context, tx bun.Tx) error {
-				var rows []customerRow
+				var rows []customers.Customer
 				if err := customersByID.Scan(ctx, tx, &rows, 3, a, "cust_1", "cust_2", "cust_3"); err != nil {
 					return err
 				}
@@ -72,7 +63,7 @@ func TestStatementPreparedMatchesUnprepared(t *testing.T) {
 				if want := []string{"cust_1 cust_1@example.com", "cust_2 cust_2@example.com"}; !slices.Equal(got, want) {
 					t.Errorf("rows = %q, want %q", got, want)
 				}
-				var one customerRow
+				var one customers.Customer
 				if err := customersByID.Scan(ctx, tx, &one, 1, a, "cust_3"); !errors.Is(err, sql.ErrNoRows) {
 					t.Errorf("another tenant's customer as a struct: %v, want sql.ErrNoRows", err)
 				}

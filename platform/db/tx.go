@@ -31,7 +31,7 @@ func (d *DB) InTx(ctx context.Context, tenantID string, fn func(ctx context.Cont
 		return ErrNoTenant
 	}
 	ctx = telemetry.WithTenant(ctx, tenantID)
-	return d.run(ctx, d.write, nil, func(ctx context.Context, tx bun.Tx) error {
+	return d.run(ctx, d.writeRef, nil, func(ctx context.Context, tx bun.Tx) error {
 		return d.set(ctx, tx, settingTenant, tenantID)
 	}, fn)
 }
@@ -43,7 +43,7 @@ func (d *DB) Read(ctx context.Context, tenantID string, fn func(ctx context.Cont
 		return ErrNoTenant
 	}
 	ctx = telemetry.WithTenant(ctx, tenantID)
-	return d.run(ctx, d.read, &sql.TxOptions{ReadOnly: true}, func(ctx context.Context, tx bun.Tx) error {
+	return d.run(ctx, d.readRef, &sql.TxOptions{ReadOnly: true}, func(ctx context.Context, tx bun.Tx) error {
 		return d.set(ctx, tx, settingTenant, tenantID)
 	}, fn)
 }
@@ -57,7 +57,7 @@ func (d *DB) InInstanceTx(ctx context.Context, tenantID string, fn func(ctx cont
 	if tenantID != "" {
 		ctx = telemetry.WithTenant(ctx, tenantID)
 	}
-	return d.run(ctx, d.write, nil, func(ctx context.Context, tx bun.Tx) error {
+	return d.run(ctx, d.writeRef, nil, func(ctx context.Context, tx bun.Tx) error {
 		if tenantID == "" {
 			return d.set(ctx, tx, settingScope, "instance")
 		}
@@ -69,7 +69,7 @@ func (d *DB) InInstanceTx(ctx context.Context, tenantID string, fn func(ctx cont
 // work that watches every tenant (the policy activation poll). On PostgreSQL,
 // only tables whose policies open them to instance scope show rows.
 func (d *DB) ReadInstance(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
-	return d.run(ctx, d.read, &sql.TxOptions{ReadOnly: true}, func(ctx context.Context, tx bun.Tx) error {
+	return d.run(ctx, d.readRef, &sql.TxOptions{ReadOnly: true}, func(ctx context.Context, tx bun.Tx) error {
 		return d.set(ctx, tx, settingScope, "instance")
 	}, fn)
 }
@@ -130,13 +130,9 @@ func (d *DB) SetTenant(ctx context.Context, tx bun.Tx, tenantID string) error {
 	return d.set(ctx, tx, settingTenant, tenantID)
 }
 
-func (d *DB) run(ctx context.Context, h *bun.DB, opts *sql.TxOptions, setup, fn func(ctx context.Context, tx bun.Tx) error) (err error) {
-	ref := d.readRef
-	if h == d.write {
-		ref = d.writeRef
-	}
-	ctx = context.WithValue(ctx, poolKey{}, ref)
-	tx, err := h.BeginTx(ctx, opts)
+func (d *DB) run(ctx context.Context, pool *poolRef, opts *sql.TxOptions, setup, fn func(ctx context.Context, tx bun.Tx) error) (err error) {
+	ctx = context.WithValue(ctx, poolKey{}, pool)
+	tx, err := pool.h.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}

@@ -426,11 +426,11 @@ func (e *Engine) read(ctx context.Context, t Tenant, tx bun.IDB, refs []Redeemab
 
 // The reads of every validation and redemption, prepared.
 var (
-	vouchersByCode = db.NewStatement("SELECT vouchers", func(q bun.IDB, n int) string {
+	vouchersByCode = db.NewStatement("SELECT", "vouchers", func(q bun.IDB, n int) string {
 		return q.NewSelect().Model((*campaigns.Voucher)(nil)).
 			Where("v.tenant_id = ?", db.Placeholder).Where("v.code IN (?)", db.List(n)).String()
 	})
-	campaignsByID = db.NewStatement("SELECT campaigns", func(q bun.IDB, n int) string {
+	campaignsByID = db.NewStatement("SELECT", "campaigns", func(q bun.IDB, n int) string {
 		return q.NewSelect().Model((*campaigns.Campaign)(nil)).
 			Where("cp.tenant_id = ?", db.Placeholder).Where("cp.id IN (?)", db.List(n)).String()
 	})
@@ -458,7 +458,7 @@ type customerRow struct {
 var customerBy = map[string]*db.Statement{"id": customerStatement("id"), "source_id": customerStatement("source_id")}
 
 func customerStatement(column string) *db.Statement {
-	return db.NewStatement("SELECT customers", func(q bun.IDB, _ int) string {
+	return db.NewStatement("SELECT", "customers", func(q bun.IDB, _ int) string {
 		return q.NewSelect().Model((*customerRow)(nil)).ColumnExpr("c.*").
 			ColumnExpr(`(SELECT count(*) FROM redemptions AS r WHERE r.tenant_id = c.tenant_id AND r.customer_id = c.id
 				AND r.kind = 'redemption' AND r.parent_id IS NOT NULL AND r.created_at > ?) AS recent_redemptions`, db.Placeholder).

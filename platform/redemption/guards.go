@@ -74,28 +74,28 @@ func (r *refusal) Error() string { return r.Code + ": " + r.Key + ": " + r.Messa
 
 // The guards, prepared: every redemption and rollback runs them.
 var (
-	redeemVoucher = db.NewRawStatement("UPDATE vouchers", `UPDATE vouchers
+	redeemVoucher = db.NewRawStatement("UPDATE", "vouchers", `UPDATE vouchers
 		SET redeemed_quantity = redeemed_quantity + 1, gift_balance = gift_balance - ?, updated_at = ?
 		WHERE tenant_id = ? AND id = ? AND active
 		  AND (redemption_quantity IS NULL OR redeemed_quantity < redemption_quantity)
 		  AND gift_balance >= ?`)
-	redeemCampaign = db.NewRawStatement("UPDATE campaigns", `UPDATE campaigns
+	redeemCampaign = db.NewRawStatement("UPDATE", "campaigns", `UPDATE campaigns
 		SET redemptions_count = redemptions_count + 1, discount_total = discount_total + ?, order_total = order_total + ?
 		WHERE tenant_id = ? AND id = ? AND active
 		  AND (? OR redemptions_count < ?)
 		  AND (? OR discount_total + ? <= ?)
 		  AND (? OR order_total + ? <= ?)`)
-	countUsage = db.NewRawStatement("INSERT redemption_usage", `INSERT INTO redemption_usage (tenant_id, campaign_id, customer_id, period, count)
+	countUsage = db.NewRawStatement("INSERT", "redemption_usage", `INSERT INTO redemption_usage (tenant_id, campaign_id, customer_id, period, count)
 		VALUES (?, ?, ?, ?, 1)
 		ON CONFLICT (tenant_id, campaign_id, customer_id, period)
 		DO UPDATE SET count = redemption_usage.count + 1 WHERE redemption_usage.count < ?`)
-	returnVoucher = db.NewRawStatement("UPDATE vouchers", `UPDATE vouchers
+	returnVoucher = db.NewRawStatement("UPDATE", "vouchers", `UPDATE vouchers
 		SET redeemed_quantity = redeemed_quantity - 1, gift_balance = gift_balance + ?, updated_at = ?
 		WHERE tenant_id = ? AND id = ? AND redeemed_quantity >= 1 AND gift_balance + ? <= gift_amount`)
-	returnCampaign = db.NewRawStatement("UPDATE campaigns", `UPDATE campaigns
+	returnCampaign = db.NewRawStatement("UPDATE", "campaigns", `UPDATE campaigns
 		SET redemptions_count = redemptions_count - 1, discount_total = discount_total - ?, order_total = order_total - ?
 		WHERE tenant_id = ? AND id = ? AND redemptions_count >= 1 AND discount_total >= ? AND order_total >= ?`)
-	returnUsage = db.NewRawStatement("UPDATE redemption_usage", `UPDATE redemption_usage SET count = count - 1
+	returnUsage = db.NewRawStatement("UPDATE", "redemption_usage", `UPDATE redemption_usage SET count = count - 1
 		WHERE tenant_id = ? AND campaign_id = ? AND customer_id = ? AND period = ? AND count >= 1`)
 )
 

@@ -232,7 +232,7 @@ func (s *Settings) StackingRules(ctx context.Context, tenantID string) (Stacking
 	return out, err
 }
 
-var stackingRulesOf = db.NewStatement("SELECT stacking_rules", func(q bun.IDB, _ int) string {
+var stackingRulesOf = db.NewStatement("SELECT", "stacking_rules", func(q bun.IDB, _ int) string {
 	return q.NewSelect().Model((*stackingRow)(nil)).Where("sr.tenant_id = ?", db.Placeholder).String()
 })
 
