@@ -337,7 +337,7 @@ func (e *Engine) read(ctx context.Context, t Tenant, tx bun.IDB, refs []Redeemab
 	}
 	load := func(ctx context.Context, tx bun.IDB) error {
 		var err error
-		if snap.stacking, err = e.settings.cache.rules(ctx, tx, t.ID); err != nil {
+		if snap.stacking, err = e.settings.cachedStackingRules(ctx, tx, t.ID); err != nil {
 			return err
 		}
 		if customer != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -14,6 +13,7 @@ import (
 	"github.com/punchcard-loyalty/punchcard/platform/audit"
 	"github.com/punchcard-loyalty/punchcard/platform/db"
 	"github.com/punchcard-loyalty/punchcard/platform/problem"
+	"github.com/punchcard-loyalty/punchcard/platform/ttlcache"
 )
 
 // StackingRules are a tenant's stacking settings: Voucherify's stacking-rule object
@@ -152,7 +152,7 @@ type Settings struct {
 	audit *audit.Log
 	now   func() time.Time
 
-	cache stackingCache
+	cache *ttlcache.Cache[string, StackingRules] // by tenant
 }
 
 // StackingCacheTTL is how long a node reuses a tenant's stacking rules: a change
@@ -160,65 +160,12 @@ type Settings struct {
 // node within this time.
 const StackingCacheTTL = time.Second
 
-// maxCachedStacking bounds the cache; past it, expired entries are dropped.
+// maxCachedStacking bounds the cache of stacking rules, in tenants.
 const maxCachedStacking = 10000
-
-// stackingCache holds each tenant's stacking rules, read once per TTL instead of
-// once per validation.
-type stackingCache struct {
-	mu      sync.Mutex
-	entries map[string]stackingEntry
-	gen     uint64 // bumped by every invalidation, so a load that raced one is not kept
-}
-
-type stackingEntry struct {
-	rules  StackingRules
-	loaded time.Time
-}
-
-// rules returns tenantID's stacking rules, from the cache when fresh, else read
-// in tx.
-func (c *stackingCache) rules(ctx context.Context, tx bun.IDB, tenantID string) (StackingRules, error) {
-	c.mu.Lock()
-	e, ok := c.entries[tenantID]
-	gen := c.gen
-	c.mu.Unlock()
-	if ok && time.Since(e.loaded) < StackingCacheTTL {
-		return e.rules, nil
-	}
-	start := time.Now()
-	r, err := loadStackingRules(ctx, tx, tenantID)
-	if err != nil {
-		return StackingRules{}, err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.gen == gen {
-		if c.entries == nil {
-			c.entries = map[string]stackingEntry{}
-		}
-		if len(c.entries) >= maxCachedStacking {
-			for k, e := range c.entries {
-				if time.Since(e.loaded) >= StackingCacheTTL {
-					delete(c.entries, k)
-				}
-			}
-		}
-		c.entries[tenantID] = stackingEntry{rules: r, loaded: start}
-	}
-	return r, nil
-}
-
-func (c *stackingCache) invalidate(tenantID string) {
-	c.mu.Lock()
-	delete(c.entries, tenantID)
-	c.gen++
-	c.mu.Unlock()
-}
 
 // NewSettings returns the settings store.
 func NewSettings(d *db.DB, a *audit.Log, now func() time.Time) *Settings {
-	return &Settings{db: d, audit: a, now: now}
+	return &Settings{db: d, audit: a, now: now, cache: ttlcache.New[string, StackingRules](StackingCacheTTL, maxCachedStacking)}
 }
 
 // StackingRules returns the tenant's stacking rules (the defaults until set).
@@ -235,6 +182,12 @@ func (s *Settings) StackingRules(ctx context.Context, tenantID string) (Stacking
 var stackingRulesOf = db.NewStatement("SELECT", "stacking_rules", func(q bun.IDB, _ int) string {
 	return q.NewSelect().Model((*stackingRow)(nil)).Where("sr.tenant_id = ?", db.Placeholder).String()
 })
+
+// cachedStackingRules are tenantID's stacking rules as validations and
+// redemptions use them: read in tx at most once per StackingCacheTTL.
+func (s *Settings) cachedStackingRules(ctx context.Context, tx bun.IDB, tenantID string) (StackingRules, error) {
+	return s.cache.Load(tenantID, func() (StackingRules, error) { return loadStackingRules(ctx, tx, tenantID) })
+}
 
 func loadStackingRules(ctx context.Context, tx bun.IDB, tenantID string) (StackingRules, error) {
 	var row stackingRow
@@ -271,6 +224,6 @@ func (s *Settings) SetStackingRules(ctx context.Context, tenantID string, r Stac
 		_, err := s.audit.Record(ctx, tx, tenantID, audit.Entry{Action: "stacking_rules.updated", ResourceType: "stacking_rules", ResourceID: tenantID, After: r})
 		return err
 	})
-	s.cache.invalidate(tenantID)
+	s.cache.Delete(tenantID)
 	return r, err
 }

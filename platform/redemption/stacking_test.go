@@ -76,7 +76,7 @@ func TestStackingRulesCache(t *testing.T) {
 			var r StackingRules
 			err := e.db.Read(ctx, e.tenantID, func(ctx context.Context, tx bun.Tx) error {
 				var err error
-				r, err = s.cache.rules(ctx, tx, e.tenantID)
+				r, err = s.cachedStackingRules(ctx, tx, e.tenantID)
 				return err
 			})
 			if err != nil {
