@@ -133,6 +133,9 @@ func mainErr(args []string, stdout, stderr io.Writer) error {
 	// The servers measured run in this process, tuned as `punchcard serve` tunes
 	// itself; the floors run under the same settings.
 	cfg, err := config.FromEnv()
+	if err == nil {
+		err = cfg.Validate()
+	}
 	if err != nil {
 		return err
 	}

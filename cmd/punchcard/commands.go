@@ -26,14 +26,11 @@ func serveCmd(cfg *config.Config, stdout, stderr io.Writer) *cobra.Command {
 		Short: "Serve the API and run the background workers",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := cfg.Validate(); err != nil {
-				return err
-			}
-			app.TuneRuntime(*cfg)
 			a, err := app.New(cmd.Context(), *cfg, app.Options{Stdout: stdout, Stderr: stderr, Migrate: !cfg.NoMigrate})
 			if err != nil {
 				return err
 			}
+			app.TuneRuntime(*cfg) // validated by New
 			defer a.Close(context.WithoutCancel(cmd.Context()))
 			return a.Run(cmd.Context())
 		},

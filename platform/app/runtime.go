@@ -13,7 +13,8 @@ import (
 // share of the CPU collecting. PUNCHCARD_GC_PERCENT (400) trades memory for
 // that CPU, and a soft memory limit (PUNCHCARD_MEMORY_LIMIT, by default twice
 // the policy cache plus 512 MiB) bounds the trade: near the limit the collector
-// runs as often as it must. GOGC and GOMEMLIMIT, when set, win.
+// runs as often as it must. GOGC and GOMEMLIMIT, when set, win. cfg must be
+// valid (New validates it).
 func TuneRuntime(cfg config.Config) {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(cfg.GCPercent)
