@@ -453,11 +453,11 @@ type customerRow struct {
 	RecentRedemptions  int64 `bun:"recent_redemptions,scanonly"`
 }
 
-// customerBy are the prepared lookups of a customer by id and by source_id, with
+// customerWithRecentBy are the prepared lookups of a customer by id and by source_id, with
 // the count of recent redemptions in the same query.
-var customerBy = map[string]*db.Statement{"id": customerStatement("id"), "source_id": customerStatement("source_id")}
+var customerWithRecentBy = map[string]*db.Statement{"id": customerWithRecentStatement("id"), "source_id": customerWithRecentStatement("source_id")}
 
-func customerStatement(column string) *db.Statement {
+func customerWithRecentStatement(column string) *db.Statement {
 	return db.NewStatement("SELECT", "customers", func(q bun.IDB, _ int) string {
 		return q.NewSelect().Model((*customerRow)(nil)).ColumnExpr("c.*").
 			ColumnExpr(`(SELECT count(*) FROM redemptions AS r WHERE r.tenant_id = c.tenant_id AND r.customer_id = c.id
@@ -472,7 +472,7 @@ func customerStatement(column string) *db.Statement {
 func findCustomer(ctx context.Context, tx bun.IDB, tenantID string, ref *CustomerRef, now time.Time, snap *snapshot) error {
 	for _, l := range customers.Lookups(ref.ID, ref.SourceID) {
 		var row customerRow
-		err := customerBy[l.Column].Scan(ctx, tx, &row, 0, now.Add(-time.Hour), tenantID, l.Value)
+		err := customerWithRecentBy[l.Column].Scan(ctx, tx, &row, 0, now.Add(-time.Hour), tenantID, l.Value)
 		if db.IsNotFound(err) {
 			continue
 		}
