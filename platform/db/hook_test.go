@@ -18,27 +18,35 @@ import (
 	"github.com/punchcard-loyalty/punchcard/platform/db"
 )
 
+// openTraced migrates and opens the database of opts with recorded spans and
+// metrics, closed when the test ends.
+func openTraced(t *testing.T, opts db.Options) (*db.DB, *tracetest.SpanRecorder, *sdkmetric.ManualReader) {
+	t.Helper()
+	if _, err := db.Migrate(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	rec := tracetest.NewSpanRecorder()
+	reader := sdkmetric.NewManualReader()
+	opts.TracerProvider = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
+	opts.MeterProvider = sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	d, err := db.Open(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d, rec, reader
+}
+
 // Query spans carry the tenant and the query with placeholders; bound values and
 // database error messages (which quote values) never reach them.
 func TestQuerySpansCarryTenantButNoValues(t *testing.T) {
 	ctx := context.Background()
 	for name, opts := range urls(t) {
 		t.Run(name, func(t *testing.T) {
-			if _, err := db.Migrate(ctx, opts); err != nil {
-				t.Fatal(err)
-			}
-			rec := tracetest.NewSpanRecorder()
-			reader := sdkmetric.NewManualReader()
-			opts.TracerProvider = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-			opts.MeterProvider = sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-			d, err := db.Open(ctx, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer d.Close()
+			d, rec, reader := openTraced(t, opts)
 			const secret = "canary.value@example.com"
 			tenantID := "ten_hook_" + name
-			err = d.Read(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
+			err := d.Read(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
 				var n int
 				return tx.NewSelect().Table("customers").ColumnExpr("count(*)").
 					Where("tenant_id = ?", tenantID).Where("email = ?", secret).Scan(ctx, &n)
@@ -101,17 +109,7 @@ func TestPreparedStatementSpans(t *testing.T) {
 	ctx := context.Background()
 	for name, opts := range urls(t) {
 		t.Run(name, func(t *testing.T) {
-			if _, err := db.Migrate(ctx, opts); err != nil {
-				t.Fatal(err)
-			}
-			rec := tracetest.NewSpanRecorder()
-			opts.TracerProvider = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
-			opts.MeterProvider = sdkmetric.NewMeterProvider()
-			d, err := db.Open(ctx, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer d.Close()
+			d, rec, _ := openTraced(t, opts)
 			const secret = "canary.value@example.com"
 			tenantID := "ten_stmt_" + name
 			read := func() {
