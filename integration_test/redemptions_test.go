@@ -728,3 +728,60 @@ func TestFraudVelocity(t *testing.T) {
 		s.do(t, "POST", "/v1/redemptions", tn.bearer(), map[string]any{"redeemables": vouchers("AGAIN"), "order": map[string]any{"amount": 100}}).wantStatus(t, http.StatusOK)
 	})
 }
+
+// Validations are counted per customer per minute, and failed ones per ten
+// minutes per customer or, without one, per client address, each within its
+// tenant.
+func TestFraudValidationCounts(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *server) {
+		tn, other := s.newTenant(t), s.newTenant(t)
+		var cust struct{ ID string }
+		s.do(t, "POST", "/v1/customers", tn.bearer(), map[string]any{"source_id": "eager"}).decode(t, &cust)
+		for _, x := range []tenant{tn, other} {
+			s.do(t, "POST", "/v1/vouchers", x.bearer(), map[string]any{"code": "LOOK", "type": "DISCOUNT_VOUCHER",
+				"discount": map[string]any{"type": "AMOUNT", "amount_off": 1}}).wantStatus(t, http.StatusOK)
+		}
+		order := map[string]any{"amount": 100}
+		body := map[string]any{"redeemables": vouchers("LOOK"), "order": order, "customer": map[string]any{"id": cust.ID}}
+		key := func(v validation) string {
+			if len(v.Redeemables) != 1 {
+				t.Fatalf("validation: %+v", v)
+			}
+			return v.Redeemables[0].Result.Error.Key
+		}
+		var v validation
+		for i := range 60 {
+			s.do(t, "POST", "/v1/validations", tn.bearer(), body).decode(t, &v)
+			if !v.Valid {
+				t.Fatalf("validation %d of the customer's first 60: %+v", i+1, v)
+			}
+		}
+		s.do(t, "POST", "/v1/validations", tn.bearer(), body).decode(t, &v)
+		if v.Valid || key(v) != "velocity_exceeded" {
+			t.Fatalf("61st validation in a minute: %+v, want velocity_exceeded", v)
+		}
+		s.do(t, "POST", "/v1/redemptions", tn.bearer(), body).wantError(t, http.StatusBadRequest, "velocity_exceeded", "LOOK")
+		// Without the customer the request is not slowed down.
+		s.do(t, "POST", "/v1/validations", tn.bearer(), map[string]any{"redeemables": vouchers("LOOK"), "order": order}).decode(t, &v)
+		if !v.Valid {
+			t.Fatalf("validation without the customer: %+v", v)
+		}
+
+		// Thirty failed guesses from one address stop the next validation there.
+		for i := range 30 {
+			s.do(t, "POST", "/v1/validations", other.bearer(), map[string]any{"redeemables": vouchers(fmt.Sprintf("GUESS-%d", i)), "order": order}).decode(t, &v)
+			if v.Valid || key(v) != "resource_not_found" {
+				t.Fatalf("guess %d: %+v", i+1, v)
+			}
+		}
+		s.do(t, "POST", "/v1/validations", other.bearer(), map[string]any{"redeemables": vouchers("LOOK"), "order": order}).decode(t, &v)
+		if v.Valid || key(v) != "too_many_failed_validations" {
+			t.Fatalf("validation after 30 failures: %+v, want too_many_failed_validations", v)
+		}
+		// The same address in another tenant is not.
+		s.do(t, "POST", "/v1/validations", tn.bearer(), map[string]any{"redeemables": vouchers("LOOK"), "order": order}).decode(t, &v)
+		if !v.Valid {
+			t.Fatalf("another tenant's validation from the same address: %+v", v)
+		}
+	})
+}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/punchcard-loyalty/punchcard/platform/customers"
 )
 
 // The tenant-policy scenarios: how publishing affects other traffic, and how fast a
@@ -88,7 +90,7 @@ func publishingWorkload(ctx context.Context, e *env, db string) (workload, error
 	if err != nil {
 		return workload{}, err
 	}
-	w := p.post("/v1/validations", validationBody("BENCH-15"))
+	w := p.validations("BENCH-15")
 	other, err := p.newTenant(ctx)
 	if err != nil {
 		p.stop()
@@ -107,7 +109,7 @@ func publishingWorkload(ctx context.Context, e *env, db string) (workload, error
 			if err := other.call(pctx, "PUT", "/v1/policies/eligibility", "Bearer "+other.secret, publishBody(serial), nil); err != nil && pctx.Err() == nil {
 				fmt.Fprintln(os.Stderr, "publish:", err)
 			}
-			_ = other.call(pctx, "POST", "/v1/validations", "Bearer "+other.secret, json.RawMessage(validationBody("BENCH-15")), nil)
+			_ = other.call(pctx, "POST", "/v1/validations", "Bearer "+other.secret, json.RawMessage(validationBody("BENCH-15", serial)), nil)
 			select {
 			case <-pctx.Done():
 				return
@@ -124,13 +126,17 @@ func publishingWorkload(ctx context.Context, e *env, db string) (workload, error
 	return w, nil
 }
 
-// seedValidation creates the customer and voucher of validationBody.
+// seedValidation creates the customers and the voucher of validationBody. It
+// creates the customers through the service: 10,000 over HTTP would dominate the
+// set-up.
 func seedValidation(ctx context.Context, p *punchcard) error {
-	auth := "Bearer " + p.secret
-	if err := p.call(ctx, "POST", "/v1/customers", auth, map[string]any{"source_id": "bench-customer", "address": map[string]any{"country": "DE"}}, nil); err != nil {
-		return err
+	for n := range benchCustomers {
+		in := customers.Input{SourceID: customers.Some(benchCustomer(n)), Address: customers.Some(customers.Address{Country: "DE"})}
+		if _, _, err := p.app.Customers.Upsert(ctx, p.tenantID, in); err != nil {
+			return err
+		}
 	}
-	return p.call(ctx, "POST", "/v1/vouchers", auth, map[string]any{"code": "BENCH-15", "type": "DISCOUNT_VOUCHER",
+	return p.call(ctx, "POST", "/v1/vouchers", "Bearer "+p.secret, map[string]any{"code": "BENCH-15", "type": "DISCOUNT_VOUCHER",
 		"discount": map[string]any{"type": "PERCENT", "percent_off": 15}}, nil)
 }
 

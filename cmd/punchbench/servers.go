@@ -154,12 +154,12 @@ func (p *punchcard) get(path string) workload {
 	}
 }
 
-// post is a workload of POST path with a fixed JSON body.
-func (p *punchcard) post(path, body string) workload {
-	url, auth := p.base+path, "Bearer "+p.secret
+// validations posts validationBody(code, …) round robin over the bench customers.
+func (p *punchcard) validations(code string) workload {
+	url, auth := p.base+"/v1/validations", "Bearer "+p.secret
 	return workload{
-		next: func(ctx context.Context, _, _ int) (*http.Request, error) {
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+		next: func(ctx context.Context, worker, i int) (*http.Request, error) {
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(validationBody(code, worker*7919+i)))
 			if err == nil {
 				req.Header.Set("Authorization", auth)
 				req.Header.Set("Content-Type", "application/json")

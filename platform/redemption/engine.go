@@ -41,13 +41,14 @@ type Engine struct {
 	now      func() time.Time
 	tracer   trace.Tracer
 	zones    sync.Map // time zone name → *time.Location
+	velocity *velocity
 
 	tenantPolicies TenantPolicies // nil: every tenant on the base policies
 }
 
 // NewEngine returns the engine.
 func NewEngine(d *db.DB, s *Settings, p Decider, a *audit.Log, now func() time.Time, tp trace.TracerProvider) *Engine {
-	return &Engine{db: d, settings: s, policies: p, audit: a, now: now, tracer: tp.Tracer("github.com/punchcard-loyalty/punchcard/platform/redemption")}
+	return &Engine{db: d, settings: s, policies: p, audit: a, now: now, velocity: newVelocity(), tracer: tp.Tracer("github.com/punchcard-loyalty/punchcard/platform/redemption")}
 }
 
 // Outcome is what became of one requested redeemable.
@@ -102,8 +103,18 @@ func (e *Engine) Validate(ctx context.Context, t Tenant, req Request) (Result, e
 	res, err := e.evaluate(ctx, t, &req, nil)
 	if err == nil {
 		span.SetAttributes(attribute.Bool("redemption.valid", res.Valid))
+		e.velocity.validated(e.velocityKeys(ctx, t, res.Customer), res.Valid, e.now())
 	}
 	return res, err
+}
+
+// velocityKeys are the request's keys in the validation counts.
+func (e *Engine) velocityKeys(ctx context.Context, t Tenant, c *customers.Customer) velocityKeys {
+	customerID := ""
+	if c != nil {
+		customerID = c.ID
+	}
+	return keysOf(t.ID, customerID, telemetry.ClientIP(ctx))
 }
 
 // evaluate runs the pipeline: resolve, fraud, eligibility, stacking, discounts.
@@ -135,11 +146,13 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request, tx bun.ID
 	}
 
 	// Fraud: the request as a whole.
+	validations, failures := e.velocity.counts(e.velocityKeys(ctx, t, snap.customer), now)
 	fraud, _ := e.policies.EvaluateDocument(ctx, t.ID, policies.Fraud, in, map[string]any{
 		"redeemables": refsDoc(req.Redeemables),
 		"request":     map[string]any{"ip": telemetry.ClientIP(ctx), "user_agent": telemetry.UserAgent(ctx)},
-		"velocity":    map[string]any{"customer_redemptions_last_hour": snap.recent, "customer_validations_last_minute": 0, "failed_validations_last_10m": 0},
-		"settings":    map[string]any{"fraud": map[string]any{}},
+		"velocity": map[string]any{"customer_redemptions_last_hour": snap.recent,
+			"customer_validations_last_minute": validations, "failed_validations_last_10m": failures},
+		"settings": map[string]any{"fraud": map[string]any{}},
 	})
 
 	// Eligibility: each redeemable on its own. Each one's input document is kept

@@ -1,0 +1,139 @@
+package redemption
+
+import (
+	"sync"
+	"time"
+)
+
+// The fraud policy's request counts that no table holds: validations do not write,
+// so validations per customer per minute and failed validations per ten minutes
+// are counted in this node's memory. Behind a load balancer each node counts the
+// requests it served, so a customer spread over n nodes meets a threshold at up
+// to n times its value; redemptions per hour come from the database and are exact.
+const (
+	validationsWindow = time.Minute
+	failuresWindow    = 10 * time.Minute
+	windowBuckets     = 12      // a window slides in steps of a twelfth of it
+	maxWindowKeys     = 100_000 // per window, above which idle keys are dropped
+)
+
+// window counts events per key over the last span, in buckets of span /
+// windowBuckets: a count covers between span - span/windowBuckets and span. Keys
+// carry their tenant. It is safe for concurrent use.
+type window struct {
+	step time.Duration // one bucket
+	mu   sync.Mutex
+	keys map[string]*buckets
+}
+
+// buckets is one key's ring: the step index each slot counts and its count.
+type buckets struct {
+	steps  [windowBuckets]int64
+	counts [windowBuckets]int64
+}
+
+func newWindow(span time.Duration) *window {
+	return &window{step: span / windowBuckets, keys: make(map[string]*buckets)}
+}
+
+// count is the number of events for key in the window ending at now.
+func (w *window) count(key string, now time.Time) int64 {
+	step := now.UnixNano() / int64(w.step)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	b := w.keys[key]
+	if b == nil {
+		return 0
+	}
+	return b.sum(step)
+}
+
+// add counts one event for key at now.
+func (w *window) add(key string, now time.Time) {
+	step := now.UnixNano() / int64(w.step)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	b := w.keys[key]
+	if b == nil {
+		if len(w.keys) >= maxWindowKeys {
+			w.sweep(step)
+		}
+		b = &buckets{}
+		w.keys[key] = b
+	}
+	i := step % windowBuckets
+	if b.steps[i] != step {
+		b.steps[i], b.counts[i] = step, 0
+	}
+	b.counts[i]++
+}
+
+// sweep drops the keys with nothing in the window; when every key is busy it
+// drops them all, so that memory stays bounded whatever the traffic.
+func (w *window) sweep(step int64) {
+	for k, b := range w.keys {
+		if b.sum(step) == 0 {
+			delete(w.keys, k)
+		}
+	}
+	if len(w.keys) >= maxWindowKeys {
+		clear(w.keys)
+	}
+}
+
+func (b *buckets) sum(step int64) int64 {
+	var n int64
+	for i, s := range b.steps {
+		if s > step-windowBuckets && s <= step {
+			n += b.counts[i]
+		}
+	}
+	return n
+}
+
+// velocity is what this node has counted of the requests like this one.
+type velocity struct {
+	validations *window // validations per tenant and customer
+	failures    *window // failed validations per tenant and customer, or client address without one
+}
+
+func newVelocity() *velocity {
+	return &velocity{validations: newWindow(validationsWindow), failures: newWindow(failuresWindow)}
+}
+
+// velocityKeys are a request's keys in the windows: its known customer's, else
+// (failures only) its client address's; "" counts nothing.
+type velocityKeys struct{ validations, failures string }
+
+func keysOf(tenantID, customerID, clientIP string) velocityKeys {
+	switch {
+	case customerID != "":
+		k := tenantID + "\x00customer\x00" + customerID
+		return velocityKeys{k, k}
+	case clientIP != "":
+		return velocityKeys{failures: tenantID + "\x00ip\x00" + clientIP}
+	default:
+		return velocityKeys{}
+	}
+}
+
+// counts are the fraud input's counts before this request.
+func (v *velocity) counts(k velocityKeys, now time.Time) (validations, failures int64) {
+	if k.validations != "" {
+		validations = v.validations.count(k.validations, now)
+	}
+	if k.failures != "" {
+		failures = v.failures.count(k.failures, now)
+	}
+	return validations, failures
+}
+
+// validated counts a validation, and its failure when it was not valid.
+func (v *velocity) validated(k velocityKeys, valid bool, now time.Time) {
+	if k.validations != "" {
+		v.validations.add(k.validations, now)
+	}
+	if !valid && k.failures != "" {
+		v.failures.add(k.failures, now)
+	}
+}

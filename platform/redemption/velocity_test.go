@@ -1,0 +1,84 @@
+package redemption
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestWindowCountsWithinItsSpan(t *testing.T) {
+	w := newWindow(time.Minute)
+	t0 := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	for i := range 10 {
+		w.add("ten_a\x00customer\x00c1", t0.Add(time.Duration(i)*time.Second))
+	}
+	w.add("ten_a\x00customer\x00c2", t0)
+	w.add("ten_b\x00customer\x00c1", t0)
+	if n := w.count("ten_a\x00customer\x00c1", t0.Add(10*time.Second)); n != 10 {
+		t.Errorf("count after 10 events = %d, want 10", n)
+	}
+	if n := w.count("ten_a\x00customer\x00c2", t0.Add(10*time.Second)); n != 1 {
+		t.Errorf("another key's count = %d, want 1", n)
+	}
+	if n := w.count("ten_a\x00customer\x00none", t0); n != 0 {
+		t.Errorf("unknown key's count = %d, want 0", n)
+	}
+	// Events leave the window a span after their bucket began: the bucket of
+	// 0–4 s is gone at 60 s, the one of 5–9 s at 65 s.
+	if n := w.count("ten_a\x00customer\x00c1", t0.Add(59*time.Second)); n != 10 {
+		t.Errorf("count at 59 s = %d, want 10", n)
+	}
+	if n := w.count("ten_a\x00customer\x00c1", t0.Add(60*time.Second)); n != 5 {
+		t.Errorf("count at 60 s = %d, want the 5 events of 5–9 s", n)
+	}
+	if n := w.count("ten_a\x00customer\x00c1", t0.Add(65*time.Second)); n != 0 {
+		t.Errorf("count at 65 s = %d, want 0", n)
+	}
+	// A slot reused a span later starts from zero.
+	w.add("ten_a\x00customer\x00c1", t0.Add(time.Minute))
+	if n := w.count("ten_a\x00customer\x00c1", t0.Add(time.Minute)); n != 1+5 {
+		t.Errorf("count after reuse = %d, want the new event and 5–9 s", n)
+	}
+}
+
+func TestWindowStaysBounded(t *testing.T) {
+	w := newWindow(time.Minute)
+	t0 := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	for i := range maxWindowKeys {
+		w.add(fmt.Sprint("old", i), t0)
+	}
+	// A minute later the old keys are idle: adding a key drops them, not the busy one.
+	later := t0.Add(2 * time.Minute)
+	w.add("busy", later)
+	w.add("new", later)
+	if len(w.keys) != 2 || w.count("busy", later) != 1 {
+		t.Errorf("after the sweep: %d keys, busy = %d; want 2 keys, busy = 1", len(w.keys), w.count("busy", later))
+	}
+	// When every key is busy the window starts over rather than grow.
+	for i := range maxWindowKeys {
+		w.add(fmt.Sprint("hot", i), later)
+	}
+	if len(w.keys) > maxWindowKeys {
+		t.Errorf("%d keys, want at most %d", len(w.keys), maxWindowKeys)
+	}
+}
+
+func TestVelocityKeys(t *testing.T) {
+	if k := keysOf("ten_a", "cus_1", "203.0.113.7"); k.validations == "" || k.failures != k.validations {
+		t.Errorf("with a customer: %+v, want both keyed by the customer", k)
+	}
+	if k := keysOf("ten_a", "", "203.0.113.7"); k.validations != "" || k.failures == "" {
+		t.Errorf("without a customer: %+v, want failures keyed by address only", k)
+	}
+	if keysOf("ten_a", "cus_1", "") == keysOf("ten_b", "cus_1", "") {
+		t.Error("two tenants share a key")
+	}
+	v := newVelocity()
+	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	k := keysOf("ten_a", "cus_1", "")
+	v.validated(k, true, now)
+	v.validated(k, false, now)
+	if n, f := v.counts(k, now); n != 2 || f != 1 {
+		t.Errorf("counts = %d validations, %d failures; want 2, 1", n, f)
+	}
+}
