@@ -136,8 +136,11 @@ func seedValidation(ctx context.Context, p *punchcard) error {
 			return err
 		}
 	}
-	return p.call(ctx, "POST", "/v1/vouchers", "Bearer "+p.secret, map[string]any{"code": "BENCH-15", "type": "DISCOUNT_VOUCHER",
-		"discount": map[string]any{"type": "PERCENT", "percent_off": 15}}, nil)
+	if err := p.call(ctx, "POST", "/v1/vouchers", "Bearer "+p.secret, map[string]any{"code": "BENCH-15", "type": "DISCOUNT_VOUCHER",
+		"discount": map[string]any{"type": "PERCENT", "percent_off": 15}}, nil); err != nil {
+		return err
+	}
+	return p.settle(ctx)
 }
 
 // propagationRounds is how many publishes the propagation scenario times.

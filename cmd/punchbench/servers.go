@@ -203,25 +203,33 @@ func (p *punchcard) campaignCodes(ctx context.Context, n int) ([]string, error) 
 	if len(codes) != n {
 		return nil, fmt.Errorf("made %d codes for %d campaigns", len(codes), n)
 	}
-	// The set-up's own audit events are sealed now, so that sealing them does
-	// not compete with the measured redemptions (whose events are sealed as
-	// the server runs, as in production).
-	if err := p.app.Audit.SealAll(ctx); err != nil {
+	if err := p.settle(ctx); err != nil {
 		return nil, err
 	}
-	// PostgreSQL plans the measured statements on the statistics of the
-	// campaigns just made, as it would on a database in service.
-	if p.dbURL != "" {
-		conn, err := sql.Open("pgx", p.dbURL)
-		if err != nil {
-			return nil, err
-		}
-		defer conn.Close()
-		if _, err := conn.ExecContext(ctx, "ANALYZE"); err != nil {
-			return nil, fmt.Errorf("analyze: %w", err)
-		}
-	}
 	return codes, nil
+}
+
+// settle readies a server after its set-up for measurement: the set-up's own audit
+// events are sealed now, so that sealing them does not compete with the measured
+// requests (whose events are sealed as the server runs, as in production), and
+// PostgreSQL plans the measured statements on the statistics of the rows just
+// made, as it would on a database in service.
+func (p *punchcard) settle(ctx context.Context) error {
+	if err := p.app.Audit.SealAll(ctx); err != nil {
+		return err
+	}
+	if p.dbURL == "" {
+		return nil
+	}
+	conn, err := sql.Open("pgx", p.dbURL)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "ANALYZE"); err != nil {
+		return fmt.Errorf("analyze: %w", err)
+	}
+	return nil
 }
 
 func ptr[T any](v T) *T { return &v }
