@@ -1,9 +1,9 @@
 // Package db owns Punchcard's connection to its database: bun over SQLite (the
 // embedded default, a file in the data directory) or PostgreSQL (production). It
 // opens the pools, runs the embedded migrations, and runs every unit of work in a
-// transaction scoped to one tenant, which on PostgreSQL also sets the session value
-// that row-level security checks, so a query that forgets its tenant filter still
-// sees only that tenant's rows. The queries every validation and redemption runs
+// transaction scoped to one tenant, which on PostgreSQL also sets (with its BEGIN,
+// in one round trip) the transaction-local value that row-level security checks,
+// so a query that forgets its tenant filter still sees only that tenant's rows. The queries every validation and redemption runs
 // are Statements, prepared once per pooled connection.
 package db
 
@@ -104,7 +104,7 @@ func open(ctx context.Context, opts Options, rawURL string, serving bool) (*DB, 
 			return nil, err
 		}
 		d.pgPool = pool
-		sqlDB := stdlib.OpenDBFromPool(pool)
+		sqlDB := sql.OpenDB(beginConnector{stdlib.GetPoolConnector(pool)})
 		// database/sql is the pool's only user, so it keeps its connections
 		// rather than handing each back to pgxpool after every transaction (the
 		// default here): a connection closed by database/sql deallocates its

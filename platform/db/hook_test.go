@@ -3,6 +3,7 @@ package db_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -152,3 +153,89 @@ func TestPreparedStatementSpans(t *testing.T) {
 const customersByEmailSQL = "SELECT count(*) FROM customers WHERE tenant_id = ? AND email = ?"
 
 var customersByEmail = db.NewRawStatement("SELECT", "customers", customersByEmailSQL)
+
+// On PostgreSQL a transaction's row-level security settings travel with its
+// BEGIN, so they cost no statement of their own; a value that cannot be written
+// as a literal is still set, with a bind parameter.
+func TestTransactionSettingsTravelWithBegin(t *testing.T) {
+	opts, ok := urls(t)["postgres"]
+	if !ok {
+		t.Skip("PUNCHCARD_TEST_DATABASE_URL is not set; the integration suite requires it in CI")
+	}
+	ctx := context.Background()
+	d, rec, _ := openTraced(t, opts)
+	// setStatements counts the set_config statements among the spans from i on.
+	setStatements := func(i int) (n int) {
+		for _, sp := range rec.Ended()[i:] {
+			for _, a := range sp.Attributes() {
+				if a.Key == "db.query.text" && strings.Contains(a.Value.AsString(), "set_config") {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	for _, tc := range []struct {
+		tenantID string
+		sets     int // set_config statements of their own
+	}{
+		{"ten_01KBEGINFOLD", 0},
+		{"ten_o'begin", 1},
+	} {
+		for _, run := range []func(context.Context, string, func(context.Context, bun.Tx) error) error{d.Read, d.InTx} {
+			before := len(rec.Ended())
+			var setting string
+			err := run(ctx, tc.tenantID, func(ctx context.Context, tx bun.Tx) error {
+				return tx.QueryRowContext(ctx, "SELECT current_setting('punchcard.tenant_id', true)").Scan(&setting)
+			})
+			if err != nil || setting != tc.tenantID {
+				t.Fatalf("tenant %q: setting in the transaction = %q, %v", tc.tenantID, setting, err)
+			}
+			if n := setStatements(before); n != tc.sets {
+				t.Errorf("tenant %q: %d set_config statements, want %d", tc.tenantID, n, tc.sets)
+			}
+		}
+	}
+	var scope, tenant string
+	err := d.InInstanceTx(ctx, "ten_01KBEGINFOLD", func(ctx context.Context, tx bun.Tx) error {
+		return tx.QueryRowContext(ctx, "SELECT current_setting('punchcard.scope', true), current_setting('punchcard.tenant_id', true)").Scan(&scope, &tenant)
+	})
+	if err != nil || scope != "instance" || tenant != "ten_01KBEGINFOLD" {
+		t.Fatalf("instance transaction settings = %q, %q, %v", scope, tenant, err)
+	}
+}
+
+// BenchmarkTenantRead is a read-only tenant transaction of one query on
+// PostgreSQL, with the settings sent with BEGIN and (a tenant id that must be
+// bound) as a statement of their own: the round trip the first saves.
+func BenchmarkTenantRead(b *testing.B) {
+	u := os.Getenv("PUNCHCARD_TEST_DATABASE_URL")
+	if u == "" {
+		b.Skip("PUNCHCARD_TEST_DATABASE_URL is not set")
+	}
+	ctx := context.Background()
+	opts := db.Options{URL: u}
+	if _, err := db.Migrate(ctx, opts); err != nil {
+		b.Fatal(err)
+	}
+	d, err := db.Open(ctx, opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	for _, tc := range []struct{ name, tenantID string }{
+		{"settings-with-begin", "ten_01KBENCHREAD"},
+		{"settings-statement", "ten_o'benchread"},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				var n int
+				if err := d.Read(ctx, tc.tenantID, func(ctx context.Context, tx bun.Tx) error {
+					return tx.QueryRowContext(ctx, "SELECT count(*) FROM customers WHERE tenant_id = ?", tc.tenantID).Scan(&n)
+				}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -31,9 +31,7 @@ func (d *DB) InTx(ctx context.Context, tenantID string, fn func(ctx context.Cont
 		return ErrNoTenant
 	}
 	ctx = telemetry.WithTenant(ctx, tenantID)
-	return d.run(ctx, d.writeRef, nil, func(ctx context.Context, tx bun.Tx) error {
-		return d.set(ctx, tx, settingTenant, tenantID)
-	}, fn)
+	return d.run(ctx, d.writeRef, nil, []string{settingTenant, tenantID}, fn)
 }
 
 // Read runs fn in a read-only transaction scoped to tenantID. On SQLite it uses the
@@ -43,9 +41,7 @@ func (d *DB) Read(ctx context.Context, tenantID string, fn func(ctx context.Cont
 		return ErrNoTenant
 	}
 	ctx = telemetry.WithTenant(ctx, tenantID)
-	return d.run(ctx, d.readRef, &sql.TxOptions{ReadOnly: true}, func(ctx context.Context, tx bun.Tx) error {
-		return d.set(ctx, tx, settingTenant, tenantID)
-	}, fn)
+	return d.run(ctx, d.readRef, &sql.TxOptions{ReadOnly: true}, []string{settingTenant, tenantID}, fn)
 }
 
 // InInstanceTx runs fn in a read-write transaction with instance scope: the
@@ -57,21 +53,18 @@ func (d *DB) InInstanceTx(ctx context.Context, tenantID string, fn func(ctx cont
 	if tenantID != "" {
 		ctx = telemetry.WithTenant(ctx, tenantID)
 	}
-	return d.run(ctx, d.writeRef, nil, func(ctx context.Context, tx bun.Tx) error {
-		if tenantID == "" {
-			return d.set(ctx, tx, settingScope, "instance")
-		}
-		return d.set(ctx, tx, settingScope, "instance", settingTenant, tenantID)
-	}, fn)
+	settings := []string{settingScope, "instance"}
+	if tenantID != "" {
+		settings = append(settings, settingTenant, tenantID)
+	}
+	return d.run(ctx, d.writeRef, nil, settings, fn)
 }
 
 // ReadInstance runs fn in a read-only transaction with instance scope, for
 // work that watches every tenant (the policy activation poll). On PostgreSQL,
 // only tables whose policies open them to instance scope show rows.
 func (d *DB) ReadInstance(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
-	return d.run(ctx, d.readRef, &sql.TxOptions{ReadOnly: true}, func(ctx context.Context, tx bun.Tx) error {
-		return d.set(ctx, tx, settingScope, "instance")
-	}, fn)
+	return d.run(ctx, d.readRef, &sql.TxOptions{ReadOnly: true}, []string{settingScope, "instance"}, fn)
 }
 
 // LookupKey finds the API key with the given hash (or, when keyHash is empty, the
@@ -130,9 +123,16 @@ func (d *DB) SetTenant(ctx context.Context, tx bun.Tx, tenantID string) error {
 	return d.set(ctx, tx, settingTenant, tenantID)
 }
 
-func (d *DB) run(ctx context.Context, pool *poolRef, opts *sql.TxOptions, setup, fn func(ctx context.Context, tx bun.Tx) error) (err error) {
+// run begins a transaction on pool with the given settings (name, value pairs;
+// PostgreSQL only) and runs fn in it.
+func (d *DB) run(ctx context.Context, pool *poolRef, opts *sql.TxOptions, settings []string, fn func(ctx context.Context, tx bun.Tx) error) (err error) {
 	ctx = context.WithValue(ctx, poolKey{}, pool)
-	tx, err := pool.h.BeginTx(ctx, opts)
+	beginCtx, begin := ctx, (*txSettings)(nil)
+	if d.dialect == Postgres {
+		begin = &txSettings{pairs: settings}
+		beginCtx = context.WithValue(ctx, txSettingsKey{}, begin)
+	}
+	tx, err := pool.h.BeginTx(beginCtx, opts)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
@@ -142,9 +142,11 @@ func (d *DB) run(ctx context.Context, pool *poolRef, opts *sql.TxOptions, setup,
 			panic(p)
 		}
 	}()
-	if err := setup(ctx, tx); err != nil {
-		_ = tx.Rollback()
-		return err
+	if begin != nil && !begin.applied {
+		if err := d.set(ctx, tx, settings...); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
 	}
 	if err := fn(ctx, tx); err != nil {
 		if rbErr := tx.Rollback(); rbErr != nil && !errors.Is(rbErr, sql.ErrTxDone) {
