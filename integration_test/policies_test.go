@@ -403,3 +403,46 @@ func TestHostilePolicies(t *testing.T) {
 		})
 	}
 }
+
+// A tenant tunes the base fraud policy's thresholds in its fraud policy's data,
+// without Rego; a threshold that is not one, or not a whole number, is refused
+// with the field named and nothing published.
+func TestFraudThresholdsFromPolicyData(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *server) {
+		tn := s.newTenant(t)
+		var cust struct{ ID string }
+		s.do(t, "POST", "/v1/customers", tn.bearer(), map[string]any{"source_id": "tuned"}).decode(t, &cust)
+		s.do(t, "POST", "/v1/vouchers", tn.bearer(), map[string]any{"code": "TUNED", "type": "DISCOUNT_VOUCHER",
+			"discount": map[string]any{"type": "AMOUNT", "amount_off": 1}}).wantStatus(t, http.StatusOK)
+		customer := map[string]any{"id": cust.ID}
+
+		v1 := publish(t, s, tn, "fraud", map[string]any{"data": map[string]any{"thresholds": map[string]any{"max_validations_per_customer_per_minute": 3}}})
+		for i := range 3 {
+			if v := validateCode(t, s, tn, "TUNED", customer, 100); !v.Valid {
+				t.Fatalf("validation %d under a threshold of 3: %+v", i+1, v)
+			}
+		}
+		if v := validateCode(t, s, tn, "TUNED", customer, 100); v.Valid || v.Redeemables[0].Result.Error.Key != "velocity_exceeded" {
+			t.Fatalf("4th validation under a threshold of 3: %+v, want velocity_exceeded", v)
+		}
+
+		for field, thresholds := range map[string]map[string]any{
+			"data.thresholds.max_validations_per_minute":              {"max_validations_per_minute": 3},
+			"data.thresholds.max_validations_per_customer_per_minute": {"max_validations_per_customer_per_minute": 2.5},
+		} {
+			s.do(t, "PUT", "/v1/policies/fraud", tn.bearer(), map[string]any{"data": map[string]any{"thresholds": thresholds}}).
+				wantError(t, http.StatusBadRequest, "invalid_payload", field)
+		}
+		var l policyListing
+		s.do(t, "GET", "/v1/policies/fraud", tn.bearer(), nil).decode(t, &l)
+		if len(l.Versions) != 1 || l.ActiveVersion == nil || *l.ActiveVersion != v1.Version {
+			t.Fatalf("after refused publishes: %+v, want only version %d, active", l, v1.Version)
+		}
+
+		// 0 switches the check off.
+		publish(t, s, tn, "fraud", map[string]any{"data": map[string]any{"thresholds": map[string]any{"max_validations_per_customer_per_minute": 0}}})
+		if v := validateCode(t, s, tn, "TUNED", customer, 100); !v.Valid {
+			t.Fatalf("validation with the check off: %+v", v)
+		}
+	})
+}

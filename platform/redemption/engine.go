@@ -147,12 +147,16 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request, tx bun.ID
 
 	// Fraud: the request as a whole.
 	validations, failures := e.velocity.counts(e.velocityKeys(ctx, t, snap.customer), now)
+	thresholds, err := e.fraudThresholds(ctx, t.ID)
+	if err != nil {
+		return Result{}, err
+	}
 	fraud, _ := e.policies.EvaluateDocument(ctx, t.ID, policies.Fraud, in, map[string]any{
 		"redeemables": refsDoc(req.Redeemables),
 		"request":     map[string]any{"ip": telemetry.ClientIP(ctx), "user_agent": telemetry.UserAgent(ctx)},
 		"velocity": map[string]any{"customer_redemptions_last_hour": snap.recent,
 			"customer_validations_last_minute": validations, "failed_validations_last_10m": failures},
-		"settings": map[string]any{"fraud": map[string]any{}},
+		"settings": map[string]any{"fraud": thresholds},
 	})
 
 	// Eligibility: each redeemable on its own. Each one's input document is kept

@@ -47,6 +47,19 @@ func (e *Engine) customized(ctx context.Context, tenantID string) (own, segments
 	return own, segments, nil
 }
 
+// fraudThresholds are the thresholds the tenant set in its fraud policy's data,
+// the fraud policy's input.settings.fraud.
+func (e *Engine) fraudThresholds(ctx context.Context, tenantID string) (map[string]any, error) {
+	if e.tenantPolicies == nil {
+		return map[string]any{}, nil
+	}
+	p, err := e.tenantPolicies.Active(ctx, tenantID, policies.Fraud)
+	if err != nil {
+		return nil, err
+	}
+	return policies.TenantThresholds(p.Data), nil
+}
+
 // document is the request's shared policy input, converted for OPA once. tx,
 // when not nil, is the transaction the request reads in.
 func (e *Engine) document(ctx context.Context, t Tenant, tx bun.IDB, now time.Time, l Local, channel string, c *customers.Customer, o *Order) (policies.Document, error) {

@@ -1,10 +1,11 @@
 # Package punchcard.fraud is the base fraud policy, evaluated once per validation
 # or redemption request before any redeemable is looked at. Go counts the
 # customer's recent activity (input.velocity); the thresholds come from the
-# tenant's settings (input.settings.fraud). A request at or over a threshold is
-# denied; one at 80% or more of a threshold is flagged for review. risk_score
-# (0–100) is how close the request comes to its nearest threshold. A threshold of
-# zero or less switches that check off.
+# tenant's settings (input.settings.fraud: the thresholds in the data document of
+# its fraud policy). A request at or over a threshold is denied; one at 80% or
+# more of a threshold is flagged for review. risk_score (0–100) is how close the
+# request comes to its nearest threshold. A threshold of zero or less switches
+# that check off.
 package punchcard.fraud
 
 defaults := {
