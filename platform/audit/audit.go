@@ -130,7 +130,16 @@ func (l *Log) Record(ctx context.Context, tx bun.IDB, tenantID string, e Entry) 
 	if ev.After, err = marshalState(e.After); err != nil {
 		return nil, fmt.Errorf("audit %s: after: %w", e.Action, err)
 	}
-	if _, err := tx.NewInsert().Model(ev).Exec(ctx); err != nil {
+	insert := tx.NewInsert().Model(ev)
+	if l.db.Dialect() == db.Postgres {
+		// One statement, one round trip: the event and its place in the queue.
+		if _, err := tx.NewRaw("WITH e AS (?) INSERT INTO audit_pending (tenant_id, event_id) SELECT tenant_id, id FROM e",
+			insert.Returning("tenant_id, id")).Exec(ctx); err != nil {
+			return nil, fmt.Errorf("audit %s: insert and queue event: %w", e.Action, err)
+		}
+		return ev, nil
+	}
+	if _, err := insert.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("audit %s: insert event: %w", e.Action, err)
 	}
 	if _, err := tx.NewInsert().Model(&pending{TenantID: tenantID, EventID: ev.ID}).Exec(ctx); err != nil {
