@@ -211,9 +211,11 @@ func (p *punchcard) campaignCodes(ctx context.Context, n int) ([]string, error) 
 
 // settle readies a server after its set-up for measurement: the set-up's own audit
 // events are sealed now, so that sealing them does not compete with the measured
-// requests (whose events are sealed as the server runs, as in production), and
-// PostgreSQL plans the measured statements on the statistics of the rows just
-// made, as it would on a database in service.
+// requests (whose events are sealed as the server runs, as in production). On
+// PostgreSQL the rows just made are vacuumed and analyzed, so that the measured
+// statements are planned on their statistics and autovacuum does not start on
+// them mid-measurement, and a checkpoint (when the URL's role may run one) writes
+// the set-up's pages out before the clock starts rather than during it.
 func (p *punchcard) settle(ctx context.Context) error {
 	if err := p.app.Audit.SealAll(ctx); err != nil {
 		return err
@@ -226,9 +228,10 @@ func (p *punchcard) settle(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "ANALYZE"); err != nil {
-		return fmt.Errorf("analyze: %w", err)
+	if _, err := conn.ExecContext(ctx, "VACUUM (ANALYZE)"); err != nil {
+		return fmt.Errorf("vacuum: %w", err)
 	}
+	_, _ = conn.ExecContext(ctx, "CHECKPOINT") // superuser or pg_checkpoint only
 	return nil
 }
 
