@@ -410,11 +410,8 @@ func TestHostilePolicies(t *testing.T) {
 func TestFraudThresholdsFromPolicyData(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *server) {
 		tn := s.newTenant(t)
-		var cust struct{ ID string }
-		s.do(t, "POST", "/v1/customers", tn.bearer(), map[string]any{"source_id": "tuned"}).decode(t, &cust)
-		s.do(t, "POST", "/v1/vouchers", tn.bearer(), map[string]any{"code": "TUNED", "type": "DISCOUNT_VOUCHER",
-			"discount": map[string]any{"type": "AMOUNT", "amount_off": 1}}).wantStatus(t, http.StatusOK)
-		customer := map[string]any{"id": cust.ID}
+		customer := map[string]any{"id": newCustomer(t, s, tn, "tuned")}
+		centVoucher(t, s, tn, "TUNED")
 
 		v1 := publish(t, s, tn, "fraud", map[string]any{"data": map[string]any{"thresholds": map[string]any{"max_validations_per_customer_per_minute": 3}}})
 		for i := range 3 {

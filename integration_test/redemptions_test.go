@@ -711,15 +711,31 @@ func TestQualifications(t *testing.T) {
 	})
 }
 
+// centVoucher creates a standalone voucher code taking 1 off any order.
+func centVoucher(t *testing.T, s *server, tn tenant, code string) {
+	t.Helper()
+	s.do(t, "POST", "/v1/vouchers", tn.bearer(), map[string]any{"code": code, "type": "DISCOUNT_VOUCHER",
+		"discount": map[string]any{"type": "AMOUNT", "amount_off": 1}}).wantStatus(t, http.StatusOK)
+}
+
+// newCustomer creates a customer and returns its id.
+func newCustomer(t *testing.T, s *server, tn tenant, sourceID string) string {
+	t.Helper()
+	var c struct{ ID string }
+	s.do(t, "POST", "/v1/customers", tn.bearer(), map[string]any{"source_id": sourceID}).decode(t, &c)
+	if c.ID == "" {
+		t.Fatalf("customer %q has no id", sourceID)
+	}
+	return c.ID
+}
+
 // The base fraud policy refuses a customer's 21st redemption within an hour.
 func TestFraudVelocity(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *server) {
 		tn := s.newTenant(t)
-		var cust struct{ ID string }
-		s.do(t, "POST", "/v1/customers", tn.bearer(), map[string]any{"source_id": "busy"}).decode(t, &cust)
-		s.do(t, "POST", "/v1/vouchers", tn.bearer(), map[string]any{"code": "AGAIN", "type": "DISCOUNT_VOUCHER",
-			"discount": map[string]any{"type": "AMOUNT", "amount_off": 1}}).wantStatus(t, http.StatusOK)
-		body := map[string]any{"redeemables": vouchers("AGAIN"), "order": map[string]any{"amount": 100}, "customer": map[string]any{"id": cust.ID}}
+		custID := newCustomer(t, s, tn, "busy")
+		centVoucher(t, s, tn, "AGAIN")
+		body := map[string]any{"redeemables": vouchers("AGAIN"), "order": map[string]any{"amount": 100}, "customer": map[string]any{"id": custID}}
 		for range 20 {
 			s.do(t, "POST", "/v1/redemptions", tn.bearer(), body).wantStatus(t, http.StatusOK)
 		}
@@ -735,14 +751,11 @@ func TestFraudVelocity(t *testing.T) {
 func TestFraudValidationCounts(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *server) {
 		tn, other := s.newTenant(t), s.newTenant(t)
-		var cust struct{ ID string }
-		s.do(t, "POST", "/v1/customers", tn.bearer(), map[string]any{"source_id": "eager"}).decode(t, &cust)
-		for _, x := range []tenant{tn, other} {
-			s.do(t, "POST", "/v1/vouchers", x.bearer(), map[string]any{"code": "LOOK", "type": "DISCOUNT_VOUCHER",
-				"discount": map[string]any{"type": "AMOUNT", "amount_off": 1}}).wantStatus(t, http.StatusOK)
-		}
+		custID := newCustomer(t, s, tn, "eager")
+		centVoucher(t, s, tn, "LOOK")
+		centVoucher(t, s, other, "LOOK")
 		order := map[string]any{"amount": 100}
-		body := map[string]any{"redeemables": vouchers("LOOK"), "order": order, "customer": map[string]any{"id": cust.ID}}
+		body := map[string]any{"redeemables": vouchers("LOOK"), "order": order, "customer": map[string]any{"id": custID}}
 		key := func(v validation) string {
 			if len(v.Redeemables) != 1 {
 				t.Fatalf("validation: %+v", v)

@@ -16,6 +16,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/punchcard-loyalty/punchcard/platform/db"
+	"github.com/punchcard-loyalty/punchcard/platform/dbtest"
 )
 
 // urls returns the databases to test: SQLite always, PostgreSQL when
@@ -56,20 +57,13 @@ func TestInTxRollsBackOnError(t *testing.T) {
 	ctx := context.Background()
 	for name, opts := range urls(t) {
 		t.Run(name, func(t *testing.T) {
-			if _, err := db.Migrate(ctx, opts); err != nil {
-				t.Fatal(err)
-			}
-			d, err := db.Open(ctx, opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer d.Close()
+			d := dbtest.Open(t, opts)
 			if err := d.InTx(ctx, "", func(context.Context, bun.Tx) error { return nil }); !errors.Is(err, db.ErrNoTenant) {
 				t.Fatalf("InTx without tenant = %v", err)
 			}
 			boom := errors.New("boom")
 			tenantID := "ten_rollback_" + name
-			err = d.InInstanceTx(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
+			err := d.InInstanceTx(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
 				if _, err := tx.ExecContext(ctx, "INSERT INTO tenants (id, slug, name, currency, timezone, status, created_at, updated_at) VALUES (?, ?, 'x', 'EUR', 'UTC', 'active', ?, ?)",
 					tenantID, tenantID, "2026-01-01 00:00:00+00:00", "2026-01-01 00:00:00+00:00"); err != nil {
 					return err

@@ -17,25 +17,18 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/punchcard-loyalty/punchcard/platform/db"
+	"github.com/punchcard-loyalty/punchcard/platform/dbtest"
 )
 
 // openTraced migrates and opens the database of opts with recorded spans and
 // metrics, closed when the test ends.
 func openTraced(t *testing.T, opts db.Options) (*db.DB, *tracetest.SpanRecorder, *sdkmetric.ManualReader) {
 	t.Helper()
-	if _, err := db.Migrate(context.Background(), opts); err != nil {
-		t.Fatal(err)
-	}
 	rec := tracetest.NewSpanRecorder()
 	reader := sdkmetric.NewManualReader()
 	opts.TracerProvider = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	opts.MeterProvider = sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	d, err := db.Open(context.Background(), opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return d, rec, reader
+	return dbtest.Open(t, opts), rec, reader
 }
 
 // Query spans carry the tenant and the query with placeholders; bound values and
@@ -214,15 +207,7 @@ func BenchmarkTenantRead(b *testing.B) {
 		b.Skip("PUNCHCARD_TEST_DATABASE_URL is not set")
 	}
 	ctx := context.Background()
-	opts := db.Options{URL: u}
-	if _, err := db.Migrate(ctx, opts); err != nil {
-		b.Fatal(err)
-	}
-	d, err := db.Open(ctx, opts)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer d.Close()
+	d := dbtest.Open(b, db.Options{URL: u})
 	for _, tc := range []struct{ name, tenantID string }{
 		{"settings-with-begin", "ten_01KBENCHREAD"},
 		{"settings-statement", "ten_o'benchread"},

@@ -29,11 +29,15 @@ func Each(t *testing.T, test func(t *testing.T, d *db.DB)) {
 	}
 }
 
-// Open migrates and opens the database of opts, closed when the test ends.
+// Open migrates and opens the database of opts, closed when the test ends. It
+// migrates without opts' tracer and meter, so that they see only the test's own
+// statements.
 func Open(t testing.TB, opts db.Options) *db.DB {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := db.Migrate(ctx, opts); err != nil {
+	plain := opts
+	plain.TracerProvider, plain.MeterProvider = nil, nil
+	if _, err := db.Migrate(ctx, plain); err != nil {
 		t.Fatal(err)
 	}
 	d, err := db.Open(ctx, opts)
