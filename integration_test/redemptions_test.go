@@ -745,9 +745,9 @@ func TestFraudVelocity(t *testing.T) {
 	})
 }
 
-// Validations are counted per customer per minute, and failed ones per ten
-// minutes per customer or, without one, per client address, each within its
-// tenant.
+// Validations are counted per customer per minute, and failed ones per customer
+// per ten minutes, each within its tenant; anonymous requests (whose address is
+// the brand's server) are not counted.
 func TestFraudValidationCounts(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *server) {
 		tn, other := s.newTenant(t), s.newTenant(t)
@@ -780,21 +780,25 @@ func TestFraudValidationCounts(t *testing.T) {
 			t.Fatalf("validation without the customer: %+v", v)
 		}
 
-		// Thirty failed guesses from one address stop the next validation there.
+		// Thirty failed guesses by one customer stop the customer's next validation.
+		guesser := map[string]any{"id": newCustomer(t, s, other, "guesser")}
 		for i := range 30 {
-			s.do(t, "POST", "/v1/validations", other.bearer(), map[string]any{"redeemables": vouchers(fmt.Sprintf("GUESS-%d", i)), "order": order}).decode(t, &v)
+			s.do(t, "POST", "/v1/validations", other.bearer(), map[string]any{"redeemables": vouchers(fmt.Sprintf("GUESS-%d", i)), "order": order, "customer": guesser}).decode(t, &v)
 			if v.Valid || key(v) != "resource_not_found" {
 				t.Fatalf("guess %d: %+v", i+1, v)
 			}
 		}
-		s.do(t, "POST", "/v1/validations", other.bearer(), map[string]any{"redeemables": vouchers("LOOK"), "order": order}).decode(t, &v)
+		s.do(t, "POST", "/v1/validations", other.bearer(), map[string]any{"redeemables": vouchers("LOOK"), "order": order, "customer": guesser}).decode(t, &v)
 		if v.Valid || key(v) != "too_many_failed_validations" {
 			t.Fatalf("validation after 30 failures: %+v, want too_many_failed_validations", v)
 		}
-		// The same address in another tenant is not.
-		s.do(t, "POST", "/v1/validations", tn.bearer(), map[string]any{"redeemables": vouchers("LOOK"), "order": order}).decode(t, &v)
+		// Anonymous failures, from the same address, count against no one.
+		for i := range 30 {
+			s.do(t, "POST", "/v1/validations", other.bearer(), map[string]any{"redeemables": vouchers(fmt.Sprintf("ANON-%d", i)), "order": order}).decode(t, &v)
+		}
+		s.do(t, "POST", "/v1/validations", other.bearer(), map[string]any{"redeemables": vouchers("LOOK"), "order": order}).decode(t, &v)
 		if !v.Valid {
-			t.Fatalf("another tenant's validation from the same address: %+v", v)
+			t.Fatalf("anonymous validation after anonymous failures: %+v", v)
 		}
 	})
 }

@@ -103,18 +103,17 @@ func (e *Engine) Validate(ctx context.Context, t Tenant, req Request) (Result, e
 	res, err := e.evaluate(ctx, t, &req, nil)
 	if err == nil {
 		span.SetAttributes(attribute.Bool("redemption.valid", res.Valid))
-		e.velocity.validated(e.velocityKeys(ctx, t, res.Customer), res.Valid, e.now())
+		e.velocity.validated(velocityKeyOf(t, res.Customer), res.Valid, e.now())
 	}
 	return res, err
 }
 
-// velocityKeys are the request's keys in the validation counts.
-func (e *Engine) velocityKeys(ctx context.Context, t Tenant, c *customers.Customer) velocityKeys {
-	customerID := ""
-	if c != nil {
-		customerID = c.ID
+// velocityKey is the request's key in the validation counts.
+func velocityKeyOf(t Tenant, c *customers.Customer) string {
+	if c == nil {
+		return ""
 	}
-	return keysOf(t.ID, customerID, telemetry.ClientIP(ctx))
+	return velocityKey(t.ID, c.ID)
 }
 
 // evaluate runs the pipeline: resolve, fraud, eligibility, stacking, discounts.
@@ -146,7 +145,7 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request, tx bun.ID
 	}
 
 	// Fraud: the request as a whole.
-	validations, failures := e.velocity.counts(e.velocityKeys(ctx, t, snap.customer), now)
+	validations, failures := e.velocity.counts(velocityKeyOf(t, snap.customer), now)
 	thresholds, err := e.fraudThresholds(ctx, t.ID)
 	if err != nil {
 		return Result{}, err

@@ -6,10 +6,13 @@ import (
 )
 
 // The fraud policy's request counts that no table holds: validations do not write,
-// so validations per customer per minute and failed validations per ten minutes
-// are counted in this node's memory. Behind a load balancer each node counts the
-// requests it served, so a customer spread over n nodes meets a threshold at up
-// to n times its value; redemptions per hour come from the database and are exact.
+// so validations per customer per minute and failed validations per customer per
+// ten minutes are counted in this node's memory. Behind a load balancer each node
+// counts the requests it served, so a customer spread over n nodes meets a
+// threshold at up to n times its value; redemptions per hour come from the
+// database and are exact. A request that names no known customer is not counted:
+// brands call the API from their servers, so its address is the brand's, and
+// counting by it would hold every anonymous shopper of the brand to one limit.
 const (
 	validationsWindow = time.Minute
 	failuresWindow    = 10 * time.Minute
@@ -94,46 +97,37 @@ func (b *buckets) sum(step int64) int64 {
 // velocity is what this node has counted of the requests like this one.
 type velocity struct {
 	validations *window // validations per tenant and customer
-	failures    *window // failed validations per tenant and customer, or client address without one
+	failures    *window // failed validations per tenant and customer
 }
 
 func newVelocity() *velocity {
 	return &velocity{validations: newWindow(validationsWindow), failures: newWindow(failuresWindow)}
 }
 
-// velocityKeys are a request's keys in the windows: its known customer's, else
-// (failures only) its client address's; "" counts nothing.
-type velocityKeys struct{ validations, failures string }
-
-func keysOf(tenantID, customerID, clientIP string) velocityKeys {
-	switch {
-	case customerID != "":
-		k := tenantID + "\x00customer\x00" + customerID
-		return velocityKeys{k, k}
-	case clientIP != "":
-		return velocityKeys{failures: tenantID + "\x00ip\x00" + clientIP}
-	default:
-		return velocityKeys{}
+// velocityKey is a request's key in the windows: its tenant and known customer,
+// or "" (nothing counted) without one.
+func velocityKey(tenantID, customerID string) string {
+	if customerID == "" {
+		return ""
 	}
+	return tenantID + "\x00" + customerID
 }
 
 // counts are the fraud input's counts before this request.
-func (v *velocity) counts(k velocityKeys, now time.Time) (validations, failures int64) {
-	if k.validations != "" {
-		validations = v.validations.count(k.validations, now)
+func (v *velocity) counts(key string, now time.Time) (validations, failures int64) {
+	if key == "" {
+		return 0, 0
 	}
-	if k.failures != "" {
-		failures = v.failures.count(k.failures, now)
-	}
-	return validations, failures
+	return v.validations.count(key, now), v.failures.count(key, now)
 }
 
 // validated counts a validation, and its failure when it was not valid.
-func (v *velocity) validated(k velocityKeys, valid bool, now time.Time) {
-	if k.validations != "" {
-		v.validations.add(k.validations, now)
+func (v *velocity) validated(key string, valid bool, now time.Time) {
+	if key == "" {
+		return
 	}
-	if !valid && k.failures != "" {
-		v.failures.add(k.failures, now)
+	v.validations.add(key, now)
+	if !valid {
+		v.failures.add(key, now)
 	}
 }

@@ -63,22 +63,25 @@ func TestWindowStaysBounded(t *testing.T) {
 	}
 }
 
-func TestVelocityKeys(t *testing.T) {
-	if k := keysOf("ten_a", "cus_1", "203.0.113.7"); k.validations == "" || k.failures != k.validations {
-		t.Errorf("with a customer: %+v, want both keyed by the customer", k)
-	}
-	if k := keysOf("ten_a", "", "203.0.113.7"); k.validations != "" || k.failures == "" {
-		t.Errorf("without a customer: %+v, want failures keyed by address only", k)
-	}
-	if keysOf("ten_a", "cus_1", "") == keysOf("ten_b", "cus_1", "") {
+func TestVelocityCountsKnownCustomersOnly(t *testing.T) {
+	if velocityKey("ten_a", "cus_1") == velocityKey("ten_b", "cus_1") {
 		t.Error("two tenants share a key")
 	}
 	v := newVelocity()
 	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
-	k := keysOf("ten_a", "cus_1", "")
+	k := velocityKey("ten_a", "cus_1")
 	v.validated(k, true, now)
 	v.validated(k, false, now)
 	if n, f := v.counts(k, now); n != 2 || f != 1 {
 		t.Errorf("counts = %d validations, %d failures; want 2, 1", n, f)
+	}
+	// Without a customer nothing is counted, and nothing is read.
+	anonymous := velocityKey("ten_a", "")
+	v.validated(anonymous, false, now)
+	if n, f := v.counts(anonymous, now); n != 0 || f != 0 {
+		t.Errorf("anonymous counts = %d, %d; want 0, 0", n, f)
+	}
+	if len(v.validations.keys) != 1 || len(v.failures.keys) != 1 {
+		t.Errorf("windows hold %d and %d keys, want the customer's only", len(v.validations.keys), len(v.failures.keys))
 	}
 }
