@@ -108,7 +108,7 @@ func (e *Engine) Validate(ctx context.Context, t Tenant, req Request) (Result, e
 	return res, err
 }
 
-// velocityKey is the request's key in the validation counts.
+// velocityKeyOf is the request's key in the validation counts: its customer's, if known.
 func velocityKeyOf(t Tenant, c *customers.Customer) string {
 	if c == nil {
 		return ""
