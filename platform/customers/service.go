@@ -308,20 +308,14 @@ func Lookups(id, sourceID string) []Lookup {
 // find loads the customer named by an id (cust_…) or, failing that, a source_id.
 // Another tenant's customer is not found, like a missing one.
 func find(ctx context.Context, tx bun.IDB, tenantID, idOrSourceID string) (Customer, error) {
-	if idOrSourceID == "" {
+	c, err := Find(ctx, tx, tenantID, idOrSourceID, "")
+	if err != nil {
+		return Customer{}, err
+	}
+	if c == nil {
 		return Customer{}, problem.NotFound(ResourceType, idOrSourceID)
 	}
-	if ids.HasPrefix(idOrSourceID, ids.Customer) {
-		c, err := selectCustomer(ctx, tx, tenantID, "id", idOrSourceID)
-		if !db.IsNotFound(err) {
-			return c, err
-		}
-	}
-	c, err := selectCustomer(ctx, tx, tenantID, "source_id", idOrSourceID)
-	if db.IsNotFound(err) {
-		return Customer{}, problem.NotFound(ResourceType, idOrSourceID)
-	}
-	return c, err
+	return *c, nil
 }
 
 // record writes the audit event of a mutation in its transaction. after holds ids,
