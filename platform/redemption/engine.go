@@ -103,17 +103,9 @@ func (e *Engine) Validate(ctx context.Context, t Tenant, req Request) (Result, e
 	res, err := e.evaluate(ctx, t, &req, nil)
 	if err == nil {
 		span.SetAttributes(attribute.Bool("redemption.valid", res.Valid))
-		e.velocity.validated(velocityKeyOf(t, res.Customer), res.Valid, e.now())
+		e.velocity.validated(velocityKey(t.ID, res.Customer), res.Valid, e.now())
 	}
 	return res, err
-}
-
-// velocityKeyOf is the request's key in the validation counts: its customer's, if known.
-func velocityKeyOf(t Tenant, c *customers.Customer) string {
-	if c == nil {
-		return ""
-	}
-	return velocityKey(t.ID, c.ID)
 }
 
 // evaluate runs the pipeline: resolve, fraud, eligibility, stacking, discounts.
@@ -145,7 +137,7 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request, tx bun.ID
 	}
 
 	// Fraud: the request as a whole.
-	validations, failures := e.velocity.counts(velocityKeyOf(t, snap.customer), now)
+	validations, failures := e.velocity.counts(velocityKey(t.ID, snap.customer), now)
 	thresholds, err := e.fraudThresholds(ctx, t.ID)
 	if err != nil {
 		return Result{}, err

@@ -3,6 +3,9 @@ package redemption
 import (
 	"sync"
 	"time"
+
+	"github.com/punchcard-loyalty/punchcard/platform/customers"
+	"github.com/punchcard-loyalty/punchcard/platform/ttlcache"
 )
 
 // The fraud policy's request counts that no table holds: validations do not write,
@@ -17,16 +20,17 @@ const (
 	validationsWindow = time.Minute
 	failuresWindow    = 10 * time.Minute
 	windowBuckets     = 12      // a window slides in steps of a twelfth of it
-	maxWindowKeys     = 100_000 // per window, above which idle keys are dropped
+	maxWindowKeys     = 100_000 // per window, above which idle keys are dropped (and if none are, all)
 )
 
 // window counts events per key over the last span, in buckets of span /
-// windowBuckets: a count covers between span - span/windowBuckets and span. Keys
-// carry their tenant. It is safe for concurrent use.
+// windowBuckets: a count covers between span - span/windowBuckets and span. A key
+// is kept for a span after its last event, in a bounded ttlcache. It is safe for
+// concurrent use.
 type window struct {
-	step time.Duration // one bucket
-	mu   sync.Mutex
-	keys map[string]*buckets
+	step time.Duration                    // one bucket
+	mu   sync.Mutex                       // serialises adds, each a read-modify-write of a key's buckets
+	keys *ttlcache.Cache[string, buckets] // by tenant and customer
 }
 
 // buckets is one key's ring: the step index each slot counts and its count.
@@ -36,19 +40,13 @@ type buckets struct {
 }
 
 func newWindow(span time.Duration) *window {
-	return &window{step: span / windowBuckets, keys: make(map[string]*buckets)}
+	return &window{step: span / windowBuckets, keys: ttlcache.New[string, buckets](span, maxWindowKeys)}
 }
 
 // count is the number of events for key in the window ending at now.
 func (w *window) count(key string, now time.Time) int64 {
-	step := now.UnixNano() / int64(w.step)
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	b := w.keys[key]
-	if b == nil {
-		return 0
-	}
-	return b.sum(step)
+	b, _ := w.keys.Get(key)
+	return b.sum(now.UnixNano() / int64(w.step))
 }
 
 // add counts one event for key at now.
@@ -56,32 +54,13 @@ func (w *window) add(key string, now time.Time) {
 	step := now.UnixNano() / int64(w.step)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	b := w.keys[key]
-	if b == nil {
-		if len(w.keys) >= maxWindowKeys {
-			w.sweep(step)
-		}
-		b = &buckets{}
-		w.keys[key] = b
-	}
+	b, _ := w.keys.Get(key)
 	i := step % windowBuckets
 	if b.steps[i] != step {
 		b.steps[i], b.counts[i] = step, 0
 	}
 	b.counts[i]++
-}
-
-// sweep drops the keys with nothing in the window; when every key is busy it
-// drops them all, so that memory stays bounded whatever the traffic.
-func (w *window) sweep(step int64) {
-	for k, b := range w.keys {
-		if b.sum(step) == 0 {
-			delete(w.keys, k)
-		}
-	}
-	if len(w.keys) >= maxWindowKeys {
-		clear(w.keys)
-	}
+	w.keys.Put(key, b)
 }
 
 func (b *buckets) sum(step int64) int64 {
@@ -106,11 +85,11 @@ func newVelocity() *velocity {
 
 // velocityKey is a request's key in the windows: its tenant and known customer,
 // or "" (nothing counted) without one.
-func velocityKey(tenantID, customerID string) string {
-	if customerID == "" {
+func velocityKey(tenantID string, c *customers.Customer) string {
+	if c == nil {
 		return ""
 	}
-	return tenantID + "\x00" + customerID
+	return tenantID + "\x00" + c.ID
 }
 
 // counts are the fraud input's counts before this request.

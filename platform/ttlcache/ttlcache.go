@@ -2,7 +2,9 @@
 // after they were stored, on the monotonic clock: it bounds how stale a value
 // may be in real time, whatever time the domain sees. Punchcard uses it where a
 // node may serve a value read from the database for a moment (API keys,
-// stacking rules) and drops it at once when the change is made through the node.
+// stacking rules) and drops it at once when the change is made through the node,
+// and to keep each customer's validation counts for a window after their last
+// event.
 package ttlcache
 
 import (
