@@ -3,8 +3,9 @@
 // opens the pools, runs the embedded migrations, and runs every unit of work in a
 // transaction scoped to one tenant, which on PostgreSQL also sets (with its BEGIN,
 // in one round trip) the transaction-local value that row-level security checks,
-// so a query that forgets its tenant filter still sees only that tenant's rows. The queries every validation and redemption runs
-// are Statements, prepared once per pooled connection.
+// so a query that forgets its tenant filter still sees only that tenant's rows.
+// The queries every validation and redemption runs are Statements, prepared once
+// per pooled connection.
 package db
 
 import (

@@ -29,6 +29,20 @@ func urls(t *testing.T) map[string]db.Options {
 	return out
 }
 
+// postgresURL is PUNCHCARD_TEST_DATABASE_URL, for a test of PostgreSQL alone:
+// without it the test fails in CI and is skipped elsewhere.
+func postgresURL(tb testing.TB) string {
+	tb.Helper()
+	u := os.Getenv("PUNCHCARD_TEST_DATABASE_URL")
+	if u == "" {
+		if os.Getenv("CI") == "true" {
+			tb.Fatal("PUNCHCARD_TEST_DATABASE_URL must be set in CI")
+		}
+		tb.Skip("PUNCHCARD_TEST_DATABASE_URL is not set")
+	}
+	return u
+}
+
 func TestMigrateIsIdempotentAndReadyzSeesItCurrent(t *testing.T) {
 	ctx := context.Background()
 	for name, opts := range urls(t) {
@@ -87,13 +101,7 @@ func TestInTxRollsBackOnError(t *testing.T) {
 // Closing a PostgreSQL DB closes its connections: opening and closing servers
 // (tests, the load driver) must not pile up idle connections.
 func TestCloseReleasesPostgresConnections(t *testing.T) {
-	u := os.Getenv("PUNCHCARD_TEST_DATABASE_URL")
-	if u == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("PUNCHCARD_TEST_DATABASE_URL must be set in CI")
-		}
-		t.Skip("PUNCHCARD_TEST_DATABASE_URL is not set")
-	}
+	u := postgresURL(t)
 	ctx := context.Background()
 	if _, err := db.Migrate(ctx, db.Options{URL: u}); err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package db_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -31,116 +30,119 @@ func openTraced(t *testing.T, opts db.Options) (*db.DB, *tracetest.SpanRecorder,
 	return dbtest.Open(t, opts), rec, reader
 }
 
+// eachTraced runs test on each database, opened with recorded spans and metrics.
+func eachTraced(t *testing.T, test func(t *testing.T, name string, d *db.DB, rec *tracetest.SpanRecorder, reader *sdkmetric.ManualReader)) {
+	for name, opts := range urls(t) {
+		t.Run(name, func(t *testing.T) {
+			d, rec, reader := openTraced(t, opts)
+			test(t, name, d, rec, reader)
+		})
+	}
+}
+
+// secret is a bound value that no span may carry.
+const secret = "canary.value@example.com"
+
+// attributes are a span's attributes as strings; it fails the test on any that
+// carries secret.
+func attributes(t *testing.T, sp sdktrace.ReadOnlySpan) map[string]string {
+	t.Helper()
+	attrs := map[string]string{}
+	for _, a := range sp.Attributes() {
+		attrs[string(a.Key)] = a.Value.String()
+		if strings.Contains(attrs[string(a.Key)], secret) {
+			t.Errorf("span %q attribute %s carries a bound value", sp.Name(), a.Key)
+		}
+	}
+	return attrs
+}
+
 // Query spans carry the tenant and the query with placeholders; bound values and
 // database error messages (which quote values) never reach them.
 func TestQuerySpansCarryTenantButNoValues(t *testing.T) {
 	ctx := context.Background()
-	for name, opts := range urls(t) {
-		t.Run(name, func(t *testing.T) {
-			d, rec, reader := openTraced(t, opts)
-			const secret = "canary.value@example.com"
-			tenantID := "ten_hook_" + name
-			err := d.Read(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
-				var n int
-				return tx.NewSelect().Table("customers").ColumnExpr("count(*)").
-					Where("tenant_id = ?", tenantID).Where("email = ?", secret).Scan(ctx, &n)
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			_ = d.InTx(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
-				_, err := tx.ExecContext(ctx, "INSERT INTO customers (tenant_id, id) VALUES (?, ?), (?, ?)", tenantID, secret, tenantID, secret)
-				return err
-			})
-
-			var sawSelect, sawFailure bool
-			for _, sp := range rec.Ended() {
-				var tenant string
-				for _, a := range sp.Attributes() {
-					if strings.Contains(a.Value.String(), secret) {
-						t.Errorf("span %q attribute %s carries a bound value", sp.Name(), a.Key)
-					}
-					if a.Key == "tenant.id" {
-						tenant = a.Value.AsString()
-					}
-					if a.Key == "db.query.text" && strings.Contains(a.Value.AsString(), "email = ?") {
-						sawSelect = true
-					}
-				}
-				if tenant != tenantID {
-					t.Errorf("span %q has tenant.id %q, want %q", sp.Name(), tenant, tenantID)
-				}
-				if strings.Contains(sp.Status().Description, secret) {
-					t.Errorf("span %q status quotes a value: %s", sp.Name(), sp.Status().Description)
-				}
-				if sp.Status().Code == codes.Error {
-					sawFailure = true
-				}
-			}
-			if !sawSelect || !sawFailure {
-				t.Fatalf("recorded %d spans; saw the select with placeholders: %v, a failed insert: %v", len(rec.Ended()), sawSelect, sawFailure)
-			}
-			var rm metricdata.ResourceMetrics
-			if err := reader.Collect(ctx, &rm); err != nil {
-				t.Fatal(err)
-			}
-			found := false
-			for _, sm := range rm.ScopeMetrics {
-				for _, m := range sm.Metrics {
-					found = found || m.Name == "db.client.operation.duration"
-				}
-			}
-			if !found {
-				t.Fatal("no db.client.operation.duration metric recorded")
-			}
+	eachTraced(t, func(t *testing.T, name string, d *db.DB, rec *tracetest.SpanRecorder, reader *sdkmetric.ManualReader) {
+		tenantID := "ten_hook_" + name
+		err := d.Read(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
+			var n int
+			return tx.NewSelect().Table("customers").ColumnExpr("count(*)").
+				Where("tenant_id = ?", tenantID).Where("email = ?", secret).Scan(ctx, &n)
 		})
-	}
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = d.InTx(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
+			_, err := tx.ExecContext(ctx, "INSERT INTO customers (tenant_id, id) VALUES (?, ?), (?, ?)", tenantID, secret, tenantID, secret)
+			return err
+		})
+
+		var sawSelect, sawFailure bool
+		for _, sp := range rec.Ended() {
+			attrs := attributes(t, sp)
+			sawSelect = sawSelect || strings.Contains(attrs["db.query.text"], "email = ?")
+			if attrs["tenant.id"] != tenantID {
+				t.Errorf("span %q has tenant.id %q, want %q", sp.Name(), attrs["tenant.id"], tenantID)
+			}
+			if strings.Contains(sp.Status().Description, secret) {
+				t.Errorf("span %q status quotes a value: %s", sp.Name(), sp.Status().Description)
+			}
+			if sp.Status().Code == codes.Error {
+				sawFailure = true
+			}
+		}
+		if !sawSelect || !sawFailure {
+			t.Fatalf("recorded %d spans; saw the select with placeholders: %v, a failed insert: %v", len(rec.Ended()), sawSelect, sawFailure)
+		}
+		var rm metricdata.ResourceMetrics
+		if err := reader.Collect(ctx, &rm); err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				found = found || m.Name == "db.client.operation.duration"
+			}
+		}
+		if !found {
+			t.Fatal("no db.client.operation.duration metric recorded")
+		}
+	})
 }
 
 // A prepared Statement's span is the query hook's: named by operation and
 // table, with the tenant and the text with placeholders, never the values.
 func TestPreparedStatementSpans(t *testing.T) {
 	ctx := context.Background()
-	for name, opts := range urls(t) {
-		t.Run(name, func(t *testing.T) {
-			d, rec, _ := openTraced(t, opts)
-			const secret = "canary.value@example.com"
-			tenantID := "ten_stmt_" + name
-			read := func() {
-				err := d.Read(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
-					var n int64
-					return customersByEmail.Scan(ctx, tx, &n, 0, tenantID, secret)
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
+	eachTraced(t, func(t *testing.T, name string, d *db.DB, rec *tracetest.SpanRecorder, _ *sdkmetric.ManualReader) {
+		tenantID := "ten_stmt_" + name
+		read := func() {
+			err := d.Read(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
+				var n int64
+				return customersByEmail.Scan(ctx, tx, &n, 0, tenantID, secret)
+			})
+			if err != nil {
+				t.Fatal(err)
 			}
-			deadline := time.Now().Add(10 * time.Second)
-			for read(); !db.PreparedOn(customersByEmail, d, 0); read() {
-				if time.Now().After(deadline) {
-					t.Fatal("statement not prepared after 10s")
-				}
-				time.Sleep(10 * time.Millisecond)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for read(); !db.PreparedOn(customersByEmail, d, 0); read() {
+			if time.Now().After(deadline) {
+				t.Fatal("statement not prepared after 10s")
 			}
-			seen := len(rec.Ended())
-			read()
-			var got []string
-			for _, sp := range rec.Ended()[seen:] {
-				attrs := map[string]string{}
-				for _, a := range sp.Attributes() {
-					attrs[string(a.Key)] = a.Value.String()
-				}
-				if strings.Contains(fmt.Sprint(attrs), secret) {
-					t.Errorf("span %q carries a bound value: %v", sp.Name(), attrs)
-				}
-				got = append(got, fmt.Sprintf("%s tenant=%s text=%s", sp.Name(), attrs["tenant.id"], attrs["db.query.text"]))
-			}
-			want := "SELECT customers tenant=" + tenantID + " text=" + customersByEmailSQL
-			if !slices.Contains(got, want) {
-				t.Fatalf("spans of the prepared read: %q, want one %q", got, want)
-			}
-		})
-	}
+			time.Sleep(10 * time.Millisecond)
+		}
+		seen := len(rec.Ended())
+		read()
+		var got []string
+		for _, sp := range rec.Ended()[seen:] {
+			attrs := attributes(t, sp)
+			got = append(got, fmt.Sprintf("%s tenant=%s text=%s", sp.Name(), attrs["tenant.id"], attrs["db.query.text"]))
+		}
+		want := "SELECT customers tenant=" + tenantID + " text=" + customersByEmailSQL
+		if !slices.Contains(got, want) {
+			t.Fatalf("spans of the prepared read: %q, want one %q", got, want)
+		}
+	})
 }
 
 const customersByEmailSQL = "SELECT count(*) FROM customers WHERE tenant_id = ? AND email = ?"
@@ -151,19 +153,13 @@ var customersByEmail = db.NewRawStatement("SELECT", "customers", customersByEmai
 // BEGIN, so they cost no statement of their own; a value that cannot be written
 // as a literal is still set, with a bind parameter.
 func TestTransactionSettingsTravelWithBegin(t *testing.T) {
-	opts, ok := urls(t)["postgres"]
-	if !ok {
-		t.Skip("PUNCHCARD_TEST_DATABASE_URL is not set; the integration suite requires it in CI")
-	}
 	ctx := context.Background()
-	d, rec, _ := openTraced(t, opts)
+	d, rec, _ := openTraced(t, db.Options{URL: postgresURL(t)})
 	// setStatements counts the set_config statements among the spans from i on.
 	setStatements := func(i int) (n int) {
 		for _, sp := range rec.Ended()[i:] {
-			for _, a := range sp.Attributes() {
-				if a.Key == "db.query.text" && strings.Contains(a.Value.AsString(), "set_config") {
-					n++
-				}
+			if strings.Contains(attributes(t, sp)["db.query.text"], "set_config") {
+				n++
 			}
 		}
 		return n
@@ -202,12 +198,8 @@ func TestTransactionSettingsTravelWithBegin(t *testing.T) {
 // PostgreSQL, with the settings sent with BEGIN and (a tenant id that must be
 // bound) as a statement of their own: the round trip the first saves.
 func BenchmarkTenantRead(b *testing.B) {
-	u := os.Getenv("PUNCHCARD_TEST_DATABASE_URL")
-	if u == "" {
-		b.Skip("PUNCHCARD_TEST_DATABASE_URL is not set")
-	}
 	ctx := context.Background()
-	d := dbtest.Open(b, db.Options{URL: u})
+	d := dbtest.Open(b, db.Options{URL: postgresURL(b)})
 	for _, tc := range []struct{ name, tenantID string }{
 		{"settings-with-begin", "ten_01KBENCHREAD"},
 		{"settings-statement", "ten_o'benchread"},
