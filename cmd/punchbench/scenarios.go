@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 )
 
@@ -215,18 +214,7 @@ func redeemWorkload(ctx context.Context, e *env, db string, n int) (workload, er
 		p.stop()
 		return workload{}, err
 	}
-	auth := "Bearer " + p.secret
-	return workload{
-		next: func(ctx context.Context, worker, i int) (*http.Request, error) {
-			code := codes[(worker*7919+i)%len(codes)]
-			body := `{"redeemables":[{"object":"voucher","id":"` + code + `"}],"order":{"amount":5000}}`
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.base+"/v1/redemptions", strings.NewReader(body))
-			if err == nil {
-				req.Header.Set("Authorization", auth)
-				req.Header.Set("Content-Type", "application/json")
-			}
-			return req, err
-		},
-		close: p.stop,
-	}, nil
+	return p.posts("/v1/redemptions", func(n int) string {
+		return `{"redeemables":[{"object":"voucher","id":"` + codes[n%len(codes)] + `"}],"order":{"amount":5000}}`
+	}), nil
 }

@@ -154,12 +154,13 @@ func (p *punchcard) get(path string) workload {
 	}
 }
 
-// validations posts validationBody(code, …) round robin over the bench customers.
-func (p *punchcard) validations(code string) workload {
-	url, auth := p.base+"/v1/validations", "Bearer "+p.secret
+// posts is a workload of POST path with the tenant's key and the JSON body(n),
+// where n spreads the requests of the clients over what the bodies name.
+func (p *punchcard) posts(path string, body func(n int) string) workload {
+	url, auth := p.base+path, "Bearer "+p.secret
 	return workload{
 		next: func(ctx context.Context, worker, i int) (*http.Request, error) {
-			req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(validationBody(code, worker*7919+i)))
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body(worker*7919+i)))
 			if err == nil {
 				req.Header.Set("Authorization", auth)
 				req.Header.Set("Content-Type", "application/json")
@@ -168,6 +169,11 @@ func (p *punchcard) validations(code string) workload {
 		},
 		close: p.stop,
 	}
+}
+
+// validations posts validationBody(code, …) round robin over the bench customers.
+func (p *punchcard) validations(code string) workload {
+	return p.posts("/v1/validations", func(n int) string { return validationBody(code, n) })
 }
 
 // campaignCodes creates n campaigns, each capped (like the pgbench floor's budget
