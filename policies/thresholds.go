@@ -53,12 +53,12 @@ func TenantThresholds(data map[string]any) map[string]any {
 	return t
 }
 
-// CheckThresholds checks the thresholds of a fraud policy's data document: an
-// object of known thresholds, each a whole number ≥ 0 or null. The problem names
-// the field.
-func CheckThresholds(data map[string]any) error {
+// CheckData checks what the engine itself reads of the data document of a
+// tenant's policy of kind: for fraud, the thresholds, an object of known
+// thresholds, each a whole number ≥ 0 or null. The problem names the field.
+func CheckData(kind Kind, data map[string]any) error {
 	raw, ok := data[ThresholdsKey]
-	if !ok {
+	if kind != Fraud || !ok {
 		return nil
 	}
 	t, ok := raw.(map[string]any)

@@ -26,7 +26,7 @@ func TestFraudThresholdsComeFromTheBasePolicy(t *testing.T) {
 	}
 }
 
-func TestCheckThresholds(t *testing.T) {
+func TestCheckData(t *testing.T) {
 	for _, tc := range []struct {
 		data  string
 		field string // "" when valid
@@ -46,7 +46,7 @@ func TestCheckThresholds(t *testing.T) {
 		if err := json.Unmarshal([]byte(tc.data), &data); err != nil {
 			t.Fatal(err)
 		}
-		err := CheckThresholds(data)
+		err := CheckData(Fraud, data)
 		var p *problem.Error
 		switch {
 		case tc.field == "" && err != nil:
@@ -54,6 +54,10 @@ func TestCheckThresholds(t *testing.T) {
 		case tc.field != "" && (!errors.As(err, &p) || p.Field != tc.field):
 			t.Errorf("%s: %v, want a problem naming %s", tc.data, err, tc.field)
 		}
+	}
+	// Other kinds' data documents are their modules' alone.
+	if err := CheckData(Eligibility, map[string]any{"thresholds": []any{1}}); err != nil {
+		t.Errorf("eligibility data with a thresholds key: %v, want valid", err)
 	}
 	if got := TenantThresholds(map[string]any{"thresholds": map[string]any{"max_redeemables_per_request": 3.0}}); got["max_redeemables_per_request"] != 3.0 {
 		t.Errorf("TenantThresholds = %v", got)

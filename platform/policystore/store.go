@@ -235,10 +235,8 @@ func (s *Store) Publish(ctx context.Context, tenantID string, kind policies.Kind
 	if d.ReplaceBase && kind != policies.Stacking {
 		return nil, problem.Invalidf("replace_base", "replace_base: only the stacking policy may replace the base policy, not %s", kind)
 	}
-	if kind == policies.Fraud {
-		if err := policies.CheckThresholds(d.Data); err != nil {
-			return nil, err
-		}
+	if err := policies.CheckData(kind, d.Data); err != nil {
+		return nil, err
 	}
 	if err := s.check(ctx, kind, policies.TenantPolicy{Version: "draft", Modules: d.Modules, Data: d.Data, ReplaceBase: d.ReplaceBase}); err != nil {
 		return nil, &problem.Error{Kind: problem.KindUnprocessable, Key: "policy_invalid", Message: "Policy does not compile",
