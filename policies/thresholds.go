@@ -18,8 +18,8 @@ import (
 // The engine passes them to the policy as input.settings.fraud; a threshold left
 // out or null keeps its default, 0 switches its check off.
 
-// ThresholdsKey is the key of the thresholds in a fraud policy's data document.
-const ThresholdsKey = "thresholds"
+// thresholdsKey is the key of the thresholds in a fraud policy's data document.
+const thresholdsKey = "thresholds"
 
 // FraudThresholds are the base fraud policy's thresholds and their defaults, as
 // the policy itself defines them (data.punchcard.fraud.defaults).
@@ -46,7 +46,7 @@ var FraudThresholds = sync.OnceValue(func() map[string]int64 {
 // TenantThresholds are the thresholds in a fraud policy's data document, for
 // input.settings.fraud: an empty object when it sets none.
 func TenantThresholds(data map[string]any) map[string]any {
-	t, _ := data[ThresholdsKey].(map[string]any)
+	t, _ := data[thresholdsKey].(map[string]any)
 	if t == nil {
 		return map[string]any{}
 	}
@@ -57,17 +57,17 @@ func TenantThresholds(data map[string]any) map[string]any {
 // tenant's policy of kind: for fraud, the thresholds, an object of known
 // thresholds, each a whole number ≥ 0 or null. The problem names the field.
 func CheckData(kind Kind, data map[string]any) error {
-	raw, ok := data[ThresholdsKey]
+	raw, ok := data[thresholdsKey]
 	if kind != Fraud || !ok {
 		return nil
 	}
 	t, ok := raw.(map[string]any)
 	if !ok {
-		return problem.Invalid("data."+ThresholdsKey, "data.thresholds must be an object of threshold name → whole number")
+		return problem.Invalid("data."+thresholdsKey, "data.thresholds must be an object of threshold name → whole number")
 	}
 	known := FraudThresholds()
 	for _, name := range slices.Sorted(maps.Keys(t)) {
-		field := "data." + ThresholdsKey + "." + name
+		field := "data." + thresholdsKey + "." + name
 		if _, ok := known[name]; !ok {
 			return problem.Invalidf(field, "%s: unknown threshold; the fraud thresholds are %v", field, slices.Sorted(maps.Keys(known)))
 		}
