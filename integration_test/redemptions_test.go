@@ -751,53 +751,45 @@ func TestFraudVelocity(t *testing.T) {
 func TestFraudValidationCounts(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *server) {
 		tn, other := s.newTenant(t), s.newTenant(t)
-		custID := newCustomer(t, s, tn, "eager")
+		eager := map[string]any{"id": newCustomer(t, s, tn, "eager")}
 		centVoucher(t, s, tn, "LOOK")
 		centVoucher(t, s, other, "LOOK")
-		order := map[string]any{"amount": 100}
-		body := map[string]any{"redeemables": vouchers("LOOK"), "order": order, "customer": map[string]any{"id": custID}}
 		key := func(v validation) string {
 			if len(v.Redeemables) != 1 {
 				t.Fatalf("validation: %+v", v)
 			}
 			return v.Redeemables[0].Result.Error.Key
 		}
-		var v validation
 		for i := range 60 {
-			s.do(t, "POST", "/v1/validations", tn.bearer(), body).decode(t, &v)
-			if !v.Valid {
+			if v := validateCode(t, s, tn, "LOOK", eager, 100); !v.Valid {
 				t.Fatalf("validation %d of the customer's first 60: %+v", i+1, v)
 			}
 		}
-		s.do(t, "POST", "/v1/validations", tn.bearer(), body).decode(t, &v)
-		if v.Valid || key(v) != "velocity_exceeded" {
+		if v := validateCode(t, s, tn, "LOOK", eager, 100); v.Valid || key(v) != "velocity_exceeded" {
 			t.Fatalf("61st validation in a minute: %+v, want velocity_exceeded", v)
 		}
-		s.do(t, "POST", "/v1/redemptions", tn.bearer(), body).wantError(t, http.StatusBadRequest, "velocity_exceeded", "LOOK")
+		s.do(t, "POST", "/v1/redemptions", tn.bearer(), map[string]any{"redeemables": vouchers("LOOK"), "order": map[string]any{"amount": 100}, "customer": eager}).
+			wantError(t, http.StatusBadRequest, "velocity_exceeded", "LOOK")
 		// Without the customer the request is not slowed down.
-		s.do(t, "POST", "/v1/validations", tn.bearer(), map[string]any{"redeemables": vouchers("LOOK"), "order": order}).decode(t, &v)
-		if !v.Valid {
+		if v := validateCode(t, s, tn, "LOOK", nil, 100); !v.Valid {
 			t.Fatalf("validation without the customer: %+v", v)
 		}
 
 		// Thirty failed guesses by one customer stop the customer's next validation.
 		guesser := map[string]any{"id": newCustomer(t, s, other, "guesser")}
 		for i := range 30 {
-			s.do(t, "POST", "/v1/validations", other.bearer(), map[string]any{"redeemables": vouchers(fmt.Sprintf("GUESS-%d", i)), "order": order, "customer": guesser}).decode(t, &v)
-			if v.Valid || key(v) != "resource_not_found" {
+			if v := validateCode(t, s, other, fmt.Sprintf("GUESS-%d", i), guesser, 100); v.Valid || key(v) != "resource_not_found" {
 				t.Fatalf("guess %d: %+v", i+1, v)
 			}
 		}
-		s.do(t, "POST", "/v1/validations", other.bearer(), map[string]any{"redeemables": vouchers("LOOK"), "order": order, "customer": guesser}).decode(t, &v)
-		if v.Valid || key(v) != "too_many_failed_validations" {
+		if v := validateCode(t, s, other, "LOOK", guesser, 100); v.Valid || key(v) != "too_many_failed_validations" {
 			t.Fatalf("validation after 30 failures: %+v, want too_many_failed_validations", v)
 		}
 		// Anonymous failures, from the same address, count against no one.
 		for i := range 30 {
-			s.do(t, "POST", "/v1/validations", other.bearer(), map[string]any{"redeemables": vouchers(fmt.Sprintf("ANON-%d", i)), "order": order}).decode(t, &v)
+			validateCode(t, s, other, fmt.Sprintf("ANON-%d", i), nil, 100)
 		}
-		s.do(t, "POST", "/v1/validations", other.bearer(), map[string]any{"redeemables": vouchers("LOOK"), "order": order}).decode(t, &v)
-		if !v.Valid {
+		if v := validateCode(t, s, other, "LOOK", nil, 100); !v.Valid {
 			t.Fatalf("anonymous validation after anonymous failures: %+v", v)
 		}
 	})
