@@ -23,6 +23,7 @@ type prepared struct {
 	ready  chan struct{}
 	query  rego.PreparedEvalQuery // safe for concurrent Eval once ready
 	split  bool                   // query is the tenant's modules alone (see compiled)
+	reads  inputReads             // of the decision, the base's included when split
 	err    error
 	weight int64 // estimated bytes, set by done under the lock
 }

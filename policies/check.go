@@ -103,6 +103,8 @@ type compiled struct {
 	// is the union of query's and the shared base query's (see independent).
 	split  bool
 	weight int64
+	// reads is what the modules read of their input (nil: not memoized).
+	reads inputReads
 }
 
 // Memory estimate of a cached query. Calibrated by measuring the HeapAlloc
@@ -188,7 +190,7 @@ func buildSplit(ctx context.Context, kind Kind, p TenantPolicy, tenant map[strin
 	if err != nil {
 		return nil
 	}
-	return &compiled{query: pq, split: true, weight: weight(n, 0, dataBytes)}
+	return &compiled{query: pq, split: true, weight: weight(n, 0, dataBytes), reads: analyzeReads(c.Modules)}
 }
 
 // buildSet prepares p's decision query with the base modules of kind unless
@@ -215,7 +217,7 @@ func buildSet(ctx context.Context, kind Kind, p TenantPolicy, tenant map[string]
 		c := newCompiler().WithCapabilities(caps)
 		if c.Compile(mods); !c.Failed() {
 			if pq, err := prepare(ctx, kind, c, caps, store); err == nil {
-				return &compiled{query: pq, weight: w}, nil
+				return &compiled{query: pq, weight: w, reads: analyzeReads(c.Modules)}, nil
 			}
 		}
 	}
@@ -227,7 +229,7 @@ func buildSet(ctx context.Context, kind Kind, p TenantPolicy, tenant map[string]
 	if err != nil {
 		return nil, err
 	}
-	return &compiled{query: pq, weight: w}, nil
+	return &compiled{query: pq, weight: w, reads: analyzeReads(c.Modules)}, nil
 }
 
 // prepare prepares kind's decision query on the compiled modules of c.

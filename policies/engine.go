@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/punchcard-loyalty/punchcard/platform/telemetry"
+	"github.com/punchcard-loyalty/punchcard/platform/ttlcache"
 )
 
 // Defaults for Options.
@@ -43,6 +44,7 @@ const (
 	attrDecision  = attribute.Key("policy.decision")
 	attrDenyCodes = attribute.Key("policy.deny_codes")
 	attrCampaign  = attribute.Key("campaign.id")
+	attrMemoized  = attribute.Key("policy.memoized")
 )
 
 // TenantPolicy is one version of a tenant's policy for one kind.
@@ -86,6 +88,9 @@ type Options struct {
 	// CacheEntries, when positive, also bounds the number of prepared tenant
 	// queries kept. Zero means no bound on the count.
 	CacheEntries int
+	// MemoEntries bounds the decisions memoized (see memo.go): zero means
+	// DefaultMemoEntries, a negative value memoizes none.
+	MemoEntries int
 	// TenantModules returns the active policy version of kind for a tenant. It is
 	// the seam through which tenant-authored modules reach the engine (the policy
 	// store implements it); it is called on every evaluation, so it must be
@@ -100,6 +105,7 @@ type Engine struct {
 	tracer        trace.Tracer
 	cache         *queryCache
 	base          map[Kind]*baseQuery
+	memo          *ttlcache.Cache[[32]byte, Decision] // nil: decisions are not memoized
 	tenantModules func(ctx context.Context, tenantID string, kind Kind) (TenantPolicy, error)
 }
 
@@ -133,13 +139,20 @@ func New(opts Options) (*Engine, error) {
 	for _, k := range Kinds {
 		base[k] = &baseQuery{}
 	}
-	return &Engine{
+	e := &Engine{
 		timeout:       opts.Timeout,
 		tracer:        opts.TracerProvider.Tracer(tracerName),
 		cache:         newQueryCache(opts.CacheEntries, opts.CacheBytes),
 		base:          base,
 		tenantModules: opts.TenantModules,
-	}, nil
+	}
+	if opts.MemoEntries == 0 {
+		opts.MemoEntries = DefaultMemoEntries
+	}
+	if opts.MemoEntries > 0 {
+		e.memo = ttlcache.New[[32]byte, Decision](memoTTL, opts.MemoEntries)
+	}
+	return e, nil
 }
 
 // Evaluate decides kind for tenantID on input (the document described in
@@ -152,7 +165,7 @@ func New(opts Options) (*Engine, error) {
 // Decision.Members; for a tenant without a segments version it has no members
 // and nothing is compiled or evaluated.
 func (e *Engine) Evaluate(ctx context.Context, tenantID string, kind Kind, input map[string]any) (Decision, error) {
-	return e.evaluate(ctx, tenantID, kind, campaignOf(input), e.active, func() (ast.Value, error) { return ast.InterfaceToValue(input) })
+	return e.evaluate(ctx, tenantID, kind, campaignOf(input), e.active, true, func() (ast.Value, error) { return ast.InterfaceToValue(input) })
 }
 
 // EvaluatePolicy is Evaluate against the given version p of the tenant's policy
@@ -162,7 +175,7 @@ func (e *Engine) Evaluate(ctx context.Context, tenantID string, kind Kind, input
 // compile denies with CodeError.
 func (e *Engine) EvaluatePolicy(ctx context.Context, tenantID string, kind Kind, p TenantPolicy, input map[string]any) (Decision, error) {
 	given := func(context.Context, string, Kind) (TenantPolicy, error) { return p, nil }
-	return e.evaluate(ctx, tenantID, kind, campaignOf(input), given, func() (ast.Value, error) { return ast.InterfaceToValue(input) })
+	return e.evaluate(ctx, tenantID, kind, campaignOf(input), given, false, func() (ast.Value, error) { return ast.InterfaceToValue(input) })
 }
 
 // active is the tenant's active version of kind.
@@ -177,12 +190,15 @@ func (e *Engine) active(ctx context.Context, tenantID string, kind Kind) (Tenant
 // the decisions of one request share the converted shared part instead of
 // converting the whole input document for each.
 func (e *Engine) EvaluateDocument(ctx context.Context, tenantID string, kind Kind, shared Document, own map[string]any) (Decision, error) {
-	return e.evaluate(ctx, tenantID, kind, campaignOf(own), e.active, func() (ast.Value, error) { return shared.with(own) })
+	return e.evaluate(ctx, tenantID, kind, campaignOf(own), e.active, true, func() (ast.Value, error) { return shared.with(own) })
 }
 
 type policyFunc func(ctx context.Context, tenantID string, kind Kind) (TenantPolicy, error)
 
-func (e *Engine) evaluate(ctx context.Context, tenantID string, kind Kind, campaignID string, policy policyFunc, input func() (ast.Value, error)) (d Decision, err error) {
+// evaluate decides kind for tenantID with the version policy names. With memo,
+// a decision the memo holds is answered from it, and one evaluated is kept
+// there; the dry run of a version passes false.
+func (e *Engine) evaluate(ctx context.Context, tenantID string, kind Kind, campaignID string, policy policyFunc, memo bool, input func() (ast.Value, error)) (d Decision, err error) {
 	start := time.Now()
 	ctx, span := e.tracer.Start(ctx, "policies.Evaluate", trace.WithAttributes(
 		telemetry.TenantAttr(tenantID),
@@ -227,14 +243,23 @@ func (e *Engine) evaluate(ctx context.Context, tenantID string, kind Kind, campa
 	// A split version decides as the union of its own query and the base query
 	// (but for segments: the base segments policy has no members, as above).
 	var query, base rego.PreparedEvalQuery
+	var reads inputReads
 	split := false
 	if version == BaseVersion {
-		query, err = e.baseQuery(kind)
+		var c *compiled
+		if c, err = e.baseQuery(kind); err == nil {
+			query, reads = c.query, c.reads
+		}
 	} else {
-		query, split, err = e.prepared(ctx, cacheKey{tenantID: tenantID, kind: kind, version: version}, tp)
-		split = split && kind != Segments
+		var p *prepared
+		if p, err = e.prepared(ctx, cacheKey{tenantID: tenantID, kind: kind, version: version}, tp); err == nil {
+			query, split, reads = p.query, p.split && kind != Segments, p.reads
+		}
 		if err == nil && split {
-			base, err = e.baseQuery(kind)
+			var c *compiled
+			if c, err = e.baseQuery(kind); err == nil {
+				base = c.query
+			}
 		}
 	}
 	if err != nil {
@@ -243,6 +268,23 @@ func (e *Engine) evaluate(ctx context.Context, tenantID string, kind Kind, campa
 	value, err := input()
 	if err != nil {
 		return failed(kind, fmt.Errorf("evaluate %s policy: input: %w", kind, err))
+	}
+	var key [32]byte
+	timedOut := false
+	memo = memo && e.memo != nil && reads != nil
+	if memo {
+		key, memo = reads.key(tenantID, kind, version, value)
+	}
+	if memo {
+		if m, ok := e.memo.Get(key); ok {
+			span.SetAttributes(attrMemoized.Bool(true))
+			return m.clone(), nil
+		}
+		defer func() {
+			if err == nil && !timedOut {
+				e.memo.Put(key, d.clone())
+			}
+		}()
 	}
 
 	// One deadline covers both evaluations of a split version.
@@ -258,6 +300,7 @@ func (e *Engine) evaluate(ctx context.Context, tenantID string, kind Kind, campa
 	if err != nil {
 		if errors.Is(evalCtx.Err(), context.DeadlineExceeded) && (topdown.IsCancel(err) || errors.Is(err, context.DeadlineExceeded)) {
 			span.SetStatus(codes.Error, "policy evaluation timed out")
+			timedOut = true
 			return Decision{Kind: kind, Deny: []Reason{{
 				Code:    CodeTimeout,
 				Message: "The policy took too long to decide.",
@@ -349,38 +392,47 @@ var queries = func() map[Kind]string {
 // raw OPA evaluation of the same policies must evaluate to decide alike.
 func DecisionQuery(kind Kind) string { return queries[kind] }
 
-// baseQuery is the shared prepared query of kind's base policies.
-func (e *Engine) baseQuery(kind Kind) (rego.PreparedEvalQuery, error) {
+// baseQuery is the shared compiled query of kind's base policies.
+func (e *Engine) baseQuery(kind Kind) (*compiled, error) {
 	b := e.base[kind]
 	b.once.Do(func() { b.q, b.err = build(context.Background(), kind, TenantPolicy{}) })
 	if b.err != nil {
-		return rego.PreparedEvalQuery{}, fmt.Errorf("compile: %w", b.err)
+		return nil, fmt.Errorf("compile: %w", b.err)
 	}
-	return b.q.query, nil
+	return b.q, nil
 }
 
-// prepared returns the prepared query of a tenant version and whether it is
-// split from the base query (see compiled), compiling it on a miss. Callers
-// that arrive while another compiles the same key wait for that compilation.
-func (e *Engine) prepared(ctx context.Context, key cacheKey, p TenantPolicy) (rego.PreparedEvalQuery, bool, error) {
+// prepared returns the cache entry of a tenant version, compiling it on a
+// miss. Callers that arrive while another compiles the same key wait for that
+// compilation.
+func (e *Engine) prepared(ctx context.Context, key cacheKey, p TenantPolicy) (*prepared, error) {
 	entry, fill := e.cache.get(key)
 	if fill {
 		var weight int64
 		c, err := build(ctx, key.kind, p)
+		if err == nil && c.split && key.kind != Segments { // as evaluate unions them
+			var b *compiled
+			if b, err = e.baseQuery(key.kind); err == nil {
+				c.reads = c.reads.merge(b.reads)
+			}
+		}
 		if err != nil {
 			entry.err = fmt.Errorf("compile: %w", err)
 		} else {
-			entry.query, entry.split, weight = c.query, c.split, c.weight
+			entry.query, entry.split, entry.reads, weight = c.query, c.split, c.reads, c.weight
 		}
 		e.cache.done(entry, weight)
 	} else {
 		select {
 		case <-entry.ready:
 		case <-ctx.Done():
-			return rego.PreparedEvalQuery{}, false, ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
-	return entry.query, entry.split, entry.err
+	if entry.err != nil {
+		return nil, entry.err
+	}
+	return entry, nil
 }
 
 // union is the result of the decision query over two sets of modules evaluated

@@ -5,7 +5,8 @@
 // compile), the sandbox every policy is compiled in (no network, no runtime
 // information, strict mode), the memory-bounded cache of prepared queries per
 // (tenant, kind, version) with one shared query per kind for the base
-// policies, the evaluation that turns a Rego result into a typed Decision with
+// policies, the memo of decisions keyed by what a version reads of its input
+// (memo.go), the evaluation that turns a Rego result into a typed Decision with
 // reasons, and the runner of a tenant's Rego tests. A failed or timed-out
 // evaluation always denies. Go gathers every input; Rego never fetches
 // anything, and a tenant's data document is the only data its modules read.
