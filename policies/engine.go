@@ -341,7 +341,7 @@ func (d Document) with(own map[string]any) (ast.Value, error) {
 		d.base.Foreach(func(k, v *ast.Term) { obj.Insert(k, v) })
 	}
 	for k, v := range own {
-		val, err := ast.InterfaceToValue(v)
+		val, err := ownValue(v)
 		if err != nil {
 			return nil, err
 		}
@@ -350,14 +350,73 @@ func (d Document) with(own map[string]any) (ast.Value, error) {
 	return obj, nil
 }
 
+// Value is part of an input document converted to OPA's form once, for the
+// decisions of one request that each read it: a redeemable's document is read
+// by its eligibility decision and by the stacking decisions, as the candidate
+// and then among the applied. EvaluateDocument takes a Value, or a []Value as
+// an array, as the value of an own key. Evaluation only reads it.
+type Value struct{ v ast.Value }
+
+// NewValue converts x.
+func NewValue(x any) (Value, error) {
+	v, err := ast.InterfaceToValue(x)
+	if err != nil {
+		return Value{}, fmt.Errorf("policy input: %w", err)
+	}
+	return Value{v}, nil
+}
+
+// With is v, an object, plus the keys of extra (which win); v is not changed.
+func (v Value) With(extra map[string]any) (Value, error) {
+	obj, ok := v.v.(ast.Object)
+	if !ok {
+		return Value{}, fmt.Errorf("policy input: %s, not an object", ast.ValueName(v.v))
+	}
+	out := ast.NewObject()
+	obj.Foreach(func(k, x *ast.Term) { out.Insert(k, x) })
+	for k, x := range extra {
+		val, err := ast.InterfaceToValue(x)
+		if err != nil {
+			return Value{}, fmt.Errorf("policy input: %w", err)
+		}
+		out.Insert(ast.StringTerm(k), ast.NewTerm(val))
+	}
+	return Value{out}, nil
+}
+
+// ownValue converts the value of an own key of EvaluateDocument.
+func ownValue(x any) (ast.Value, error) {
+	switch x := x.(type) {
+	case Value:
+		return x.v, nil
+	case []Value:
+		terms := make([]*ast.Term, len(x))
+		for i, v := range x {
+			terms[i] = ast.NewTerm(v.v)
+		}
+		return ast.NewArray(terms...), nil
+	}
+	return ast.InterfaceToValue(x)
+}
+
+// campaignIDPath is where a redeemable's document holds its campaign's id.
+var campaignIDPath = ast.Ref{ast.StringTerm("campaign"), ast.StringTerm("id")}
+
 // campaignOf is the id of the campaign a decision is about (the redeemable's or the
 // stacking candidate's), for the span: an opaque id, never input values.
 func campaignOf(input map[string]any) string {
 	for _, k := range []string{"redeemable", "candidate"} {
-		if r, ok := input[k].(map[string]any); ok {
+		switch r := input[k].(type) {
+		case map[string]any:
 			if c, ok := r["campaign"].(map[string]any); ok {
 				if id, ok := c["id"].(string); ok {
 					return id
+				}
+			}
+		case Value:
+			if id, err := r.v.Find(campaignIDPath); err == nil {
+				if s, ok := id.(ast.String); ok {
+					return string(s)
 				}
 			}
 		}

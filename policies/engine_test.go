@@ -700,9 +700,11 @@ func campaignID(in map[string]any) string {
 	return id
 }
 
-// A document shared by several decisions decides exactly as the whole input would.
+// A document shared by several decisions decides exactly as the whole input
+// would, with its own keys as Go values or converted once (Value, []Value).
+// Nothing is memoized, so that each decision is evaluated.
 func TestEvaluateDocumentDecidesAsEvaluate(t *testing.T) {
-	e := newTestEngine(t, Options{})
+	e := newTestEngine(t, Options{MemoEntries: -1})
 	ctx := context.Background()
 	own := map[Kind]string{Eligibility: "redeemable", Stacking: "candidate", Fraud: "velocity"}
 	for _, c := range []struct {
@@ -730,10 +732,53 @@ func TestEvaluateDocumentDecidesAsEvaluate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err1 := e.Evaluate(ctx, "ten_doc", c.kind, c.input)
-		got, err2 := e.EvaluateDocument(ctx, "ten_doc", c.kind, doc, mine)
-		if err1 != nil || err2 != nil || !slices.Equal(got.Deny, want.Deny) || !slices.Equal(got.Review, want.Review) || got.RiskScore != want.RiskScore {
-			t.Errorf("%s: document decision %+v (%v), whole input %+v (%v)", c.kind, got, err2, want, err1)
+		converted := map[string]any{}
+		for k, v := range mine {
+			if list, ok := v.([]any); ok {
+				vs := make([]Value, len(list))
+				for i, x := range list {
+					vs[i] = mustValue(t, x)
+				}
+				converted[k] = vs
+			} else {
+				converted[k] = mustValue(t, v)
+			}
 		}
+		want, err1 := e.Evaluate(ctx, "ten_doc", c.kind, c.input)
+		for _, own := range []map[string]any{mine, converted} {
+			got, err2 := e.EvaluateDocument(ctx, "ten_doc", c.kind, doc, own)
+			if err1 != nil || err2 != nil || !slices.Equal(got.Deny, want.Deny) || !slices.Equal(got.Review, want.Review) || got.RiskScore != want.RiskScore {
+				t.Errorf("%s: document decision %+v (%v), whole input %+v (%v)", c.kind, got, err2, want, err1)
+			}
+		}
+	}
+}
+
+func mustValue(t *testing.T, x any) Value {
+	t.Helper()
+	v, err := NewValue(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func TestValueWith(t *testing.T) {
+	v := mustValue(t, map[string]any{"id": "v1", "campaign": map[string]any{"id": "camp_1"}, "category": "old"})
+	w, err := v.With(map[string]any{"category": "loyalty", "exclusive": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := w.v.String(), `{"campaign": {"id": "camp_1"}, "category": "loyalty", "exclusive": true, "id": "v1"}`; got != want {
+		t.Errorf("With = %s, want %s", got, want)
+	}
+	if got := v.v.String(); strings.Contains(got, "loyalty") || strings.Contains(got, "exclusive") {
+		t.Errorf("With changed the value it extends: %s", got)
+	}
+	if got := campaignOf(map[string]any{"candidate": w}); got != "camp_1" {
+		t.Errorf("campaignOf a converted candidate = %q, want camp_1", got)
+	}
+	if _, err := mustValue(t, []any{1}).With(map[string]any{"x": 1}); err == nil {
+		t.Error("With extended an array")
 	}
 }

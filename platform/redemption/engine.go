@@ -153,7 +153,7 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request, tx bun.ID
 	// Eligibility: each redeemable on its own. Each one's input document is kept
 	// for the stacking decisions below.
 	res.Outcomes = make([]Outcome, len(req.Redeemables))
-	docs := make([]map[string]any, len(req.Redeemables))
+	docs := make([]policies.Value, len(req.Redeemables))
 	for i, ref := range req.Redeemables {
 		o, found := snap.outcome(ref)
 		switch {
@@ -163,7 +163,9 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request, tx bun.ID
 			r := fraud.Deny[0]
 			o.Status, o.Reason = StatusInapplicable, &r
 		default:
-			docs[i] = redeemableDoc(&o, snap, res.Customer, local)
+			if docs[i], err = policies.NewValue(redeemableDoc(&o, snap, res.Customer, local)); err != nil {
+				return Result{}, err
+			}
 			d, _ := e.policies.EvaluateDocument(ctx, t.ID, policies.Eligibility, in, map[string]any{"redeemable": docs[i]})
 			if !d.Allowed() {
 				r := d.Deny[0]
@@ -192,14 +194,22 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request, tx bun.ID
 		slices.SortStableFunc(order, func(a, b int) int { return rank(a) - rank(b) })
 	}
 	calc := NewCalculation(req.Order, snap.stacking.DiscountCalculationMode, snap.stacking.RedeemablesProductsApplicationMode == "ONCE")
-	stackingDoc := stackingRulesDoc(snap.stacking)
-	var applied []any
+	stackingDoc, err := policies.NewValue(stackingRulesDoc(snap.stacking))
+	if err != nil {
+		return Result{}, err
+	}
+	applied := []policies.Value{}
 	for _, i := range order {
 		o := &res.Outcomes[i]
-		doc, cat := clone(docs[i]), category(o)
-		doc["category"] = cat
-		doc["exclusive"] = slices.Contains(snap.stacking.ExclusiveCategories, cat)
-		doc["joint"] = slices.Contains(snap.stacking.JointCategories, cat)
+		cat := category(o)
+		doc, err := docs[i].With(map[string]any{
+			"category":  cat,
+			"exclusive": slices.Contains(snap.stacking.ExclusiveCategories, cat),
+			"joint":     slices.Contains(snap.stacking.JointCategories, cat),
+		})
+		if err != nil {
+			return Result{}, err
+		}
 		d, _ := e.policies.EvaluateDocument(ctx, t.ID, policies.Stacking, in, map[string]any{"candidate": doc, "applied": applied, "stacking": stackingDoc})
 		if !d.Allowed() {
 			r := d.Deny[0]
