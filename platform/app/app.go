@@ -147,6 +147,7 @@ func (a *App) API(operatorToken string) *httpapi.Server {
 		Propagator: a.Telemetry.Propagator(),
 		Metrics:    a.Telemetry.MetricsHandler(), Now: a.opts.Now,
 		OperatorToken: operatorToken, BodyLimit: a.cfg.BodyLimit, RateLimit: a.cfg.RateLimit, RateBurst: a.cfg.RateBurst,
+		TrustedProxies: a.cfg.TrustedProxies,
 	})
 }
 

@@ -7,6 +7,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"reflect"
 	"strings"
 	"time"
@@ -26,6 +27,7 @@ type Config struct {
 	RateLimit            float64       `env:"RATE_LIMIT" envDefault:"100"`
 	RateBurst            int           `env:"RATE_BURST" envDefault:"200"`
 	BodyLimit            int64         `env:"BODY_LIMIT" envDefault:"1048576"`
+	TrustedProxies       []string      `env:"TRUSTED_PROXIES"`
 	ShutdownTimeout      time.Duration `env:"SHUTDOWN_TIMEOUT" envDefault:"15s"`
 	AuditSealInterval    time.Duration `env:"AUDIT_SEAL_INTERVAL" envDefault:"1s"`
 	PolicyTimeout        time.Duration `env:"POLICY_TIMEOUT" envDefault:"25ms"`
@@ -79,6 +81,11 @@ func (c Config) Validate() error {
 	}
 	if c.BodyLimit < 1024 {
 		errs = append(errs, errors.New("PUNCHCARD_BODY_LIMIT must be at least 1024 bytes"))
+	}
+	for _, p := range c.TrustedProxies {
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			errs = append(errs, fmt.Errorf("PUNCHCARD_TRUSTED_PROXIES: %q is neither an IP address nor a CIDR range", p))
+		}
 	}
 	if c.OperatorToken != "" && len(c.OperatorToken) < 16 {
 		errs = append(errs, errors.New("PUNCHCARD_OPERATOR_TOKEN must be at least 16 characters"))

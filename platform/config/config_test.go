@@ -38,6 +38,7 @@ func TestValidateNamesTheSetting(t *testing.T) {
 		{"empty addr", func(c *Config) { c.Addr = "" }, "PUNCHCARD_ADDR"},
 		{"slow policies", func(c *Config) { c.PolicyTimeout = time.Minute }, "PUNCHCARD_POLICY_TIMEOUT"},
 		{"tiny policy cache", func(c *Config) { c.PolicyCacheBytes = 1024 }, "PUNCHCARD_POLICY_CACHE_BYTES"},
+		{"bad proxy", func(c *Config) { c.TrustedProxies = []string{"10.0.0.0/8", "gateway"} }, "PUNCHCARD_TRUSTED_PROXIES"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -48,6 +49,14 @@ func TestValidateNamesTheSetting(t *testing.T) {
 				t.Fatalf("Validate() = %v, want an error naming %s", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestTrustedProxiesFromEnv(t *testing.T) {
+	t.Setenv("PUNCHCARD_TRUSTED_PROXIES", "10.0.0.0/8,192.0.2.1")
+	c, err := FromEnv()
+	if err != nil || len(c.TrustedProxies) != 2 || c.TrustedProxies[1] != "192.0.2.1" || c.Validate() != nil {
+		t.Fatalf("FromEnv() = %q, %v; Validate() = %v; want two valid proxies", c.TrustedProxies, err, c.Validate())
 	}
 }
 

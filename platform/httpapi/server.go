@@ -57,8 +57,12 @@ type Deps struct {
 	// OperatorToken authorises /operator/v1; empty disables the operator API.
 	OperatorToken string
 	BodyLimit     int64
-	RateLimit     float64 // requests per second per tenant
-	RateBurst     int
+	// TrustedProxies are the addresses and CIDR ranges whose X-Forwarded-For
+	// and X-Real-IP headers name the client (input.request.ip); from any other
+	// peer the headers are ignored and the client is the peer. None by default.
+	TrustedProxies []string
+	RateLimit      float64 // requests per second per tenant
+	RateBurst      int
 }
 
 // Server is the HTTP API.
@@ -81,6 +85,10 @@ func New(d Deps) *Server {
 	}
 	s.limiter = newTenantLimiter(d.RateLimit, d.RateBurst)
 	e := gin.New()
+	if err := e.SetTrustedProxies(d.TrustedProxies); err != nil {
+		s.logger.Error("trusted proxies ignored: the client is the peer", "error", err)
+		_ = e.SetTrustedProxies(nil)
+	}
 	e.ContextWithFallback = true
 	e.HandleMethodNotAllowed = true
 	e.Use(
