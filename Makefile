@@ -30,14 +30,14 @@ lint:
 	$(GO) vet ./...
 	$(GO) run $(STATICCHECK) ./...
 
-## fuzz-short: each fuzz target for $(FUZZTIME) (CI); crashers land in testdata/fuzz.
+## fuzz-short: each fuzz target for $(FUZZTIME) (CI) through .ci/fuzz-one; crashers land in testdata/fuzz.
 fuzz-short:
 	@for t in $(FUZZ_TARGETS); do \
 		echo "fuzz $$t for $(FUZZTIME)"; \
-		$(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./integration_test/ || exit 1; \
+		GO=$(GO) .ci/fuzz-one ./integration_test/ $$t $(FUZZTIME) $(FUZZFLAGS) || exit 1; \
 	done
 	@echo "fuzz FuzzCheck for $(FUZZTIME)"
-	$(GO) test -run='^$$' -fuzz='^FuzzCheck$$' -fuzztime=$(FUZZTIME) $(FUZZFLAGS) ./policies/
+	GO=$(GO) .ci/fuzz-one ./policies/ FuzzCheck $(FUZZTIME) $(FUZZFLAGS)
 
 ## fuzz: each fuzz target for 5 minutes.
 fuzz:
