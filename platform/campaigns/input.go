@@ -1,13 +1,13 @@
 package campaigns
 
 import (
-	"encoding/json"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/punchcard-loyalty/punchcard/platform/metadata"
 	"github.com/punchcard-loyalty/punchcard/platform/problem"
 )
 
@@ -17,7 +17,6 @@ const (
 	MaxDescription     = 2000
 	MaxCategory        = 100
 	MaxRuleValues      = 1000
-	MaxMetadataBytes   = 16 << 10
 	MaxSyncGeneration  = 10_000    // vouchers generated inside the request
 	MaxAsyncGeneration = 1_000_000 // vouchers one asynchronous action generates
 )
@@ -156,7 +155,7 @@ func (in CampaignInput) campaign() (Campaign, error) {
 	if err := c.Rules.check(); err != nil {
 		return c, err
 	}
-	if err := checkMetadata("metadata", c.Metadata); err != nil {
+	if err := metadata.Check("metadata", c.Metadata); err != nil {
 		return c, err
 	}
 	return c, nil
@@ -254,24 +253,7 @@ func (r Rules) check() error {
 			return problem.Invalidf("rules."+l.name, "rules.%s must not hold empty values", l.name)
 		}
 	}
-	return checkMetadata("rules.metadata", r.Metadata)
-}
-
-func checkMetadata(field string, m map[string]any) error {
-	if m == nil {
-		return nil
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return problem.Invalidf(field, "%s must be a JSON object", field)
-	}
-	if len(b) > MaxMetadataBytes {
-		return problem.Invalidf(field, "%s must be at most %d bytes as JSON", field, MaxMetadataBytes)
-	}
-	if strings.Contains(string(b), `\u0000`) {
-		return problem.Invalidf(field, "%s must not contain the NUL character (U+0000)", field)
-	}
-	return nil
+	return metadata.Check("rules.metadata", r.Metadata)
 }
 
 func utc(t *time.Time) *time.Time {

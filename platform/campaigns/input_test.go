@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/punchcard-loyalty/punchcard/platform/metadata"
 	"github.com/punchcard-loyalty/punchcard/platform/problem"
 )
 
@@ -95,7 +96,9 @@ func TestCampaignValidationNamesTheField(t *testing.T) {
 		{"zero limit", "limits.total_redemptions", func(in *CampaignInput) { in.Limits = &Limits{TotalRedemptions: i64(0)} }},
 		{"negative min order", "rules.min_order_amount", func(in *CampaignInput) { in.Rules = &Rules{MinOrderAmount: i64(-1)} }},
 		{"empty segment", "rules.segments", func(in *CampaignInput) { in.Rules = &Rules{Segments: []string{""}} }},
-		{"huge metadata", "metadata", func(in *CampaignInput) { in.Metadata = map[string]any{"x": strings.Repeat("a", MaxMetadataBytes)} }},
+		{"huge metadata", "metadata", func(in *CampaignInput) { in.Metadata = map[string]any{"x": strings.Repeat("a", metadata.MaxBytes)} }},
+		{"empty metadata key", "metadata", func(in *CampaignInput) { in.Metadata = map[string]any{"": 1} }},
+		{"empty rule metadata key", "rules.metadata", func(in *CampaignInput) { in.Rules = &Rules{Metadata: map[string]any{"": "x"}} }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"github.com/punchcard-loyalty/punchcard/platform/db"
 	"github.com/punchcard-loyalty/punchcard/platform/ids"
 	"github.com/punchcard-loyalty/punchcard/platform/jobs"
+	"github.com/punchcard-loyalty/punchcard/platform/metadata"
 	"github.com/punchcard-loyalty/punchcard/platform/problem"
 )
 
@@ -406,7 +407,7 @@ func (in VoucherInput) voucher(tenantID string, now time.Time, prefix string) (V
 	if v.StartDate != nil && v.ExpirationDate != nil && !v.ExpirationDate.After(*v.StartDate) {
 		return Voucher{}, problem.Invalidf(prefix+"expiration_date", "%sexpiration_date must be after start_date", prefix)
 	}
-	if err := checkMetadata(prefix+"metadata", v.Metadata); err != nil {
+	if err := metadata.Check(prefix+"metadata", v.Metadata); err != nil {
 		return Voucher{}, err
 	}
 	if v.Code != "" {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/punchcard-loyalty/punchcard/platform/db"
 	"github.com/punchcard-loyalty/punchcard/platform/ids"
+	"github.com/punchcard-loyalty/punchcard/platform/metadata"
 	"github.com/punchcard-loyalty/punchcard/platform/problem"
 )
 
@@ -123,7 +124,7 @@ func (p *PromotionInput) tiers() ([]Tier, error) {
 		if err := t.Rules.check(); err != nil {
 			return nil, err
 		}
-		if err := checkMetadata(f+".metadata", t.Metadata); err != nil {
+		if err := metadata.Check(f+".metadata", t.Metadata); err != nil {
 			return nil, err
 		}
 		out[i] = t

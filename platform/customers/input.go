@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/punchcard-loyalty/punchcard/platform/metadata"
 	"github.com/punchcard-loyalty/punchcard/platform/problem"
 )
 
@@ -22,9 +23,6 @@ const (
 	MaxDescription    = 2000
 	MaxAddressPart    = 255
 	MaxCountry        = 100
-	MaxMetadataKeys   = 100
-	MaxMetadataKey    = 100
-	MaxMetadataBytes  = 16 << 10
 	MaxConsentID      = 100
 	MaxConsentsPerPut = 100
 )
@@ -121,7 +119,7 @@ func (in Input) normalize(today time.Time) (Input, error) {
 	}
 	if in.Metadata.Value != nil {
 		m := *in.Metadata.Value
-		if err := checkMetadata(m); err != nil {
+		if err := metadata.Check("metadata", m); err != nil {
 			return in, err
 		}
 		if len(m) == 0 {
@@ -153,27 +151,6 @@ func errNUL(name string) error {
 	return problem.Invalidf(name, "%s must not contain the NUL character (U+0000)", name)
 }
 
-// hasNUL reports whether a decoded JSON value holds U+0000 in any key or string.
-func hasNUL(v any) bool {
-	switch v := v.(type) {
-	case string:
-		return strings.ContainsRune(v, 0)
-	case []any:
-		for _, e := range v {
-			if hasNUL(e) {
-				return true
-			}
-		}
-	case map[string]any:
-		for k, e := range v {
-			if strings.ContainsRune(k, 0) || hasNUL(e) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 func checkDate(name string, f Field[string], now time.Time) (Field[string], error) {
 	if f.Value == nil {
 		return f, nil
@@ -191,31 +168,6 @@ func checkDate(name string, f Field[string], now time.Time) (Field[string], erro
 		return f, problem.Invalidf(name, "%s must not be in the future", name)
 	}
 	return f, nil
-}
-
-func checkMetadata(m map[string]any) error {
-	if len(m) > MaxMetadataKeys {
-		return problem.Invalidf("metadata", "metadata may hold at most %d keys", MaxMetadataKeys)
-	}
-	for k := range m {
-		if k == "" {
-			return problem.Invalid("metadata", "metadata keys must not be empty")
-		}
-		if utf8.RuneCountInString(k) > MaxMetadataKey {
-			return problem.Invalidf("metadata", "metadata keys must be at most %d characters", MaxMetadataKey)
-		}
-	}
-	if hasNUL(m) {
-		return errNUL("metadata")
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return problem.Invalid("metadata", "metadata must be a JSON object")
-	}
-	if len(b) > MaxMetadataBytes {
-		return problem.Invalidf("metadata", "metadata must be at most %d bytes as JSON", MaxMetadataBytes)
-	}
-	return nil
 }
 
 // applyTo writes the input's fields into c and returns the names of the fields

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/punchcard-loyalty/punchcard/platform/metadata"
 )
 
 // FuzzInputNormalize decodes arbitrary request bodies the way the API does and
@@ -44,7 +46,7 @@ func FuzzInputNormalize(f *testing.F) {
 		var c Customer
 		norm.applyTo(&c)
 		if utf8.RuneCountInString(c.Name) > MaxName || utf8.RuneCountInString(c.Email) > MaxEmail ||
-			utf8.RuneCountInString(c.SourceID) > MaxSourceID || len(c.Metadata) > MaxMetadataKeys {
+			utf8.RuneCountInString(c.SourceID) > MaxSourceID || len(c.Metadata) > metadata.MaxKeys {
 			t.Fatalf("accepted out-of-limit customer %+v", c)
 		}
 		if c.Birthdate != "" {

@@ -20,6 +20,7 @@ import (
 	"github.com/punchcard-loyalty/punchcard/platform/customers"
 	"github.com/punchcard-loyalty/punchcard/platform/db"
 	"github.com/punchcard-loyalty/punchcard/platform/dbtest"
+	"github.com/punchcard-loyalty/punchcard/platform/metadata"
 	"github.com/punchcard-loyalty/punchcard/platform/problem"
 )
 
@@ -450,7 +451,7 @@ func TestInvalidInputNamesTheFieldAndWritesNothing(t *testing.T) {
 	eachDB(t, func(t *testing.T, newEnv func(t *testing.T) *env) {
 		long := func(n int) string { return strings.Repeat("x", n) }
 		bigMetadata := map[string]any{}
-		for i := range customers.MaxMetadataKeys + 1 {
+		for i := range metadata.MaxKeys + 1 {
 			bigMetadata[fmt.Sprint("k", i)] = i
 		}
 		tests := []struct {
@@ -509,7 +510,7 @@ func TestValidInputAtTheLimitsIsAccepted(t *testing.T) {
 	eachDB(t, func(t *testing.T, newEnv func(t *testing.T) *env) {
 		e := newEnv(t)
 		md := map[string]any{}
-		for i := range customers.MaxMetadataKeys {
+		for i := range metadata.MaxKeys {
 			md[fmt.Sprintf("k%03d", i)] = i
 		}
 		_, _, err := e.svc.Upsert(context.Background(), e.acme, customers.Input{
