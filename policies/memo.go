@@ -22,8 +22,9 @@ import (
 // A policy is memoized only when its reads can be named exactly:
 //   - every reference to the input starts with constant keys (input.velocity[name]
 //     reads input.velocity whole; input[k] or input itself reads everything);
-//   - it calls no non-deterministic builtin (time.now_ns, rand.intn, …) and no
-//     function the engine does not know;
+//   - it calls no non-deterministic builtin (time.now_ns, rand.intn, a
+//     certificate check against the clock, …) and no function the engine does
+//     not know;
 //   - it replaces nothing with `with`;
 //   - it reads none of the per-request parts (now, local, request), which differ
 //     on every request, so that memoizing would only cost.
@@ -48,6 +49,13 @@ const maxMemoKey = 4096
 // perRequest are the top-level input keys that differ on every request.
 var perRequest = []string{"now", "local", "request"}
 
+// clockBuiltins read the clock though OPA does not mark them non-deterministic:
+// they check certificates against the current time.
+var clockBuiltins = map[string]bool{
+	"crypto.x509.parse_and_verify_certificates":              true,
+	"crypto.x509.parse_and_verify_certificates_with_options": true,
+}
+
 // shapeBuiltins read only the type and size of their argument.
 var shapeBuiltins = map[string]bool{
 	"count": true, "is_array": true, "is_object": true, "is_set": true, "is_string": true,
@@ -69,13 +77,23 @@ type inputRead struct {
 func analyzeReads(modules map[string]*ast.Module) inputReads {
 	a := readAnalysis{value: map[string]ast.Ref{}, shape: map[string]ast.Ref{}, alias: map[ast.Var]ast.Ref{}, aliasValue: map[ast.Var]bool{}, ok: true}
 	a.vis = ast.NewGenericVisitor(a.visit)
+	// A variable is an alias only when it is bound to an input reference once in
+	// all the modules: bound twice (x := input.a; x == input.b compiles to two
+	// such bindings), or named alike in two rules, it is read as any other.
+	bindings := map[ast.Var]int{}
 	for _, name := range slices.Sorted(maps.Keys(modules)) {
 		ast.WalkExprs(modules[name], func(x *ast.Expr) bool {
 			if v, r, ok := inputAlias(x); ok {
 				a.alias[v] = r
+				bindings[v]++
 			}
 			return false
 		})
+	}
+	for v, n := range bindings {
+		if n > 1 {
+			delete(a.alias, v)
+		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(modules)) {
 		a.vis.Walk(modules[name])
@@ -162,6 +180,8 @@ func (a *readAnalysis) visit(x any) bool {
 	switch x := x.(type) {
 	case *ast.Import:
 		return true // the compiler resolved imports into the references below
+	case *ast.Head:
+		a.vis.Walk(x.Reference) // m[input.a].flag := true; the visitor walks the rest
 	case ast.Var:
 		if x.Equal(ast.InputRootDocument.Value) {
 			a.ok = false // the input as a whole
@@ -201,7 +221,7 @@ func (a *readAnalysis) call(op ast.Ref, operands []*ast.Term) bool {
 	name := op.String()
 	if !op.HasPrefix(ast.DefaultRootRef) {
 		b, known := ast.BuiltinMap[name]
-		if !known || b.Nondeterministic {
+		if !known || b.Nondeterministic || clockBuiltins[name] {
 			a.ok = false
 			return true
 		}
