@@ -255,11 +255,18 @@ func (a *readAnalysis) read(r ast.Ref, shape bool) {
 	}
 }
 
-// constantPrefix is r up to its first key that is not a string or number.
+// constantPrefix is r up to its first key that is not a string or an array
+// index written as a plain integer. Other spellings of a number (1e0) compare
+// equal to the integer but index nothing, so a read under one is not folded
+// into a read of the index.
 func constantPrefix(r ast.Ref) ast.Ref {
 	for i := 1; i < len(r); i++ {
-		switch r[i].Value.(type) {
-		case ast.String, ast.Number:
+		switch k := r[i].Value.(type) {
+		case ast.String:
+		case ast.Number:
+			if n, err := strconv.Atoi(string(k)); err != nil || n < 0 || strconv.Itoa(n) != string(k) {
+				return r[:i]
+			}
 		default:
 			return r[:i]
 		}

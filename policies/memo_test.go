@@ -74,6 +74,10 @@ deny contains k if { some k; m[k].flag }`, []string{"input.a"}},
 deny contains k if { some k; m[k].flag }`, []string{"input.a"}},
 		{"a variable named like the compiler's in two rules", `deny contains "a" if { __local0__ = input.a; __local0__ == "1" }
 deny contains "c" if { __local0__ = input.c; count(__local0__) > 100 }`, []string{"input.a", "input.c"}},
+		{"an index written as 1e0", `deny contains "a" if input.a[1e0] == 5
+deny contains "b" if input.a[1].b == 1`, []string{"input.a"}},
+		{"array indexes", `deny contains "b" if input.a[1].b == 1
+deny contains "c" if count(input.a[0]) > 1`, []string{"input.a[0]~", "input.a[1].b"}},
 		{"a certificate check against the clock", `deny contains "expired" if { not crypto.x509.parse_and_verify_certificates(input.certs)[0] }`, nil},
 	}
 	for _, tc := range tests {
@@ -260,6 +264,8 @@ func TestMemoAgreesOnPoliciesThatHideTheirReads(t *testing.T) {
 deny contains k if { some k; m[k].flag }`, []map[string]any{{"a": "aa"}, {"a": "bb"}}},
 		{"a variable named like the compiler's in two rules", `deny contains "a" if { __local0__ = input.a; __local0__ == "1" }
 deny contains "c" if { __local0__ = input.c; count(__local0__) > 100 }`, []map[string]any{{"a": "1"}, {"a": "2"}}},
+		{"an index written as 1e0", `deny contains "a" if input.a[1e0] == 5
+deny contains "b" if input.a[1].b == 1`, []map[string]any{{"a": []any{0, map[string]any{"b": 2}}}, {"a": []any{0, map[string]any{"b": 1}}}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
