@@ -32,6 +32,7 @@ type Config struct {
 	AuditSealInterval    time.Duration `env:"AUDIT_SEAL_INTERVAL" envDefault:"1s"`
 	PolicyTimeout        time.Duration `env:"POLICY_TIMEOUT" envDefault:"25ms"`
 	PolicyCacheBytes     int64         `env:"POLICY_CACHE_BYTES" envDefault:"536870912"`
+	PolicyMemoEntries    int           `env:"POLICY_MEMO_ENTRIES" envDefault:"100000"`
 	GCPercent            int           `env:"GC_PERCENT" envDefault:"400"`
 	MemoryLimit          int64         `env:"MEMORY_LIMIT"`
 	NoMigrate            bool          `env:"NO_MIGRATE"`
@@ -101,6 +102,9 @@ func (c Config) Validate() error {
 	}
 	if c.PolicyCacheBytes < 16<<20 {
 		errs = append(errs, errors.New("PUNCHCARD_POLICY_CACHE_BYTES must be at least 16777216 (16 MiB)"))
+	}
+	if c.PolicyMemoEntries < 0 {
+		errs = append(errs, errors.New("PUNCHCARD_POLICY_MEMO_ENTRIES must be >= 0 (0 memoizes no decision)"))
 	}
 	if c.GCPercent < 1 {
 		errs = append(errs, errors.New("PUNCHCARD_GC_PERCENT must be positive"))

@@ -38,6 +38,7 @@ func TestValidateNamesTheSetting(t *testing.T) {
 		{"empty addr", func(c *Config) { c.Addr = "" }, "PUNCHCARD_ADDR"},
 		{"slow policies", func(c *Config) { c.PolicyTimeout = time.Minute }, "PUNCHCARD_POLICY_TIMEOUT"},
 		{"tiny policy cache", func(c *Config) { c.PolicyCacheBytes = 1024 }, "PUNCHCARD_POLICY_CACHE_BYTES"},
+		{"negative memo", func(c *Config) { c.PolicyMemoEntries = -1 }, "PUNCHCARD_POLICY_MEMO_ENTRIES"},
 		{"bad proxy", func(c *Config) { c.TrustedProxies = []string{"10.0.0.0/8", "gateway"} }, "PUNCHCARD_TRUSTED_PROXIES"},
 	}
 	for _, tt := range tests {
