@@ -333,21 +333,27 @@ func NewDocument(shared map[string]any) (Document, error) {
 	return Document{base: obj}, nil
 }
 
-// with is the document plus own's keys (which win over shared ones). The shared
-// terms are not copied: evaluation only reads its input.
+// with is the document plus own's keys (which win over shared ones).
 func (d Document) with(own map[string]any) (ast.Value, error) {
-	obj := ast.NewObject()
-	if d.base != nil {
-		d.base.Foreach(func(k, v *ast.Term) { obj.Insert(k, v) })
+	return extend(d.base, own)
+}
+
+// extend is a new object of obj's members (nil: none) plus extra's keys, which
+// win, converted by ownValue. obj's terms are shared, not copied: evaluation
+// only reads its input.
+func extend(obj ast.Object, extra map[string]any) (ast.Object, error) {
+	out := ast.NewObject()
+	if obj != nil {
+		obj.Foreach(func(k, v *ast.Term) { out.Insert(k, v) })
 	}
-	for k, v := range own {
+	for k, v := range extra {
 		val, err := ownValue(v)
 		if err != nil {
 			return nil, err
 		}
-		obj.Insert(ast.StringTerm(k), ast.NewTerm(val))
+		out.Insert(ast.StringTerm(k), ast.NewTerm(val))
 	}
-	return obj, nil
+	return out, nil
 }
 
 // Value is part of an input document converted to OPA's form once, for the
@@ -366,20 +372,16 @@ func NewValue(x any) (Value, error) {
 	return Value{v}, nil
 }
 
-// With is v, an object, plus the keys of extra (which win); v is not changed.
+// With is v, an object, plus the keys of extra (which win, and may be Values
+// too); v is not changed.
 func (v Value) With(extra map[string]any) (Value, error) {
 	obj, ok := v.v.(ast.Object)
 	if !ok {
 		return Value{}, fmt.Errorf("policy input: %s, not an object", ast.ValueName(v.v))
 	}
-	out := ast.NewObject()
-	obj.Foreach(func(k, x *ast.Term) { out.Insert(k, x) })
-	for k, x := range extra {
-		val, err := ast.InterfaceToValue(x)
-		if err != nil {
-			return Value{}, fmt.Errorf("policy input: %w", err)
-		}
-		out.Insert(ast.StringTerm(k), ast.NewTerm(val))
+	out, err := extend(obj, extra)
+	if err != nil {
+		return Value{}, fmt.Errorf("policy input: %w", err)
 	}
 	return Value{out}, nil
 }

@@ -278,11 +278,11 @@ func constantPrefix(r ast.Ref) ast.Ref {
 // and false when the values read are too large to be worth hashing.
 func (r inputReads) key(tenantID string, kind Kind, version string, input ast.Value) ([32]byte, bool) {
 	bp := keyBuffers.Get().(*[]byte)
-	defer keyBuffers.Put(bp)
 	buf := (*bp)[:0]
 	defer func() {
-		if cap(buf) <= 16*maxMemoKey {
+		if cap(buf) <= 16*maxMemoKey { // a buffer grown past that is not kept
 			*bp = buf[:0]
+			keyBuffers.Put(bp)
 		}
 	}()
 	buf = append(buf, tenantID...)
@@ -302,7 +302,7 @@ func (r inputReads) key(tenantID string, kind Kind, version string, input ast.Va
 			buf = appendShape(buf, v)
 		default:
 			buf = append(buf, '=')
-			if buf, err = appendText(buf, v); err != nil {
+			if buf, err = ast.NewTerm(v).AppendText(buf); err != nil { // canonical: keys and set elements sorted
 				return [32]byte{}, false
 			}
 		}
@@ -315,15 +315,6 @@ func (r inputReads) key(tenantID string, kind Kind, version string, input ast.Va
 
 // keyBuffers hold the text of memo keys while they are hashed.
 var keyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
-
-// appendText appends v's canonical text (object keys and set elements sorted),
-// the text of v.String().
-func appendText(buf []byte, v ast.Value) ([]byte, error) {
-	if a, ok := v.(interface{ AppendText([]byte) ([]byte, error) }); ok {
-		return a.AppendText(buf)
-	}
-	return append(buf, v.String()...), nil
-}
 
 // appendShape appends what the type and size builtins see of v.
 func appendShape(buf []byte, v ast.Value) []byte {
