@@ -288,3 +288,17 @@ deny contains "b" if input.a[1].b == 1`, []map[string]any{{"a": []any{0, map[str
 		})
 	}
 }
+
+// A negative MemoEntries memoizes nothing (the comparisons above rely on it).
+func TestMemoOff(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	e := newTestEngine(t, Options{MemoEntries: -1, TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))})
+	for range 2 {
+		if _, err := e.Evaluate(context.Background(), "ten_01", Fraud, fraudInput()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := memoized(rec); !reflect.DeepEqual(got, []bool{false, false}) {
+		t.Errorf("memoized = %v, want both evaluated", got)
+	}
+}

@@ -120,11 +120,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	a.Jobs = jobs.New(d, opts.Now, logger)
 	a.Campaigns.UseJobs(a.Jobs)
 	a.PolicyStore = policystore.New(d, a.Audit, opts.Now, policies.Check, logger)
-	memo := cfg.PolicyMemoEntries
-	if memo == 0 {
-		memo = -1 // the setting's 0 turns the memo off
-	}
-	a.Policies, err = policies.New(policies.Options{Timeout: cfg.PolicyTimeout, CacheBytes: cfg.PolicyCacheBytes, MemoEntries: memo,
+	a.Policies, err = policies.New(policies.Options{Timeout: cfg.PolicyTimeout, CacheBytes: cfg.PolicyCacheBytes, MemoEntries: cfg.PolicyMemo(),
 		TracerProvider: tel.TracerProvider(), TenantModules: a.PolicyStore.Active})
 	if err != nil {
 		_ = a.Close(ctx)

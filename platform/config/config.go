@@ -115,6 +115,16 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// PolicyMemo is policies.Options.MemoEntries for PolicyMemoEntries: the setting's
+// 0 turns the memo off, which the option says with a negative value (its 0
+// means the default).
+func (c Config) PolicyMemo() int {
+	if c.PolicyMemoEntries == 0 {
+		return -1
+	}
+	return c.PolicyMemoEntries
+}
+
 // SoftMemoryLimit is the Go runtime's soft memory limit for a server: the
 // configured one, or else room for a full policy cache twice over plus 512 MiB.
 func (c Config) SoftMemoryLimit() int64 {

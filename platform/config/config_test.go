@@ -53,6 +53,14 @@ func TestValidateNamesTheSetting(t *testing.T) {
 	}
 }
 
+func TestPolicyMemo(t *testing.T) {
+	for setting, want := range map[int]int{100_000: 100_000, 1: 1, 0: -1} {
+		if got := (Config{PolicyMemoEntries: setting}).PolicyMemo(); got != want {
+			t.Errorf("PUNCHCARD_POLICY_MEMO_ENTRIES=%d: MemoEntries %d, want %d", setting, got, want)
+		}
+	}
+}
+
 func TestTrustedProxiesFromEnv(t *testing.T) {
 	t.Setenv("PUNCHCARD_TRUSTED_PROXIES", "10.0.0.0/8,192.0.2.1")
 	c, err := FromEnv()
