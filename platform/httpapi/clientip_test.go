@@ -1,14 +1,10 @@
 package httpapi
 
 import (
-	"log/slog"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/gin-gonic/gin"
-	metricnoop "go.opentelemetry.io/otel/metric/noop"
-	"go.opentelemetry.io/otel/propagation"
-	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/punchcard-loyalty/punchcard/platform/telemetry"
 )
@@ -27,7 +23,9 @@ func TestClientIPTrustsOnlyConfiguredProxies(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := New(Deps{Logger: slog.New(slog.DiscardHandler), TracerProvider: noop.NewTracerProvider(), MeterProvider: metricnoop.NewMeterProvider(), Propagator: propagation.TraceContext{}, TrustedProxies: tc.trusted})
+			d := testDeps()
+			d.TrustedProxies = tc.trusted
+			s := New(d)
 			s.engine.GET("/client-ip", func(c *gin.Context) { c.String(200, telemetry.ClientIP(withClient(c))) })
 			req := httptest.NewRequest("GET", "/client-ip", nil)
 			req.RemoteAddr = "192.0.2.10:4711"

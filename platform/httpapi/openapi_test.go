@@ -17,7 +17,13 @@ import (
 
 func newTestServer(t *testing.T) *Server {
 	t.Helper()
-	return New(Deps{Logger: slog.New(slog.DiscardHandler), TracerProvider: noop.NewTracerProvider(), MeterProvider: metricnoop.NewMeterProvider(), Propagator: propagation.TraceContext{}})
+	return New(testDeps())
+}
+
+// testDeps are the dependencies of a server that reaches no database: routes
+// that need one are not called.
+func testDeps() Deps {
+	return Deps{Logger: slog.New(slog.DiscardHandler), TracerProvider: noop.NewTracerProvider(), MeterProvider: metricnoop.NewMeterProvider(), Propagator: propagation.TraceContext{}}
 }
 
 func TestOpenAPIDocumentsEveryServedRoute(t *testing.T) {
