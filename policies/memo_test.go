@@ -3,6 +3,7 @@ package policies
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"reflect"
 	"strings"
@@ -41,50 +42,74 @@ func readsOf(t *testing.T, modules Modules) []string {
 	return out
 }
 
+// TestAnalyzeReads checks the reads named for each policy. A case with inputs,
+// each pair differing only in what a narrower read set would leave out, also
+// has a memoizing engine decide them as an evaluating one does.
 func TestAnalyzeReads(t *testing.T) {
 	tests := []struct {
-		name string
-		body string // rules of package punchcard.fraud
-		want []string
+		name   string
+		body   string // rules of package punchcard.fraud
+		want   []string
+		inputs []map[string]any
 	}{
-		{"size only", `deny contains "many" if count(input.redeemables) > 3`, []string{"input.redeemables~"}},
-		{"size through a variable", `deny contains "many" if { r := input.redeemables; is_array(r); count(r) > 3 }`, []string{"input.redeemables~"}},
-		{"element through a variable", `deny contains "first" if { r := input.redeemables; r[0].id == "X" }`, []string{"input.redeemables"}},
+		{"size only", `deny contains "many" if count(input.redeemables) > 3`, []string{"input.redeemables~"}, nil},
+		{"size through a variable", `deny contains "many" if { r := input.redeemables; is_array(r); count(r) > 3 }`, []string{"input.redeemables~"}, nil},
+		{"element through a variable", `deny contains "first" if { r := input.redeemables; r[0].id == "X" }`, []string{"input.redeemables"}, nil},
 		{"size and value", `deny contains "many" if count(input.redeemables) > 3
-deny contains "x" if input.redeemables[_].id == "X"`, []string{"input.redeemables"}},
-		{"iteration", `deny contains id if { some r in input.redeemables; id := r.id }`, []string{"input.redeemables"}},
+deny contains "x" if input.redeemables[_].id == "X"`, []string{"input.redeemables"}, nil},
+		{"iteration", `deny contains id if { some r in input.redeemables; id := r.id }`, []string{"input.redeemables"}, nil},
 		{"nested paths fold into the outer", `deny contains "a" if input.customer.metadata.vip == true
 deny contains "b" if input.customer.id == "c"
-deny contains "c" if input.customer == {}`, []string{"input.customer"}},
-		{"dynamic key", `deny contains k if { some k; input.order.metadata[k] == input.customer.id }`, []string{"input.customer.id", "input.order.metadata"}},
+deny contains "c" if input.customer == {}`, []string{"input.customer"}, nil},
+		{"dynamic key", `deny contains k if { some k; input.order.metadata[k] == input.customer.id }`, []string{"input.customer.id", "input.order.metadata"}, nil},
 		{"function argument", `deny contains "x" if big(input.order)
-big(o) if o.amount > 100`, []string{"input.order"}},
-		{"the whole input", `deny contains "x" if object.get(input, "a", 0) == 1`, nil},
-		{"an input key chosen at run time", `deny contains k if { some k in ["a", "b"]; input[k] == 1 }`, nil},
-		{"the clock", `deny contains "x" if time.now_ns() > 0`, nil},
-		{"a random number", `deny contains "x" if rand.intn("fraud", 10) > 5`, nil},
-		{"a per-request part", `deny contains "x" if input.request.ip == "203.0.113.7"`, nil},
-		{"the request time", `deny contains "x" if input.now == "2026-01-01T00:00:00Z"`, nil},
+big(o) if o.amount > 100`, []string{"input.order"}, nil},
+		{"the whole input", `deny contains "x" if object.get(input, "a", 0) == 1`, nil, nil},
+		{"an input key chosen at run time", `deny contains k if { some k in ["a", "b"]; input[k] == 1 }`, nil, nil},
+		{"the clock", `deny contains "x" if time.now_ns() > 0`, nil, nil},
+		{"a random number", `deny contains "x" if rand.intn("fraud", 10) > 5`, nil, nil},
+		{"a per-request part", `deny contains "x" if input.request.ip == "203.0.113.7"`, nil, nil},
+		{"the request time", `deny contains "x" if input.now == "2026-01-01T00:00:00Z"`, nil, nil},
 		{"with", `deny contains "x" if { helper with input.velocity as {} }
-helper if count(input.velocity) == 0`, nil},
-		{"one variable bound to two paths", `deny contains "same" if { x := input.a; x == input.b }`, []string{"input.a", "input.b"}},
+helper if count(input.velocity) == 0`, nil, nil},
+		{"one variable bound to two paths", `deny contains "same" if { x := input.a; x == input.b }`, []string{"input.a", "input.b"},
+			[]map[string]any{{"a": 1, "b": 1}, {"a": 2, "b": 1}}},
 		{"a variable in a rule head's reference", `m[x].flag := true if { x := input.a }
-deny contains k if { some k; m[k].flag }`, []string{"input.a"}},
+deny contains k if { some k; m[k].flag }`, []string{"input.a"}, []map[string]any{{"a": "aa"}, {"a": "bb"}}},
 		{"an input reference in a rule head's reference", `m[input.a].flag := true
-deny contains k if { some k; m[k].flag }`, []string{"input.a"}},
+deny contains k if { some k; m[k].flag }`, []string{"input.a"}, nil},
 		{"a variable named like the compiler's in two rules", `deny contains "a" if { __local0__ = input.a; __local0__ == "1" }
-deny contains "c" if { __local0__ = input.c; count(__local0__) > 100 }`, []string{"input.a", "input.c"}},
+deny contains "c" if { __local0__ = input.c; count(__local0__) > 100 }`, []string{"input.a", "input.c"},
+			[]map[string]any{{"a": "1"}, {"a": "2"}}},
 		{"an index written as 1e0", `deny contains "a" if input.a[1e0] == 5
-deny contains "b" if input.a[1].b == 1`, []string{"input.a"}},
+deny contains "b" if input.a[1].b == 1`, []string{"input.a"},
+			[]map[string]any{{"a": []any{0, map[string]any{"b": 2}}}, {"a": []any{0, map[string]any{"b": 1}}}}},
 		{"array indexes", `deny contains "b" if input.a[1].b == 1
-deny contains "c" if count(input.a[0]) > 1`, []string{"input.a[0]~", "input.a[1].b"}},
-		{"a certificate check against the clock", `deny contains "expired" if { not crypto.x509.parse_and_verify_certificates(input.certs)[0] }`, nil},
+deny contains "c" if count(input.a[0]) > 1`, []string{"input.a[0]~", "input.a[1].b"}, nil},
+		{"a certificate check against the clock", `deny contains "expired" if { not crypto.x509.parse_and_verify_certificates(input.certs)[0] }`, nil, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := readsOf(t, Modules{"tenant/x.rego": "package punchcard.fraud\n\n" + tc.body + "\n"})
-			if !reflect.DeepEqual(got, tc.want) {
+			modules := Modules{"tenant/x.rego": "package punchcard.fraud\n\n" + tc.body + "\n"}
+			if got := readsOf(t, modules); !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("reads = %q, want %q", got, tc.want)
+			}
+			if len(tc.inputs) == 0 {
+				return
+			}
+			tp := TenantPolicy{Version: "v1", Modules: modules}
+			opts := func(memo int) Options {
+				return Options{MemoEntries: memo, TenantModules: func(context.Context, string, Kind) (TenantPolicy, error) { return tp, nil }}
+			}
+			memo, plain := newTestEngine(t, opts(0)), newTestEngine(t, opts(-1))
+			for _, extra := range tc.inputs {
+				in := fraudInput()
+				maps.Copy(in, extra)
+				got, err1 := memo.Evaluate(context.Background(), "ten_01", Fraud, in)
+				want, err2 := plain.Evaluate(context.Background(), "ten_01", Fraud, in)
+				if err1 != nil || err2 != nil || !reflect.DeepEqual(got.Deny, want.Deny) {
+					t.Errorf("input %v: memoizing engine denies %v (%v), evaluating one %v (%v)", extra, got.Deny, err1, want.Deny, err2)
+				}
 			}
 		})
 	}
@@ -246,46 +271,6 @@ func TestMemoKeyBound(t *testing.T) {
 	b, _ := reads.key("ten_02", Fraud, "base", small)
 	if a == b {
 		t.Error("two tenants share a key")
-	}
-}
-
-// A memoizing engine decides as an evaluating one on policies whose reads are
-// easy to under-count: each pair of inputs differs only in what a narrower read
-// set would leave out.
-func TestMemoAgreesOnPoliciesThatHideTheirReads(t *testing.T) {
-	tests := []struct {
-		name   string
-		body   string
-		inputs []map[string]any
-	}{
-		{"one variable bound to two paths", `deny contains "same" if { x := input.a; x == input.b }`,
-			[]map[string]any{{"a": 1, "b": 1}, {"a": 2, "b": 1}}},
-		{"a variable in a rule head's reference", `m[x].flag := true if { x := input.a }
-deny contains k if { some k; m[k].flag }`, []map[string]any{{"a": "aa"}, {"a": "bb"}}},
-		{"a variable named like the compiler's in two rules", `deny contains "a" if { __local0__ = input.a; __local0__ == "1" }
-deny contains "c" if { __local0__ = input.c; count(__local0__) > 100 }`, []map[string]any{{"a": "1"}, {"a": "2"}}},
-		{"an index written as 1e0", `deny contains "a" if input.a[1e0] == 5
-deny contains "b" if input.a[1].b == 1`, []map[string]any{{"a": []any{0, map[string]any{"b": 2}}}, {"a": []any{0, map[string]any{"b": 1}}}}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			tp := TenantPolicy{Version: "v1", Modules: Modules{"tenant/x.rego": "package punchcard.fraud\n\n" + tc.body + "\n"}}
-			opts := func(memo int) Options {
-				return Options{MemoEntries: memo, TenantModules: func(context.Context, string, Kind) (TenantPolicy, error) { return tp, nil }}
-			}
-			memo, plain := newTestEngine(t, opts(0)), newTestEngine(t, opts(-1))
-			for _, extra := range tc.inputs {
-				in := fraudInput()
-				for k, v := range extra {
-					in[k] = v
-				}
-				got, err1 := memo.Evaluate(context.Background(), "ten_01", Fraud, in)
-				want, err2 := plain.Evaluate(context.Background(), "ten_01", Fraud, in)
-				if err1 != nil || err2 != nil || !reflect.DeepEqual(got.Deny, want.Deny) {
-					t.Errorf("input %v: memoizing engine denies %v (%v), evaluating one %v (%v)", extra, got.Deny, err1, want.Deny, err2)
-				}
-			}
-		})
 	}
 }
 
