@@ -106,6 +106,21 @@ func New(d *db.DB, now func() time.Time, logger *slog.Logger) *Log {
 // describes, and queues it for sealing. The actor, request id and trace id come from
 // ctx.
 func (l *Log) Record(ctx context.Context, tx bun.IDB, tenantID string, e Entry) (*Event, error) {
+	var b db.Batch
+	ev, err := l.Add(ctx, tx, &b, tenantID, e)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := l.db.Write(ctx, tx, &b); err != nil {
+		return nil, fmt.Errorf("audit %s: %w", e.Action, err)
+	}
+	return ev, nil
+}
+
+// Add puts the inserts that record one event for tenantID, and queue it for
+// sealing, into b, for a caller that writes them in tx together with its own
+// (Record is Add and Write). The actor, request id and trace id come from ctx.
+func (l *Log) Add(ctx context.Context, tx bun.IDB, b *db.Batch, tenantID string, e Entry) (*Event, error) {
 	actor := ActorFrom(ctx)
 	ev := &Event{
 		TenantID:     tenantID,
@@ -130,21 +145,7 @@ func (l *Log) Record(ctx context.Context, tx bun.IDB, tenantID string, e Entry) 
 	if ev.After, err = marshalState(e.After); err != nil {
 		return nil, fmt.Errorf("audit %s: after: %w", e.Action, err)
 	}
-	insert := tx.NewInsert().Model(ev)
-	if l.db.Dialect() == db.Postgres {
-		// One statement, one round trip: the event and its place in the queue.
-		if _, err := tx.NewRaw("WITH e AS (?) INSERT INTO audit_pending (tenant_id, event_id) SELECT tenant_id, id FROM e",
-			insert.Returning("tenant_id, id")).Exec(ctx); err != nil {
-			return nil, fmt.Errorf("audit %s: insert and queue event: %w", e.Action, err)
-		}
-		return ev, nil
-	}
-	if _, err := insert.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("audit %s: insert event: %w", e.Action, err)
-	}
-	if _, err := tx.NewInsert().Model(&pending{TenantID: tenantID, EventID: ev.ID}).Exec(ctx); err != nil {
-		return nil, fmt.Errorf("audit %s: queue event: %w", e.Action, err)
-	}
+	b.Insert(tx.NewInsert().Model(ev), tx.NewInsert().Model(&pending{TenantID: tenantID, EventID: ev.ID}))
 	return ev, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -21,9 +22,12 @@ import (
 // with bind parameters, as before.
 
 // txSettings are the name, value pairs of one transaction's set_config calls.
+// committed is set when a batch's statement carried the transaction's COMMIT
+// (DB.WriteLast), so that Commit has nothing left to send.
 type txSettings struct {
-	pairs   []string
-	applied bool
+	pairs     []string
+	applied   bool
+	committed bool
 }
 
 type txSettingsKey struct{}
@@ -65,7 +69,7 @@ func (c *beginConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.
 		return nil, err
 	}
 	s.applied = true
-	return pgxTx{ctx: ctx, tx: tx}, nil
+	return pgxTx{ctx: ctx, tx: tx, s: s}, nil
 }
 
 // beginQuery is BEGIN with the settings, or false when a value is not one it
@@ -113,7 +117,22 @@ func literal(v string) bool {
 type pgxTx struct {
 	ctx context.Context
 	tx  pgx.Tx
+	s   *txSettings
 }
 
-func (t pgxTx) Commit() error   { return t.tx.Commit(t.ctx) }
-func (t pgxTx) Rollback() error { return t.tx.Rollback(t.ctx) }
+func (t pgxTx) Commit() error {
+	if t.s.committed {
+		return nil
+	}
+	return t.tx.Commit(t.ctx)
+}
+
+func (t pgxTx) Rollback() error {
+	if t.s.committed {
+		return errCommitted
+	}
+	return t.tx.Rollback(t.ctx)
+}
+
+// errCommitted is the rollback of a transaction that a batch has committed.
+var errCommitted = errors.New("db: the transaction was committed by its last batch")

@@ -127,12 +127,13 @@ func (d *DB) SetTenant(ctx context.Context, tx bun.Tx, tenantID string) error {
 // PostgreSQL only) and runs fn in it.
 func (d *DB) run(ctx context.Context, pool *poolRef, opts *sql.TxOptions, settings []string, fn func(ctx context.Context, tx bun.Tx) error) (err error) {
 	ctx = context.WithValue(ctx, poolKey{}, pool)
-	beginCtx, begin := ctx, (*txSettings)(nil)
+	var begin *txSettings
 	if d.dialect == Postgres {
+		// In fn's context too, for WriteLast.
 		begin = &txSettings{pairs: settings}
-		beginCtx = context.WithValue(ctx, txSettingsKey{}, begin)
+		ctx = context.WithValue(ctx, txSettingsKey{}, begin)
 	}
-	tx, err := pool.h.BeginTx(beginCtx, opts)
+	tx, err := pool.h.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
