@@ -2,7 +2,10 @@ package redemption
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -72,7 +75,9 @@ type refusal struct {
 
 func (r *refusal) Error() string { return r.Code + ": " + r.Key + ": " + r.Message }
 
-// The guards, prepared: every redemption and rollback runs them.
+// The guards, prepared: every redemption and rollback runs them. A redemption's
+// guards take what its claims ask of one row at once (the redemptions and amounts
+// of every claim on one campaign, say), so that each row is changed once.
 var (
 	redeemVoucher = db.NewRawStatement("UPDATE", "vouchers", `UPDATE vouchers
 		SET redeemed_quantity = redeemed_quantity + 1, gift_balance = gift_balance - ?, updated_at = ?
@@ -80,110 +85,161 @@ var (
 		  AND (redemption_quantity IS NULL OR redeemed_quantity < redemption_quantity)
 		  AND gift_balance >= ?`)
 	redeemCampaign = db.NewRawStatement("UPDATE", "campaigns", `UPDATE campaigns
-		SET redemptions_count = redemptions_count + 1, discount_total = discount_total + ?, order_total = order_total + ?
+		SET redemptions_count = redemptions_count + ?, discount_total = discount_total + ?, order_total = order_total + ?
 		WHERE tenant_id = ? AND id = ? AND active
-		  AND (? OR redemptions_count < ?)
+		  AND (? OR redemptions_count + ? <= ?)
 		  AND (? OR discount_total + ? <= ?)
 		  AND (? OR order_total + ? <= ?)`)
 	countUsage = db.NewRawStatement("INSERT", "redemption_usage", `INSERT INTO redemption_usage (tenant_id, campaign_id, customer_id, period, count)
-		VALUES (?, ?, ?, ?, 1)
+		SELECT ?, ?, ?, ?, CAST(? AS BIGINT) WHERE CAST(? AS BIGINT) <= CAST(? AS BIGINT)
 		ON CONFLICT (tenant_id, campaign_id, customer_id, period)
-		DO UPDATE SET count = redemption_usage.count + 1 WHERE redemption_usage.count < ?`)
+		DO UPDATE SET count = redemption_usage.count + excluded.count WHERE redemption_usage.count + excluded.count <= ?`)
 	returnVoucher = db.NewRawStatement("UPDATE", "vouchers", `UPDATE vouchers
 		SET redeemed_quantity = redeemed_quantity - 1, gift_balance = gift_balance + ?, updated_at = ?
 		WHERE tenant_id = ? AND id = ? AND redeemed_quantity >= 1 AND gift_balance + ? <= gift_amount`)
 	returnCampaign = db.NewRawStatement("UPDATE", "campaigns", `UPDATE campaigns
-		SET redemptions_count = redemptions_count - 1, discount_total = discount_total - ?, order_total = order_total - ?
-		WHERE tenant_id = ? AND id = ? AND redemptions_count >= 1 AND discount_total >= ? AND order_total >= ?`)
-	returnUsage = db.NewRawStatement("UPDATE", "redemption_usage", `UPDATE redemption_usage SET count = count - 1
-		WHERE tenant_id = ? AND campaign_id = ? AND customer_id = ? AND period = ? AND count >= 1`)
+		SET redemptions_count = redemptions_count - ?, discount_total = discount_total - ?, order_total = order_total - ?
+		WHERE tenant_id = ? AND id = ? AND redemptions_count >= ? AND discount_total >= ? AND order_total >= ?`)
+	returnUsage = db.NewRawStatement("UPDATE", "redemption_usage", `UPDATE redemption_usage SET count = count - ?
+		WHERE tenant_id = ? AND campaign_id = ? AND customer_id = ? AND period = ? AND count >= ?`)
 )
 
-// applyClaims runs every guard of every claim in tx. The first guard that does not
-// hold returns a *refusal, and the caller rolls the transaction back.
-func applyClaims(ctx context.Context, tx bun.IDB, tenantID, customerID, localDate string, claims []claim, now time.Time) error {
-	for _, c := range claims {
-		if c.VoucherID == "" { // a promotion tier: only its campaign's guards
-			if err := campaignGuards(ctx, tx, tenantID, customerID, localDate, c); err != nil {
-				return err
-			}
-			continue
-		}
-		res, err := redeemVoucher.Exec(ctx, tx, c.GiftCredits, now, tenantID, c.VoucherID, c.GiftCredits)
-		if err := oneRow(res, err); err != nil {
-			if err == errNoRow {
-				return voucherRefusal(ctx, tx, tenantID, c)
-			}
-			return fmt.Errorf("redeem voucher %s: %w", c.Code, err)
-		}
-		if err := campaignGuards(ctx, tx, tenantID, customerID, localDate, c); err != nil {
-			return err
-		}
-	}
-	return nil
+// refuser explains a guard that did not hold, as a *refusal (or the error of
+// finding out why).
+type refuser func(ctx context.Context, tx bun.IDB) error
+
+// rows is what claims ask of each row, in the one order every redemption and
+// rollback locks them (vouchers by id, then campaigns by id, then usage
+// counters), so that two of them touching the same rows cannot deadlock.
+type rows struct {
+	vouchers []claim
+	camps    []claim // one per campaign: its claims summed, Code the last one's
+	count    map[string]int64
+	usage    []usage
 }
 
-// campaignGuards are the guards of a claim's campaign: its totals and its usage
-// counters.
-func campaignGuards(ctx context.Context, tx bun.IDB, tenantID, customerID, localDate string, c claim) error {
-	if c.CampaignID == "" {
-		return nil
-	}
-	l := c.Limits
-	res, err := redeemCampaign.Exec(ctx, tx,
-		c.Discount, c.OrderAmount, tenantID, c.CampaignID,
-		l.TotalRedemptions == nil, deref(l.TotalRedemptions),
-		l.TotalDiscountAmount == nil, c.Discount, deref(l.TotalDiscountAmount),
-		l.TotalOrderAmount == nil, c.OrderAmount, deref(l.TotalOrderAmount))
-	if err := oneRow(res, err); err != nil {
-		if err == errNoRow {
-			return campaignRefusal(ctx, tx, tenantID, c)
-		}
-		return fmt.Errorf("redeem campaign %s: %w", c.CampaignID, err)
-	}
-	for _, k := range c.counters(customerID, localDate) {
-		res, err := countUsage.Exec(ctx, tx,
-			tenantID, c.CampaignID, k.customer, k.period, k.limit)
-		if err := oneRow(res, err); err != nil {
-			if err == errNoRow {
-				return &refusal{Code: c.Code, Key: keyLimitExceeded, Rule: k.rule(),
-					Message: fmt.Sprintf("the campaign allows %d redemptions %s", k.limit, k.scope())}
-			}
-			return fmt.Errorf("count usage of campaign %s: %w", c.CampaignID, err)
-		}
-	}
-	return nil
+type usage struct {
+	c claim
+	k counter
 }
 
-// reverseClaims undoes applyClaims for a rollback, under the same kind of guards:
-// a counter never goes below zero and a gift balance never above its amount, so a
-// second rollback of the same redemption cannot give back twice.
-func reverseClaims(ctx context.Context, tx bun.IDB, tenantID, customerID, localDate string, claims []claim, now time.Time) error {
+func rowsOf(claims []claim, customerID, localDate string) rows {
+	r := rows{count: map[string]int64{}}
+	at := map[string]int{} // campaign → index in r.camps
 	for _, c := range claims {
 		if c.VoucherID != "" {
-			res, err := returnVoucher.Exec(ctx, tx,
-				c.GiftCredits, now, tenantID, c.VoucherID, c.GiftCredits)
-			if err := oneRow(res, err); err != nil {
-				return fmt.Errorf("roll back voucher %s: %w", c.Code, err)
-			}
+			r.vouchers = append(r.vouchers, c)
 		}
 		if c.CampaignID == "" {
 			continue
 		}
-		res, err := returnCampaign.Exec(ctx, tx,
-			c.Discount, c.OrderAmount, tenantID, c.CampaignID, c.Discount, c.OrderAmount)
-		if err := oneRow(res, err); err != nil {
-			return fmt.Errorf("roll back campaign %s: %w", c.CampaignID, err)
+		r.count[c.CampaignID]++
+		if i, ok := at[c.CampaignID]; ok {
+			sum := &r.camps[i]
+			// The claim that takes the campaign past a limit is the last of them.
+			sum.Code = c.Code
+			sum.Discount += c.Discount
+			sum.GiftCredits += c.GiftCredits
+			sum.OrderAmount += c.OrderAmount
+			continue
 		}
+		at[c.CampaignID] = len(r.camps)
+		r.camps = append(r.camps, c)
+	}
+	slices.SortFunc(r.vouchers, func(a, b claim) int { return strings.Compare(a.VoucherID, b.VoucherID) })
+	slices.SortFunc(r.camps, func(a, b claim) int { return strings.Compare(a.CampaignID, b.CampaignID) })
+	for _, c := range r.camps {
 		for _, k := range c.counters(customerID, localDate) {
-			// A counter may be missing when its limit was set after the redemption.
-			if _, err := returnUsage.Exec(ctx, tx,
-				tenantID, c.CampaignID, k.customer, k.period); err != nil {
-				return fmt.Errorf("roll back usage of campaign %s: %w", c.CampaignID, err)
-			}
+			r.usage = append(r.usage, usage{c, k})
 		}
 	}
+	return r
+}
+
+// addGuards puts the guards of claims into b and returns, guard by guard, what
+// explains each one that does not hold.
+func addGuards(b *db.Batch, tenantID, customerID, localDate string, claims []claim, now time.Time) []refuser {
+	var why []refuser
+	r := rowsOf(claims, customerID, localDate)
+	for _, c := range r.vouchers {
+		b.Guard(redeemVoucher, c.GiftCredits, now, tenantID, c.VoucherID, c.GiftCredits)
+		why = append(why, func(ctx context.Context, tx bun.IDB) error { return voucherRefusal(ctx, tx, tenantID, c) })
+	}
+	for _, c := range r.camps {
+		n, l := r.count[c.CampaignID], c.Limits
+		b.Guard(redeemCampaign, n, c.Discount, c.OrderAmount, tenantID, c.CampaignID,
+			l.TotalRedemptions == nil, n, deref(l.TotalRedemptions),
+			l.TotalDiscountAmount == nil, c.Discount, deref(l.TotalDiscountAmount),
+			l.TotalOrderAmount == nil, c.OrderAmount, deref(l.TotalOrderAmount))
+		why = append(why, func(ctx context.Context, tx bun.IDB) error { return campaignRefusal(ctx, tx, tenantID, c, n) })
+	}
+	for _, u := range r.usage {
+		n := r.count[u.c.CampaignID]
+		b.Guard(countUsage, tenantID, u.c.CampaignID, u.k.customer, u.k.period, n, n, u.k.limit, u.k.limit)
+		why = append(why, func(context.Context, bun.IDB) error {
+			return &refusal{Code: u.c.Code, Key: keyLimitExceeded, Rule: u.k.rule(),
+				Message: fmt.Sprintf("the campaign allows %d redemptions %s", u.k.limit, u.k.scope())}
+		})
+	}
+	return why
+}
+
+// addReturns puts into b the mirror guards that undo claims for a rollback: a
+// counter never goes below zero and a gift balance never above its amount, so a
+// second rollback of the same redemption cannot give back twice. It returns the
+// explanations of its guards, as addGuards does.
+func addReturns(b *db.Batch, tenantID, customerID, localDate string, claims []claim, now time.Time) []refuser {
+	var why []refuser
+	r := rowsOf(claims, customerID, localDate)
+	for _, c := range r.vouchers {
+		b.Guard(returnVoucher, c.GiftCredits, now, tenantID, c.VoucherID, c.GiftCredits)
+		why = append(why, func(context.Context, bun.IDB) error { return fmt.Errorf("roll back voucher %s: %w", c.Code, errNoRow) })
+	}
+	for _, c := range r.camps {
+		n := r.count[c.CampaignID]
+		b.Guard(returnCampaign, n, c.Discount, c.OrderAmount, tenantID, c.CampaignID, n, c.Discount, c.OrderAmount)
+		why = append(why, func(context.Context, bun.IDB) error {
+			return fmt.Errorf("roll back campaign %s: %w", c.CampaignID, errNoRow)
+		})
+	}
+	for _, u := range r.usage {
+		// A counter may be missing when its limit was set after the redemption.
+		n := r.count[u.c.CampaignID]
+		b.Update(returnUsage, n, tenantID, u.c.CampaignID, u.k.customer, u.k.period, n)
+	}
+	return why
+}
+
+// write writes b as tx's last work (db.WriteLast). When one of its guards does
+// not hold it returns a *guardFailed, which explain turns into that guard's
+// refusal once the transaction has rolled back.
+func write(ctx context.Context, d *db.DB, tx bun.IDB, b *db.Batch, why []refuser) error {
+	i, err := d.WriteLast(ctx, tx, b)
+	if err != nil {
+		return err
+	}
+	if i >= 0 {
+		return &guardFailed{explain: why[i]}
+	}
 	return nil
+}
+
+// guardFailed is a guard that did not hold, still to be explained.
+type guardFailed struct{ explain refuser }
+
+func (g *guardFailed) Error() string { return "a guard did not hold" }
+
+// explain turns a *guardFailed that ended a transaction into the guard's
+// refusal, reading why in a transaction of its own (the guarded one can run
+// nothing more); any other error it returns as it is. The reasons are read just
+// after the refusal, so a concurrent change in between may blur the message,
+// never the outcome.
+func explain(ctx context.Context, d *db.DB, tenantID string, err error) error {
+	var g *guardFailed
+	if !errors.As(err, &g) {
+		return err
+	}
+	return d.Read(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error { return g.explain(ctx, tx) })
 }
 
 func (k counter) rule() string {
@@ -236,8 +292,9 @@ func voucherRefusal(ctx context.Context, tx bun.IDB, tenantID string, c claim) e
 	}
 }
 
-// campaignRefusal explains why a campaign's guard did not hold.
-func campaignRefusal(ctx context.Context, tx bun.IDB, tenantID string, c claim) error {
+// campaignRefusal explains why a campaign's guard did not hold for n claims
+// totalling c.
+func campaignRefusal(ctx context.Context, tx bun.IDB, tenantID string, c claim, n int64) error {
 	var cp campaigns.Campaign
 	err := tx.NewSelect().Model(&cp).Where("cp.tenant_id = ? AND cp.id = ?", tenantID, c.CampaignID).Scan(ctx)
 	switch {
@@ -247,7 +304,7 @@ func campaignRefusal(ctx context.Context, tx bun.IDB, tenantID string, c claim) 
 		return fmt.Errorf("load campaign %s: %w", c.CampaignID, err)
 	case !cp.Active:
 		return &refusal{Code: c.Code, Key: keyCampaignDisabled, Message: "the campaign is disabled", Rule: "campaign.active"}
-	case c.Limits.TotalRedemptions != nil && cp.Redemptions >= *c.Limits.TotalRedemptions:
+	case c.Limits.TotalRedemptions != nil && cp.Redemptions+n > *c.Limits.TotalRedemptions:
 		return &refusal{Code: c.Code, Key: keyLimitExceeded, Rule: "limits.total_redemptions",
 			Message: fmt.Sprintf("the campaign allows %d redemptions in all and has had them", *c.Limits.TotalRedemptions)}
 	case c.Limits.TotalDiscountAmount != nil && cp.DiscountTotal+c.Discount > *c.Limits.TotalDiscountAmount:
@@ -261,20 +318,6 @@ func campaignRefusal(ctx context.Context, tx bun.IDB, tenantID string, c claim) 
 }
 
 var errNoRow = fmt.Errorf("no row changed")
-
-func oneRow(res interface{ RowsAffected() (int64, error) }, err error) error {
-	if err != nil {
-		return err
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return errNoRow
-	}
-	return nil
-}
 
 func deref(v *int64) int64 {
 	if v == nil {

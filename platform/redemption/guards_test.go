@@ -69,8 +69,8 @@ func (e *guardEnv) redeemConcurrently(t *testing.T, n int, cl claim, customer fu
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := e.db.InTx(context.Background(), e.tenantID, func(ctx context.Context, tx bun.Tx) error {
-				return applyClaims(ctx, tx, e.tenantID, customer(i), "2026-11-22", []claim{cl}, time.Now().UTC())
+			err := e.inTx(context.Background(), func(ctx context.Context, tx bun.Tx) error {
+				return applyClaims(ctx, e.db, tx, e.tenantID, customer(i), "2026-11-22", []claim{cl}, time.Now().UTC())
 			})
 			var r *refusal
 			switch {
@@ -156,8 +156,8 @@ func TestRedeemAndRollbackRace(t *testing.T) {
 		cl := e.claimOf(c, v)
 		ctx := context.Background()
 		for range 100 {
-			if err := e.db.InTx(ctx, e.tenantID, func(ctx context.Context, tx bun.Tx) error {
-				return applyClaims(ctx, tx, e.tenantID, "cust_1", "2026-11-22", []claim{cl}, time.Now().UTC())
+			if err := e.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+				return applyClaims(ctx, e.db, tx, e.tenantID, "cust_1", "2026-11-22", []claim{cl}, time.Now().UTC())
 			}); err != nil {
 				t.Fatal(err)
 			}
@@ -168,11 +168,11 @@ func TestRedeemAndRollbackRace(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				err := e.db.InTx(ctx, e.tenantID, func(ctx context.Context, tx bun.Tx) error {
+				err := e.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 					if i%2 == 0 {
-						return applyClaims(ctx, tx, e.tenantID, "cust_1", "2026-11-22", []claim{cl}, time.Now().UTC())
+						return applyClaims(ctx, e.db, tx, e.tenantID, "cust_1", "2026-11-22", []claim{cl}, time.Now().UTC())
 					}
-					return reverseClaims(ctx, tx, e.tenantID, "cust_1", "2026-11-22", []claim{cl}, time.Now().UTC())
+					return reverseClaims(ctx, e.db, tx, e.tenantID, "cust_1", "2026-11-22", []claim{cl}, time.Now().UTC())
 				})
 				if err != nil {
 					t.Errorf("%d: %v", i, err)
@@ -201,4 +201,87 @@ func TestRedeemAndRollbackRace(t *testing.T) {
 			t.Fatalf("voucher uses %d, customer usage %d; want %d", used, usage, want)
 		}
 	})
+}
+
+// Stacked vouchers of one campaign move its row once, by their sum: their guards
+// hold or fail together, and a rollback gives back exactly what they took.
+func TestGuardsSumClaimsOfOneCampaign(t *testing.T) {
+	eachDB(t, func(t *testing.T, e *guardEnv) {
+		ctx := context.Background()
+		redeem := func(claims []claim) error {
+			return e.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+				return applyClaims(ctx, e.db, tx, e.tenantID, "cust_1", "2026-11-22", claims, time.Now().UTC())
+			})
+		}
+		pair := func(t *testing.T, limits string) (campaigns.Campaign, []claim) {
+			c, v1 := e.campaign(t, limits)
+			vs, err := e.camps.AddVouchers(ctx, e.tenantID, c.ID, 1)
+			if err != nil || len(vs) != 1 {
+				t.Fatalf("second voucher: %v", err)
+			}
+			return c, []claim{e.claimOf(c, v1), e.claimOf(c, vs[0])}
+		}
+		refusedBy := func(t *testing.T, err error, rule string) {
+			t.Helper()
+			var r *refusal
+			if !errors.As(err, &r) || r.Key != keyLimitExceeded || r.Rule != rule {
+				t.Fatalf("got %v; want limit_exceeded by %s", err, rule)
+			}
+		}
+
+		t.Run("total redemptions", func(t *testing.T) {
+			c, claims := pair(t, `{"total_redemptions":3}`)
+			if err := redeem(claims); err != nil {
+				t.Fatal(err)
+			}
+			if n, d := e.counters(t, c.ID); n != 2 || d != 2000 {
+				t.Fatalf("counters %d, %d; want 2, 2000", n, d)
+			}
+			// 2 + 2 > 3: neither is taken, though one alone would fit.
+			refusedBy(t, redeem(claims), "limits.total_redemptions")
+			if n, _ := e.counters(t, c.ID); n != 2 {
+				t.Fatalf("counter %d after a refusal; want 2", n)
+			}
+			if err := redeem(claims[:1]); err != nil {
+				t.Fatal(err)
+			}
+			err := e.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+				return reverseClaims(ctx, e.db, tx, e.tenantID, "cust_1", "2026-11-22", claims, time.Now().UTC())
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n, d := e.counters(t, c.ID); n != 1 || d != 1000 {
+				t.Fatalf("counters %d, %d after the rollback; want 1, 1000", n, d)
+			}
+		})
+		t.Run("per customer, first use", func(t *testing.T) {
+			// The customer's counter does not exist yet: two at once must not
+			// create it above its limit.
+			_, claims := pair(t, `{"per_customer":1}`)
+			refusedBy(t, redeem(claims), "limits.per_customer")
+			if err := redeem(claims[1:]); err != nil {
+				t.Fatal(err)
+			}
+			refusedBy(t, redeem(claims[:1]), "limits.per_customer")
+		})
+	})
+}
+
+// applyClaims runs every guard of every claim in tx, as Redeem's batch does.
+func applyClaims(ctx context.Context, d *db.DB, tx bun.IDB, tenantID, customerID, localDate string, claims []claim, now time.Time) error {
+	var b db.Batch
+	return write(ctx, d, tx, &b, addGuards(&b, tenantID, customerID, localDate, claims, now))
+}
+
+// reverseClaims runs addReturns' guards in tx, as Rollback's batch does.
+func reverseClaims(ctx context.Context, d *db.DB, tx bun.IDB, tenantID, customerID, localDate string, claims []claim, now time.Time) error {
+	var b db.Batch
+	return write(ctx, d, tx, &b, addReturns(&b, tenantID, customerID, localDate, claims, now))
+}
+
+// inTx runs fn in a transaction of e's tenant and explains a guard that did not
+// hold, as Redeem and Rollback do.
+func (e *guardEnv) inTx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
+	return explain(ctx, e.db, e.tenantID, e.db.InTx(ctx, e.tenantID, fn))
 }

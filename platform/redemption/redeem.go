@@ -115,9 +115,10 @@ type Commit func(ctx context.Context, tx bun.IDB, r Redemption) error
 // returns a 400 problem naming the keys.
 //
 // On PostgreSQL the evaluation reads inside the redemption's transaction, which
-// saves a transaction's round trips; the guards still come last, so the hot rows
-// are locked only from them to the commit. SQLite takes its single write lock at
-// BEGIN, so there the evaluation reads in a read transaction of its own first.
+// saves a transaction's round trips, and the writes go with the COMMIT in one
+// round trip (db.WriteLast) whose guards come last, so the hot rows are locked
+// only from them to the commit. SQLite takes its single write lock at BEGIN, so
+// there the evaluation reads in a read transaction of its own first.
 func (e *Engine) Redeem(ctx context.Context, t Tenant, req Request, commit Commit) (Redemption, error) {
 	ctx, span := e.tracer.Start(ctx, "redemption.Redeem", trace.WithAttributes(telemetry.TenantAttr(t.ID)))
 	defer span.End()
@@ -156,6 +157,7 @@ func (e *Engine) Redeem(ctx context.Context, t Tenant, req Request, commit Commi
 			})
 		}
 	}
+	err = explain(ctx, e.db, t.ID, err)
 	if errors.Is(err, errNotValid) {
 		span.SetAttributes(attribute.String("redemption.result", "rejected"))
 		return Redemption{Result: res}, e.refused(ctx, t, res, rejected(res))
@@ -181,8 +183,8 @@ func (e *Engine) Redeem(ctx context.Context, t Tenant, req Request, commit Commi
 // errNotValid ends a redemption whose evaluation is not valid before it writes.
 var errNotValid = errors.New("redemption not valid")
 
-// store writes a valid evaluation's redemption in tx: its records, audit event and
-// outbox event, then the guards of its claims.
+// store writes a valid evaluation's redemption as tx's last work: its records,
+// audit event and outbox event, then the guards of its claims.
 func (e *Engine) store(ctx context.Context, tx bun.Tx, t Tenant, req *Request, res Result, commit Commit) (Redemption, error) {
 	now := e.now().UTC().Truncate(time.Microsecond)
 	r := Redemption{Result: res}
@@ -222,25 +224,30 @@ func (e *Engine) store(ctx context.Context, tx bun.Tx, t Tenant, req *Request, r
 		claims = append(claims, cl)
 		r.Children = append(r.Children, child)
 	}
-	// The guards come last: they lock the hot rows (a popular campaign, a
-	// shared code), which are then held only until the commit that follows.
-	rows := append([]Record{r.Parent}, r.Children...)
-	if _, err := tx.NewInsert().Model(&rows).Exec(ctx); err != nil {
-		return Redemption{}, fmt.Errorf("insert redemptions: %w", err)
-	}
-	summary := map[string]any{"redemptions": len(r.Children), "discount_amount": res.Totals.TotalDiscountAmount, "vouchers": voucherIDs(r.Children)}
-	if _, err := e.audit.Record(ctx, tx, t.ID, audit.Entry{Action: "redemption.succeeded", ResourceType: "redemption", ResourceID: r.Parent.ID, After: summary}); err != nil {
-		return Redemption{}, err
-	}
-	if err := e.emit(ctx, tx, t.ID, "redemption.succeeded", r.Parent.ID, summary, now); err != nil {
-		return Redemption{}, err
-	}
+	// The rows, the audit and outbox events and the guards go in one batch, after
+	// the idempotent reply; on PostgreSQL the batch carries the COMMIT, so the
+	// hot rows its guards lock (a popular campaign, a shared code) are held for
+	// the rest of one round trip only.
 	if commit != nil {
 		if err := commit(ctx, tx, r); err != nil {
 			return Redemption{}, err
 		}
 	}
-	return r, applyClaims(ctx, tx, t.ID, customerID, res.Local.Date, claims, now)
+	var b db.Batch
+	rows := append([]Record{r.Parent}, r.Children...)
+	b.Insert(tx.NewInsert().Model(&rows))
+	summary := map[string]any{"redemptions": len(r.Children), "discount_amount": res.Totals.TotalDiscountAmount, "vouchers": voucherIDs(r.Children)}
+	if _, err := e.audit.Add(ctx, tx, &b, t.ID, audit.Entry{Action: "redemption.succeeded", ResourceType: "redemption", ResourceID: r.Parent.ID, After: summary}); err != nil {
+		return Redemption{}, err
+	}
+	if err := e.emit(tx, &b, t.ID, "redemption.succeeded", r.Parent.ID, summary, now); err != nil {
+		return Redemption{}, err
+	}
+	why := addGuards(&b, t.ID, customerID, res.Local.Date, claims, now)
+	if err := write(ctx, e.db, tx, &b, why); err != nil {
+		return Redemption{}, err
+	}
+	return r, nil
 }
 
 // refused records a refused redemption in the audit log and returns its problem.
@@ -316,25 +323,25 @@ func (e *Engine) Rollback(ctx context.Context, t Tenant, parentID, reason string
 				OrderID: c.OrderID, Amount: c.Amount, DiscountAmount: c.DiscountAmount, GiftCredits: c.GiftCredits,
 				Channel: c.Channel, LocalDate: c.LocalDate, Reason: reason, CreatedAt: now})
 		}
-		if _, err := tx.NewInsert().Model(&rows).Exec(ctx); err != nil {
-			return fmt.Errorf("insert rollbacks: %w", err)
-		}
 		out = Redemption{Parent: rows[0], Children: rows[1:]}
-		summary := map[string]any{"redemption_id": parent.ID, "rollbacks": len(children), "discount_amount": parent.DiscountAmount}
-		if _, err := e.audit.Record(ctx, tx, t.ID, audit.Entry{Action: "redemption.rolled_back", ResourceType: "redemption", ResourceID: parent.ID, After: summary}); err != nil {
-			return err
-		}
-		if err := e.emit(ctx, tx, t.ID, "redemption.rolled_back", parent.ID, summary, now); err != nil {
-			return err
-		}
 		if commit != nil {
 			if err := commit(ctx, tx, out); err != nil {
 				return err
 			}
 		}
-		// Last, as in Redeem: the counters' rows are locked until the commit only.
-		return reverseClaims(ctx, tx, t.ID, parent.CustomerID, parent.LocalDate, claims, now)
+		// One batch, the guards last, as in Redeem.
+		var b db.Batch
+		b.Insert(tx.NewInsert().Model(&rows))
+		summary := map[string]any{"redemption_id": parent.ID, "rollbacks": len(children), "discount_amount": parent.DiscountAmount}
+		if _, err := e.audit.Add(ctx, tx, &b, t.ID, audit.Entry{Action: "redemption.rolled_back", ResourceType: "redemption", ResourceID: parent.ID, After: summary}); err != nil {
+			return err
+		}
+		if err := e.emit(tx, &b, t.ID, "redemption.rolled_back", parent.ID, summary, now); err != nil {
+			return err
+		}
+		return write(ctx, e.db, tx, &b, addReturns(&b, t.ID, parent.CustomerID, parent.LocalDate, claims, now))
 	})
+	err = explain(ctx, e.db, t.ID, err)
 	if err != nil {
 		return Redemption{}, err
 	}
@@ -362,16 +369,14 @@ func campaignLimits(ctx context.Context, tx bun.IDB, tenantID string, children [
 	return out, nil
 }
 
-// emit writes a domain event to the outbox in tx. Payloads hold ids and amounts,
+// emit adds a domain event to the outbox to b. Payloads hold ids and amounts,
 // never personal data.
-func (e *Engine) emit(ctx context.Context, tx bun.IDB, tenantID, typ, id string, data map[string]any, now time.Time) error {
-	b, err := json.Marshal(map[string]any{"type": typ, "id": id, "data": data, "created_at": now})
+func (e *Engine) emit(tx bun.IDB, b *db.Batch, tenantID, typ, id string, data map[string]any, now time.Time) error {
+	p, err := json.Marshal(map[string]any{"type": typ, "id": id, "data": data, "created_at": now})
 	if err != nil {
 		return err
 	}
-	if _, err := tx.NewInsert().Model(&outboxEvent{TenantID: tenantID, ID: ids.New(idEvent), Type: typ, Payload: b, CreatedAt: now}).Exec(ctx); err != nil {
-		return fmt.Errorf("write outbox event: %w", err)
-	}
+	b.Insert(tx.NewInsert().Model(&outboxEvent{TenantID: tenantID, ID: ids.New(idEvent), Type: typ, Payload: p, CreatedAt: now}))
 	return nil
 }
 
