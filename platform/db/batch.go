@@ -23,8 +23,9 @@ import (
 // BEGIN anyway, Write runs them one after another as prepared statements.
 //
 // Within one statement PostgreSQL does not let two writes change the same row,
-// so the guards of a batch must name different rows: a caller merges what it asks
-// of one row into one guard.
+// nor one see another's rows, so the writes of a batch must touch different rows
+// and no guard may depend on the batch's inserts: a caller merges what it asks of
+// one row into one guard.
 type Batch struct {
 	inserts []*bun.InsertQuery
 	guards  []guard
