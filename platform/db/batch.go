@@ -11,16 +11,17 @@ import (
 	"github.com/uptrace/bun"
 )
 
-// Batch is writes that a transaction makes together: inserts, then guards. A guard
-// is a conditional UPDATE or upsert that changes one row when its condition holds
-// and none when it does not (a limit reached, a balance too low).
+// Batch is writes that a transaction makes together: inserts, then guards, then
+// updates. A guard is a conditional UPDATE or upsert that changes one row when its
+// condition holds and none when it does not (a limit reached, a balance too low);
+// an update is the same kind of write whose row count does not matter.
 //
 // On PostgreSQL Write sends the whole batch as one statement, with each write in a
-// data-modifying WITH, so a redemption's rows, audit event, outbox event and
-// guards cost one round trip rather than one each, and the rows its guards lock (a
-// popular campaign, a shared code) are held from that statement to the commit
-// only. On SQLite, where a writer holds the database's single write lock from
-// BEGIN anyway, Write runs them one after another as prepared statements.
+// data-modifying WITH, and WriteLast sends it with the COMMIT, so a redemption's
+// rows, audit event, outbox event and guards cost one round trip rather than one
+// each. On SQLite, where a writer holds the database's single write lock from
+// BEGIN anyway, both run the writes one after another, the guards and updates as
+// prepared statements.
 //
 // Within one statement PostgreSQL does not let two writes change the same row,
 // nor one see another's rows, so the writes of a batch must touch different rows
@@ -28,11 +29,12 @@ import (
 // one row into one guard.
 type Batch struct {
 	inserts []*bun.InsertQuery
-	guards  []guard
-	updates []guard // guards whose row count does not matter
+	guards  []stmtArgs
+	updates []stmtArgs
 }
 
-type guard struct {
+// stmtArgs is a Statement with its arguments.
+type stmtArgs struct {
 	stmt *Statement
 	args []any
 }
@@ -42,11 +44,11 @@ func (b *Batch) Insert(q ...*bun.InsertQuery) { b.inserts = append(b.inserts, q.
 
 // Guard adds a guard: s (a Statement without an IN list or RETURNING clause,
 // written with ? placeholders) with its arguments.
-func (b *Batch) Guard(s *Statement, args ...any) { b.guards = append(b.guards, guard{s, args}) }
+func (b *Batch) Guard(s *Statement, args ...any) { b.guards = append(b.guards, stmtArgs{s, args}) }
 
 // Update adds a write like a guard's whose row count does not matter (it may find
 // no row to change). Updates run after the guards.
-func (b *Batch) Update(s *Statement, args ...any) { b.updates = append(b.updates, guard{s, args}) }
+func (b *Batch) Update(s *Statement, args ...any) { b.updates = append(b.updates, stmtArgs{s, args}) }
 
 // WriteLast is Write for a batch that is its transaction's last work. On
 // PostgreSQL, in a transaction begun by InTx, it sends the batch and the COMMIT
