@@ -233,21 +233,32 @@ func (e *Engine) store(ctx context.Context, tx bun.Tx, t Tenant, req *Request, r
 			return Redemption{}, err
 		}
 	}
-	var b db.Batch
-	rows := append([]Record{r.Parent}, r.Children...)
-	b.Insert(tx.NewInsert().Model(&rows))
 	summary := map[string]any{"redemptions": len(r.Children), "discount_amount": res.Totals.TotalDiscountAmount, "vouchers": voucherIDs(r.Children)}
-	if _, err := e.audit.Add(ctx, tx, &b, t.ID, audit.Entry{Action: "redemption.succeeded", ResourceType: "redemption", ResourceID: r.Parent.ID, After: summary}); err != nil {
+	b, err := e.records(ctx, tx, t.ID, append([]Record{r.Parent}, r.Children...), "redemption.succeeded", r.Parent.ID, summary, now)
+	if err != nil {
 		return Redemption{}, err
 	}
-	if err := e.emit(tx, &b, t.ID, "redemption.succeeded", r.Parent.ID, summary, now); err != nil {
-		return Redemption{}, err
-	}
-	why := addGuards(&b, t.ID, customerID, res.Local.Date, claims, now)
-	if err := write(ctx, e.db, tx, &b, why); err != nil {
+	if err := write(ctx, e.db, tx, b, addGuards(b, t.ID, customerID, res.Local.Date, claims, now)); err != nil {
 		return Redemption{}, err
 	}
 	return r, nil
+}
+
+// records begins the batch that stores rows: the records, and the audit event
+// and outbox event of action on redemption id, both carrying summary. Outbox
+// payloads hold ids and amounts, never personal data.
+func (e *Engine) records(ctx context.Context, tx bun.IDB, tenantID string, rows []Record, action, id string, summary map[string]any, now time.Time) (*db.Batch, error) {
+	b := &db.Batch{}
+	b.Insert(tx.NewInsert().Model(&rows))
+	if _, err := e.audit.Add(ctx, tx, b, tenantID, audit.Entry{Action: action, ResourceType: "redemption", ResourceID: id, After: summary}); err != nil {
+		return nil, err
+	}
+	payload, err := json.Marshal(map[string]any{"type": action, "id": id, "data": summary, "created_at": now})
+	if err != nil {
+		return nil, err
+	}
+	b.Insert(tx.NewInsert().Model(&outboxEvent{TenantID: tenantID, ID: ids.New(idEvent), Type: action, Payload: payload, CreatedAt: now}))
+	return b, nil
 }
 
 // refused records a refused redemption in the audit log and returns its problem.
@@ -330,16 +341,12 @@ func (e *Engine) Rollback(ctx context.Context, t Tenant, parentID, reason string
 			}
 		}
 		// One batch, the guards last, as in Redeem.
-		var b db.Batch
-		b.Insert(tx.NewInsert().Model(&rows))
 		summary := map[string]any{"redemption_id": parent.ID, "rollbacks": len(children), "discount_amount": parent.DiscountAmount}
-		if _, err := e.audit.Add(ctx, tx, &b, t.ID, audit.Entry{Action: "redemption.rolled_back", ResourceType: "redemption", ResourceID: parent.ID, After: summary}); err != nil {
+		b, err := e.records(ctx, tx, t.ID, rows, "redemption.rolled_back", parent.ID, summary, now)
+		if err != nil {
 			return err
 		}
-		if err := e.emit(tx, &b, t.ID, "redemption.rolled_back", parent.ID, summary, now); err != nil {
-			return err
-		}
-		return write(ctx, e.db, tx, &b, addReturns(&b, t.ID, parent.CustomerID, parent.LocalDate, claims, now))
+		return write(ctx, e.db, tx, b, addReturns(b, t.ID, parent.CustomerID, parent.LocalDate, claims, now))
 	})
 	err = explain(ctx, e.db, t.ID, err)
 	if err != nil {
@@ -367,17 +374,6 @@ func campaignLimits(ctx context.Context, tx bun.IDB, tenantID string, children [
 		out[c.ID] = c.Limits
 	}
 	return out, nil
-}
-
-// emit adds a domain event to the outbox to b. Payloads hold ids and amounts,
-// never personal data.
-func (e *Engine) emit(tx bun.IDB, b *db.Batch, tenantID, typ, id string, data map[string]any, now time.Time) error {
-	p, err := json.Marshal(map[string]any{"type": typ, "id": id, "data": data, "created_at": now})
-	if err != nil {
-		return err
-	}
-	b.Insert(tx.NewInsert().Model(&outboxEvent{TenantID: tenantID, ID: ids.New(idEvent), Type: typ, Payload: p, CreatedAt: now}))
-	return nil
 }
 
 func voucherIDs(rs []Record) []string {
