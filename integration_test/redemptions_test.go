@@ -102,6 +102,12 @@ func TestValidateRedeemRollback(t *testing.T) {
 		rb.wantStatus(t, http.StatusOK)
 		s.do(t, "POST", "/v1/redemptions/"+red.ParentRedemption.ID+"/rollbacks", tn.bearer(), nil).wantError(t, http.StatusBadRequest, "already_rolled_back", red.ParentRedemption.ID)
 		s.do(t, "POST", "/v1/redemptions/r_01KZZZZZZZZZZZZZZZZZZZZZZZ/rollbacks", tn.bearer(), nil).wantStatus(t, http.StatusNotFound)
+		// One domain event for each change, about the redemption; none for the refused rollback.
+		for _, typ := range []string{"redemption.succeeded", "redemption.rolled_back"} {
+			if ids := outboxIDs(t, s, tn, typ); len(ids) != 1 || ids[0] != red.ParentRedemption.ID {
+				t.Fatalf("outbox %s events about %v; want one about %s", typ, ids, red.ParentRedemption.ID)
+			}
+		}
 
 		// Unknown codes are INAPPLICABLE; redeeming them is a 400 naming the key.
 		s.do(t, "POST", "/v1/validations", tn.bearer(), map[string]any{"redeemables": vouchers("NOPE"), "order": map[string]any{"amount": 100}}).decode(t, &v)
@@ -274,6 +280,36 @@ func auditCount(t *testing.T, s *server, tn tenant, action string) int {
 	return n
 }
 
+// outboxIDs are the ids of the redemptions that tn's outbox events of type typ
+// are about.
+func outboxIDs(t *testing.T, s *server, tn tenant, typ string) []string {
+	t.Helper()
+	ids := []string{}
+	err := s.app.DB.Read(context.Background(), tn.ID, func(ctx context.Context, tx bun.Tx) error {
+		rows, err := tx.QueryContext(ctx, "SELECT payload FROM outbox WHERE tenant_id = ? AND type = ? ORDER BY id", tn.ID, typ)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var payload []byte
+			var ev struct{ ID, Type string }
+			if err := rows.Scan(&payload); err != nil {
+				return err
+			}
+			if err := json.Unmarshal(payload, &ev); err != nil || ev.Type != typ {
+				return fmt.Errorf("outbox payload %s: %v", payload, err)
+			}
+			ids = append(ids, ev.ID)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
 // R2: redemptions and rollbacks racing on one campaign and one gift card leave the
 // counters at exactly redeemed − rolled back.
 func TestRedeemAndRollbackRaceOverTheAPI(t *testing.T) {
@@ -339,6 +375,13 @@ func TestRedeemAndRollbackRaceOverTheAPI(t *testing.T) {
 		s.do(t, "GET", "/v1/vouchers/"+card, tn.bearer(), nil).decode(t, &v)
 		if v.Redemption.RedeemedQuantity != uses || v.Gift.Balance != 1000000-int64(uses)*700 {
 			t.Fatalf("after %d redeemed and %d rolled back: %+v, want %d uses", 40+redeemed, rolledBack, v, uses)
+		}
+		// Each change's events commit with it, and only then.
+		if n, m := len(outboxIDs(t, s, tn, "redemption.succeeded")), auditCount(t, s, tn, "redemption.succeeded"); n != 40+redeemed || m != n {
+			t.Errorf("%d outbox and %d audit events of success; want %d", n, m, 40+redeemed)
+		}
+		if n, m := len(outboxIDs(t, s, tn, "redemption.rolled_back")), auditCount(t, s, tn, "redemption.rolled_back"); n != rolledBack || m != n {
+			t.Errorf("%d outbox and %d audit events of rollback; want %d", n, m, rolledBack)
 		}
 	})
 }
