@@ -1,0 +1,19 @@
+-- The tables a redemption inserts into stop referencing tenants. A foreign key
+-- check takes a FOR KEY SHARE lock on the referenced row, and every concurrent
+-- redemption of a tenant references the same tenants row: PostgreSQL turns the
+-- shared locks into a multixact per insert, which costs a quarter of the
+-- redemptions insert and grows with concurrency. The tenant of these rows is
+-- still checked on every write: row-level security's WITH CHECK holds tenant_id
+-- to the transaction's tenant, which comes from an authenticated API key, and
+-- tenants are never deleted. audit_events never had the reference, for the same
+-- reason.
+ALTER TABLE redemptions DROP CONSTRAINT redemptions_tenant_id_fkey;
+
+--bun:split
+ALTER TABLE redemption_usage DROP CONSTRAINT redemption_usage_tenant_id_fkey;
+
+--bun:split
+ALTER TABLE outbox DROP CONSTRAINT outbox_tenant_id_fkey;
+
+--bun:split
+ALTER TABLE idempotency_keys DROP CONSTRAINT idempotency_keys_tenant_id_fkey;
