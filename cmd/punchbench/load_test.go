@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -57,5 +58,28 @@ func TestRunCountsErrors(t *testing.T) {
 			t.Fatalf("percentiles out of order: %+v", r)
 		}
 		n.Store(0)
+	}
+}
+
+// The summary judges a ratio by its median over the repetitions, each
+// scenario, database and ratio on its own.
+func TestSummarizeTakesTheMedianPerRatio(t *testing.T) {
+	cmp := func(scenario, db string, p50, tput float64) comparison {
+		return comparison{Punchcard: measurement{Scenario: scenario, Database: db},
+			Ratios: []ratio{{Name: "p50", Value: p50, Target: "≤ 1.3"}, {Name: "throughput", Value: tput}}}
+	}
+	got := summarize([]comparison{
+		cmp("validate", "sqlite", 1.5, 0.2), cmp("validate", "postgres", 3, 0.1),
+		cmp("validate", "sqlite", 1.2, 0.4), cmp("validate", "sqlite", 1.3, 0.3),
+		cmp("validate", "postgres", 2, 0.3),
+	})
+	want := []summary{
+		{Scenario: "validate", Database: "sqlite", Name: "p50", Median: 1.3, Values: []float64{1.5, 1.2, 1.3}, Target: "≤ 1.3"},
+		{Scenario: "validate", Database: "sqlite", Name: "throughput", Median: 0.3, Values: []float64{0.2, 0.4, 0.3}},
+		{Scenario: "validate", Database: "postgres", Name: "p50", Median: 2.5, Values: []float64{3, 2}, Target: "≤ 1.3"},
+		{Scenario: "validate", Database: "postgres", Name: "throughput", Median: 0.2, Values: []float64{0.1, 0.3}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("summarize:\n got %+v\nwant %+v", got, want)
 	}
 }

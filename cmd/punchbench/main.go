@@ -3,10 +3,13 @@
 // real Punchcard server on loopback, drives each with the same concurrent clients,
 // and prints throughput and p50/p99/p99.9 latency side by side with their ratios.
 // Both sides run in one process, one after the other, on the same machine, so the
-// ratio is meaningful where absolute numbers are not.
+// ratio is meaningful where absolute numbers are not. With -repeat the pair is
+// measured again, alternating which side goes first, and each ratio is judged
+// by its median.
 //
 //	go run ./cmd/punchbench                         # every scenario, SQLite (+ PostgreSQL when configured)
 //	go run ./cmd/punchbench -scenario customer-get -clients 16 -duration 20s
+//	go run ./cmd/punchbench -scenario validate -repeat 3
 //	go run ./cmd/punchbench -rate 2000              # open loop at 2,000 requests/s
 //
 // PostgreSQL rounds run when PUNCHCARD_BENCH_DATABASE_URL (or
@@ -47,9 +50,20 @@ type measurement struct {
 // comparison is one scenario on one database: its floors, Punchcard, and the
 // ratios the scenario is judged by.
 type comparison struct {
-	Floors    []measurement `json:"floors"`
-	Punchcard measurement   `json:"punchcard"`
-	Ratios    []ratio       `json:"ratios"`
+	Repetition int           `json:"repetition,omitempty"` // with -repeat: 1, 2, …
+	Floors     []measurement `json:"floors"`
+	Punchcard  measurement   `json:"punchcard"`
+	Ratios     []ratio       `json:"ratios"`
+}
+
+// summary is one ratio of one scenario on one database over every repetition.
+type summary struct {
+	Scenario string    `json:"scenario"`
+	Database string    `json:"database,omitempty"`
+	Name     string    `json:"name"`
+	Median   float64   `json:"median"`
+	Values   []float64 `json:"values"` // one per repetition, in order
+	Target   string    `json:"target,omitempty"`
 }
 
 type report struct {
@@ -60,7 +74,9 @@ type report struct {
 	Rate        float64      `json:"rate,omitempty"`
 	Duration    string       `json:"duration"`
 	Warmup      string       `json:"warmup"`
+	Repeat      int          `json:"repeat"`
 	Comparisons []comparison `json:"comparisons"`
+	Summary     []summary    `json:"summary"`
 }
 
 func main() {
@@ -81,6 +97,7 @@ func mainErr(args []string, stdout, stderr io.Writer) error {
 		list      = fs.Bool("list", false, "list the scenarios and exit")
 		pgURLFlag = fs.String("postgres-url", "", "PostgreSQL URL (default: $PUNCHCARD_BENCH_DATABASE_URL, then $PUNCHCARD_TEST_DATABASE_URL)")
 		cpuProf   = fs.String("cpuprofile", "", "write a CPU profile of the first Punchcard side (client and server) to this file")
+		repeat    = fs.Int("repeat", 1, "measure each comparison this many times, alternating which side goes first, and judge by the median ratio")
 	)
 	fs.IntVar(&opts.Clients, "clients", 32, "concurrent clients (closed loop) or the in-flight bound (open loop)")
 	fs.Float64Var(&opts.Rate, "rate", 0, "open loop: requests per second (0: closed loop, as fast as answered)")
@@ -95,8 +112,8 @@ func mainErr(args []string, stdout, stderr io.Writer) error {
 		}
 		return nil
 	}
-	if opts.Clients < 1 || opts.Duration <= 0 || opts.Warmup < 0 || opts.Rate < 0 {
-		return errors.New("-clients must be ≥ 1, -duration > 0, -warmup and -rate ≥ 0")
+	if opts.Clients < 1 || opts.Duration <= 0 || opts.Warmup < 0 || opts.Rate < 0 || *repeat < 1 {
+		return errors.New("-clients and -repeat must be ≥ 1, -duration > 0, -warmup and -rate ≥ 0")
 	}
 
 	pgURL := firstNonEmpty(*pgURLFlag, os.Getenv("PUNCHCARD_BENCH_DATABASE_URL"), os.Getenv("PUNCHCARD_TEST_DATABASE_URL"))
@@ -154,6 +171,7 @@ func mainErr(args []string, stdout, stderr io.Writer) error {
 	rep := report{
 		Version: buildinfo.String(), GoVersion: runtime.Version(), CPUs: runtime.NumCPU(),
 		Clients: opts.Clients, Rate: opts.Rate, Duration: opts.Duration.String(), Warmup: opts.Warmup.String(),
+		Repeat: *repeat,
 	}
 	var prof io.Writer
 	if *cpuProf != "" {
@@ -177,34 +195,23 @@ func mainErr(args []string, stdout, stderr io.Writer) error {
 			if db == "postgres" {
 				url = pgURL
 			}
-			var cmp comparison
-			var floors []result
-			for _, f := range s.floors {
-				fmt.Fprintf(stderr, "%s [%s]: floor %s\n", s.name, db, f.name)
-				r, err := f.run(ctx, e, url, s.load(opts))
+			for n := 1; n <= *repeat; n++ {
+				// Even repetitions measure Punchcard before its floors, so that a
+				// machine speeding up or slowing down over the run, or a database
+				// growing, favours neither side.
+				cmp, err := compare(ctx, e, s, db, url, opts, prof, n%2 == 0, stderr)
 				if err != nil {
-					return fmt.Errorf("%s floor %s: %w", s.name, f.name, err)
+					return err
 				}
-				floors = append(floors, r)
-				cmp.Floors = append(cmp.Floors, measurement{Scenario: s.name, Database: db, Side: "floor", What: f.name, result: r})
+				prof = nil
+				if *repeat > 1 {
+					cmp.Repetition = n
+				}
+				rep.Comparisons = append(rep.Comparisons, cmp)
 			}
-			fmt.Fprintf(stderr, "%s [%s]: %s\n", s.name, db, s.what)
-			var target result
-			var err error
-			if s.measureTarget != nil {
-				target, err = s.measureTarget(ctx, e, url, s.load(opts))
-			} else {
-				target, err = measure(ctx, e, s.setupTarget, url, s.load(opts), prof)
-			}
-			if err != nil {
-				return fmt.Errorf("%s on %s: %w", s.name, db, err)
-			}
-			prof = nil
-			cmp.Punchcard = measurement{Scenario: s.name, Database: db, Side: "punchcard", What: s.what, result: target}
-			cmp.Ratios = s.ratios(target, floors)
-			rep.Comparisons = append(rep.Comparisons, cmp)
 		}
 	}
+	rep.Summary = summarize(rep.Comparisons)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -212,6 +219,80 @@ func mainErr(args []string, stdout, stderr io.Writer) error {
 	}
 	printReport(stdout, rep)
 	return nil
+}
+
+// compare measures scenario s on db once: its floors and its Punchcard side, the
+// floors first unless targetFirst. prof, when not nil, receives a CPU profile of
+// the Punchcard side.
+func compare(ctx context.Context, e *env, s scenario, db, url string, opts loadOptions, prof io.Writer, targetFirst bool, stderr io.Writer) (comparison, error) {
+	cmp := comparison{Punchcard: measurement{Scenario: s.name, Database: db, Side: "punchcard", What: s.what}}
+	floors := make([]result, len(s.floors))
+	measureFloors := func() error {
+		for i, f := range s.floors {
+			fmt.Fprintf(stderr, "%s [%s]: floor %s\n", s.name, db, f.name)
+			r, err := f.run(ctx, e, url, s.load(opts))
+			if err != nil {
+				return fmt.Errorf("%s floor %s: %w", s.name, f.name, err)
+			}
+			floors[i] = r
+			cmp.Floors = append(cmp.Floors, measurement{Scenario: s.name, Database: db, Side: "floor", What: f.name, result: r})
+		}
+		return nil
+	}
+	measureTarget := func() (err error) {
+		fmt.Fprintf(stderr, "%s [%s]: %s\n", s.name, db, s.what)
+		if s.measureTarget != nil {
+			cmp.Punchcard.result, err = s.measureTarget(ctx, e, url, s.load(opts))
+		} else {
+			cmp.Punchcard.result, err = measure(ctx, e, s.setupTarget, url, s.load(opts), prof)
+		}
+		if err != nil {
+			return fmt.Errorf("%s on %s: %w", s.name, db, err)
+		}
+		return nil
+	}
+	steps := []func() error{measureFloors, measureTarget}
+	if targetFirst {
+		steps[0], steps[1] = steps[1], steps[0]
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			return comparison{}, err
+		}
+	}
+	cmp.Ratios = s.ratios(cmp.Punchcard.result, floors)
+	return cmp, nil
+}
+
+// summarize gathers each ratio over the repetitions of its comparison, in the
+// order the ratios were first measured, with their median.
+func summarize(cmps []comparison) []summary {
+	var out []summary
+	for _, c := range cmps {
+		for _, r := range c.Ratios {
+			i := slices.IndexFunc(out, func(s summary) bool {
+				return s.Scenario == c.Punchcard.Scenario && s.Database == c.Punchcard.Database && s.Name == r.Name
+			})
+			if i < 0 {
+				out = append(out, summary{Scenario: c.Punchcard.Scenario, Database: c.Punchcard.Database, Name: r.Name, Target: r.Target})
+				i = len(out) - 1
+			}
+			out[i].Values = append(out[i].Values, r.Value)
+		}
+	}
+	for i := range out {
+		out[i].Median = median(out[i].Values)
+	}
+	return out
+}
+
+// median is the middle of vs, or the mean of the two middle values.
+func median(vs []float64) float64 {
+	s := slices.Sorted(slices.Values(vs))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // measure sets a workload up, drives it and tears it down. With prof, the run is
@@ -245,20 +326,29 @@ func printReport(w io.Writer, rep report) {
 			if m.Dropped > 0 {
 				errs += fmt.Sprintf(" (+%d dropped)", m.Dropped)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", m.Scenario, m.Database, m.What,
+			name := m.Scenario
+			if c.Repetition > 0 {
+				name += fmt.Sprintf(" #%d", c.Repetition)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", name, m.Database, m.What,
 				m.Throughput, ms(m.P50), ms(m.P99), ms(m.P999), ms(m.Max), errs)
 		}
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w)
-	for _, c := range rep.Comparisons {
-		for _, r := range c.Ratios {
-			line := fmt.Sprintf("%s [%s]: %s = %.2f", c.Punchcard.Scenario, c.Punchcard.Database, r.Name, r.Value)
-			if r.Target != "" {
-				line += "  (target " + r.Target + ")"
+	for _, r := range rep.Summary {
+		line := fmt.Sprintf("%s [%s]: %s = %.2f", r.Scenario, r.Database, r.Name, r.Median)
+		if len(r.Values) > 1 {
+			vs := make([]string, len(r.Values))
+			for i, v := range r.Values {
+				vs[i] = fmt.Sprintf("%.2f", v)
 			}
-			fmt.Fprintln(w, line)
+			line += " (median of " + strings.Join(vs, ", ") + ")"
 		}
+		if r.Target != "" {
+			line += "  (target " + r.Target + ")"
+		}
+		fmt.Fprintln(w, line)
 	}
 }
 
