@@ -1,8 +1,8 @@
 -- The tables a redemption inserts into stop referencing tenants. A foreign key
 -- check takes a FOR KEY SHARE lock on the referenced row, and every concurrent
--- redemption of a tenant references the same tenants row: PostgreSQL turns the
--- shared locks into a multixact per insert, which costs a quarter of the
--- redemptions insert and grows with concurrency. The tenant of these rows is
+-- redemption of a tenant references the same tenants row, so PostgreSQL turns
+-- the shared locks into multixacts: a quarter of the redemptions insert's time
+-- with 16 concurrent redemptions. The tenant of these rows is
 -- still checked on every write: row-level security's WITH CHECK holds tenant_id
 -- to the transaction's tenant, which comes from an authenticated API key, and
 -- tenants are never deleted. audit_events never had the reference, for the same
