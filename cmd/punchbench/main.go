@@ -227,7 +227,7 @@ func mainErr(args []string, stdout, stderr io.Writer) error {
 func compare(ctx context.Context, e *env, s scenario, db, url string, opts loadOptions, prof io.Writer, targetFirst bool, stderr io.Writer) (comparison, error) {
 	cmp := comparison{Punchcard: measurement{Scenario: s.name, Database: db, Side: "punchcard", What: s.what}}
 	floors := make([]result, len(s.floors))
-	measureFloors := func() error {
+	runFloors := func() error {
 		for i, f := range s.floors {
 			fmt.Fprintf(stderr, "%s [%s]: floor %s\n", s.name, db, f.name)
 			r, err := f.run(ctx, e, url, s.load(opts))
@@ -239,7 +239,7 @@ func compare(ctx context.Context, e *env, s scenario, db, url string, opts loadO
 		}
 		return nil
 	}
-	measureTarget := func() (err error) {
+	runTarget := func() (err error) {
 		fmt.Fprintf(stderr, "%s [%s]: %s\n", s.name, db, s.what)
 		if s.measureTarget != nil {
 			cmp.Punchcard.result, err = s.measureTarget(ctx, e, url, s.load(opts))
@@ -251,7 +251,7 @@ func compare(ctx context.Context, e *env, s scenario, db, url string, opts loadO
 		}
 		return nil
 	}
-	steps := []func() error{measureFloors, measureTarget}
+	steps := []func() error{runFloors, runTarget}
 	if targetFirst {
 		steps[0], steps[1] = steps[1], steps[0]
 	}
