@@ -32,6 +32,11 @@ type result struct {
 	P99        time.Duration `json:"p99_ns"`
 	P999       time.Duration `json:"p999_ns"`
 	Max        time.Duration `json:"max_ns"`
+	// Open loop: how late the driver sent requests, a part of their latencies.
+	// The driver shares the machine's CPUs with the server, so when both are
+	// busy its sends slip behind their schedule.
+	SendLateP50 time.Duration `json:"send_late_p50_ns,omitempty"`
+	SendLateP99 time.Duration `json:"send_late_p99_ns,omitempty"`
 }
 
 // run drives client with next for opts.Warmup + opts.Duration. A request counts as
@@ -52,6 +57,7 @@ func run(ctx context.Context, client *http.Client, next request, opts loadOption
 		errs      atomic.Int64
 		dropped   atomic.Int64
 		fatal     error
+		late      []time.Duration // open loop: send time - due time, measured window
 	)
 	fail := func(err error) {
 		mu.Lock()
@@ -126,6 +132,9 @@ func run(ctx context.Context, client *http.Client, next request, opts loadOption
 				continue
 			}
 			sent.Add(1)
+			if !due.Before(measureFrom) {
+				late = append(late, time.Since(due))
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -153,7 +162,7 @@ func run(ctx context.Context, client *http.Client, next request, opts loadOption
 		return result{}, errors.New("no request completed in the measured window")
 	}
 	slices.Sort(latencies)
-	return result{
+	r := result{
 		Requests:   len(latencies),
 		Errors:     int(errs.Load()),
 		Dropped:    int(dropped.Load()),
@@ -162,7 +171,12 @@ func run(ctx context.Context, client *http.Client, next request, opts loadOption
 		P99:        quantile(latencies, 0.99),
 		P999:       quantile(latencies, 0.999),
 		Max:        latencies[len(latencies)-1],
-	}, nil
+	}
+	if len(late) > 0 {
+		slices.Sort(late)
+		r.SendLateP50, r.SendLateP99 = quantile(late, 0.50), quantile(late, 0.99)
+	}
+	return r, nil
 }
 
 // quantile reads q from sorted latencies (nearest rank).

@@ -57,6 +57,12 @@ func TestRunCountsErrors(t *testing.T) {
 		if r.P50 > r.P99 || r.P99 > r.P999 || r.P999 > r.Max {
 			t.Fatalf("percentiles out of order: %+v", r)
 		}
+		if opts.Rate > 0 && (r.SendLateP50 <= 0 || r.SendLateP50 > r.SendLateP99 || r.SendLateP99 > r.Max) {
+			t.Fatalf("open loop: send lateness %v/%v not within (0, max %v]", r.SendLateP50, r.SendLateP99, r.Max)
+		}
+		if opts.Rate == 0 && r.SendLateP99 != 0 {
+			t.Fatalf("closed loop reports send lateness %v", r.SendLateP99)
+		}
 		n.Store(0)
 	}
 }

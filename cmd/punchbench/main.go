@@ -336,6 +336,20 @@ func printReport(w io.Writer, rep report) {
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w)
+	late := false
+	for _, c := range rep.Comparisons {
+		if m := c.Punchcard; m.SendLateP99 > 0 {
+			name := m.Scenario
+			if c.Repetition > 0 {
+				name += fmt.Sprintf(" #%d", c.Repetition)
+			}
+			fmt.Fprintf(w, "%s [%s]: the driver sent late by p50 %s, p99 %s (within the latencies above)\n", name, m.Database, ms(m.SendLateP50), ms(m.SendLateP99))
+			late = true
+		}
+	}
+	if late {
+		fmt.Fprintln(w)
+	}
 	for _, r := range rep.Summary {
 		line := fmt.Sprintf("%s [%s]: %s = %.2f", r.Scenario, r.Database, r.Name, r.Median)
 		if len(r.Values) > 1 {
