@@ -23,18 +23,23 @@ import (
 type guardEnv struct {
 	db       *db.DB
 	tenantID string
+	audit    *audit.Log
 	camps    *campaigns.Service
 }
 
 func eachDB(t *testing.T, test func(t *testing.T, e *guardEnv)) {
-	dbtest.Each(t, func(t *testing.T, d *db.DB) {
-		a := audit.New(d, time.Now, slog.New(slog.DiscardHandler))
-		test(t, &guardEnv{db: d, tenantID: dbtest.Tenants(t, d, time.Now, 1)[0], camps: campaigns.NewService(d, a, time.Now)})
-	})
+	dbtest.Each(t, func(t *testing.T, d *db.DB) { test(t, newGuardEnv(t, d, time.Now)) })
 }
 
-// campaign makes a campaign with one voucher of unlimited quantity and the given limits.
-func (e *guardEnv) campaign(t *testing.T, limits string) (campaigns.Campaign, campaigns.Voucher) {
+// newGuardEnv makes a tenant in d and the services that write its campaigns.
+func newGuardEnv(t testing.TB, d *db.DB, now func() time.Time) *guardEnv {
+	a := audit.New(d, now, slog.New(slog.DiscardHandler))
+	return &guardEnv{db: d, tenantID: dbtest.Tenants(t, d, now, 1)[0], audit: a, camps: campaigns.NewService(d, a, now)}
+}
+
+// campaign makes a campaign with one voucher of unlimited quantity and the given
+// limits, whose discount is 1000 off.
+func (e *guardEnv) campaign(t testing.TB, limits string) (campaigns.Campaign, campaigns.Voucher) {
 	t.Helper()
 	var in campaigns.CampaignInput
 	js := `{"name":"c-` + ulid.Make().String() + `","campaign_type":"DISCOUNT_COUPONS","vouchers_count":1,
