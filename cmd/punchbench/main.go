@@ -56,6 +56,14 @@ type comparison struct {
 	Ratios     []ratio       `json:"ratios"`
 }
 
+// label names c in the report: its scenario, and its repetition with -repeat.
+func (c comparison) label() string {
+	if c.Repetition > 0 {
+		return fmt.Sprintf("%s #%d", c.Punchcard.Scenario, c.Repetition)
+	}
+	return c.Punchcard.Scenario
+}
+
 // summary is one ratio of one scenario on one database over every repetition.
 type summary struct {
 	Scenario string    `json:"scenario"`
@@ -326,11 +334,7 @@ func printReport(w io.Writer, rep report) {
 			if m.Dropped > 0 {
 				errs += fmt.Sprintf(" (+%d dropped)", m.Dropped)
 			}
-			name := m.Scenario
-			if c.Repetition > 0 {
-				name += fmt.Sprintf(" #%d", c.Repetition)
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", name, m.Database, m.What,
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t\n", c.label(), m.Database, m.What,
 				m.Throughput, ms(m.P50), ms(m.P99), ms(m.P999), ms(m.Max), errs)
 		}
 	}
@@ -339,11 +343,7 @@ func printReport(w io.Writer, rep report) {
 	late := false
 	for _, c := range rep.Comparisons {
 		if m := c.Punchcard; m.SendLateP99 > 0 {
-			name := m.Scenario
-			if c.Repetition > 0 {
-				name += fmt.Sprintf(" #%d", c.Repetition)
-			}
-			fmt.Fprintf(w, "%s [%s]: the driver sent late by p50 %s, p99 %s (within the latencies above)\n", name, m.Database, ms(m.SendLateP50), ms(m.SendLateP99))
+			fmt.Fprintf(w, "%s [%s]: the driver sent late by p50 %s, p99 %s (within the latencies above)\n", c.label(), m.Database, ms(m.SendLateP50), ms(m.SendLateP99))
 			late = true
 		}
 	}
