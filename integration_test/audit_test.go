@@ -356,6 +356,30 @@ func TestRowLevelSecurityBackstop(t *testing.T) {
 			if err == nil {
 				t.Fatalf("after the transaction the pooled connection still sees %d rows", n)
 			}
+			// The tables a redemption inserts into have no foreign key to tenants
+			// (migration 8): row-level security alone refuses a row of another
+			// tenant, or of none.
+			for _, forged := range []string{other.ID, "ten_forged"} {
+				for _, insert := range []string{
+					"INSERT INTO redemptions (tenant_id, id, kind, status, local_date, created_at) VALUES (?, 'r_forged', 'redemption', 'SUCCEEDED', '2026-12-02', now())",
+					"INSERT INTO redemption_usage (tenant_id, campaign_id, customer_id, period, count) VALUES (?, 'camp_forged', '', '', 1)",
+					"INSERT INTO outbox (tenant_id, id, type, payload, created_at) VALUES (?, 'oev_forged', 'redemption.succeeded', '{}', now())",
+					"INSERT INTO idempotency_keys (tenant_id, key, request_hash, created_at) VALUES (?, 'forged', '', now())",
+				} {
+					tx, err := conn.BeginTx(ctx, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if _, err := tx.ExecContext(ctx, "SELECT set_config('punchcard.tenant_id', ?, true)", a.ID); err != nil {
+						t.Fatal(err)
+					}
+					_, err = tx.ExecContext(ctx, insert, forged)
+					_ = tx.Rollback()
+					if err == nil || !strings.Contains(err.Error(), "row-level security") {
+						t.Errorf("%s with tenant_id %s, as tenant A: %v, want a row-level security violation", insert, forged, err)
+					}
+				}
+			}
 		})
 	}
 }
