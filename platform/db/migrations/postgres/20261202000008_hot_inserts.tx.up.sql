@@ -5,8 +5,8 @@
 -- with 16 concurrent redemptions. The tenant of these rows is
 -- still checked on every write: row-level security's WITH CHECK holds tenant_id
 -- to the transaction's tenant, which comes from an authenticated API key, and
--- tenants are never deleted. audit_events never had the reference, for the same
--- reason.
+-- tenants are never deleted (audit_events, written with every change, never
+-- had the reference). TestRowLevelSecurityBackstop forges rows in all four.
 ALTER TABLE redemptions DROP CONSTRAINT redemptions_tenant_id_fkey;
 
 --bun:split
