@@ -24,10 +24,13 @@ import (
 // with a migrated, open database.
 func Each(t *testing.T, test func(t *testing.T, d *db.DB)) {
 	t.Run("sqlite", func(t *testing.T) { test(t, Open(t, db.Options{DataDir: t.TempDir()})) })
-	if u := os.Getenv("PUNCHCARD_TEST_DATABASE_URL"); u != "" {
+	if u := PostgresURL(); u != "" {
 		t.Run("postgres", func(t *testing.T) { test(t, Open(t, db.Options{URL: u, MaxConns: 16})) })
 	}
 }
+
+// PostgresURL is the PostgreSQL database tests use, "" when none is configured.
+func PostgresURL() string { return os.Getenv("PUNCHCARD_TEST_DATABASE_URL") }
 
 // Open migrates and opens the database of opts, closed when the test ends. It
 // migrates without opts' tracer and meter, so that they see only the test's own
