@@ -3,6 +3,7 @@ package redemption
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -363,19 +364,19 @@ func (e *Engine) read(ctx context.Context, t Tenant, tx bun.IDB, refs []Redeemab
 				return err
 			}
 		}
-		var campIDs []string
 		if len(codes) > 0 {
-			var vs []campaigns.Voucher
+			var vs []voucherRow
 			if err := vouchersByCode.Scan(ctx, tx, &vs, len(codes), listArgs(t.ID, codes)...); err != nil {
 				return fmt.Errorf("load vouchers: %w", err)
 			}
 			for _, v := range vs {
-				snap.vouchers[v.Code] = v
-				if v.CampaignID != "" && !slices.Contains(campIDs, v.CampaignID) {
-					campIDs = append(campIDs, v.CampaignID)
+				snap.vouchers[v.Code] = v.Voucher
+				if v.Campaign.ID != "" {
+					snap.campaigns[v.Campaign.ID] = v.Campaign
 				}
 			}
 		}
+		var tierCampIDs []string
 		if len(tierIDs) > 0 {
 			var ts []campaigns.Tier
 			if err := tx.NewSelect().Model(&ts).Where("pt.tenant_id = ?", t.ID).Where("pt.id IN (?)", bun.List(tierIDs)).Scan(ctx); err != nil {
@@ -383,32 +384,34 @@ func (e *Engine) read(ctx context.Context, t Tenant, tx bun.IDB, refs []Redeemab
 			}
 			for _, tr := range ts {
 				snap.tiers[tr.ID] = tr
-				if !slices.Contains(campIDs, tr.CampaignID) {
-					campIDs = append(campIDs, tr.CampaignID)
+				if _, ok := snap.campaigns[tr.CampaignID]; !ok && !slices.Contains(tierCampIDs, tr.CampaignID) {
+					tierCampIDs = append(tierCampIDs, tr.CampaignID)
 				}
+			}
+		}
+		if len(tierCampIDs) > 0 {
+			var cs []campaigns.Campaign
+			if err := campaignsByID.Scan(ctx, tx, &cs, len(tierCampIDs), listArgs(t.ID, tierCampIDs)...); err != nil {
+				return fmt.Errorf("load campaigns: %w", err)
+			}
+			for _, c := range cs {
+				snap.campaigns[c.ID] = c
+			}
+		}
+		// Usage counters exist only for campaigns with per-customer or per-period
+		// limits; without such a campaign there is nothing to read.
+		var campIDs []string
+		for id, c := range snap.campaigns {
+			if countsUsage(c.Limits) {
+				campIDs = append(campIDs, id)
 			}
 		}
 		if len(campIDs) == 0 {
 			return nil
 		}
-		var cs []campaigns.Campaign
-		if err := campaignsByID.Scan(ctx, tx, &cs, len(campIDs), listArgs(t.ID, campIDs)...); err != nil {
-			return fmt.Errorf("load campaigns: %w", err)
-		}
-		for _, c := range cs {
-			snap.campaigns[c.ID] = c
-		}
-		// Usage counters exist only for campaigns with per-customer or per-period
-		// limits; without such a campaign there is nothing to read.
-		if !slices.ContainsFunc(cs, func(c campaigns.Campaign) bool { return countsUsage(c.Limits) }) {
-			campIDs = nil
-		}
 		customerIDs := []string{""}
 		if snap.customer != nil {
 			customerIDs = append(customerIDs, snap.customer.ID)
-		}
-		if len(campIDs) == 0 {
-			return nil
 		}
 		rows, err := tx.QueryContext(ctx, `SELECT campaign_id, customer_id, period, count FROM redemption_usage
 			WHERE tenant_id = ? AND campaign_id IN (?) AND customer_id IN (?) AND period IN (?)`,
@@ -444,8 +447,13 @@ func (e *Engine) read(ctx context.Context, t Tenant, tx bun.IDB, refs []Redeemab
 
 // The reads of every validation and redemption, prepared.
 var (
+	// vouchersByCode reads each voucher with its campaign (see voucherRow).
 	vouchersByCode = db.NewStatement("SELECT", "vouchers", func(q bun.IDB, n int) string {
-		return q.NewSelect().Model((*campaigns.Voucher)(nil)).
+		sel := q.NewSelect().Model((*campaigns.Voucher)(nil)).ColumnExpr("v.*")
+		for _, f := range q.Dialect().Tables().Get(reflect.TypeFor[campaigns.Campaign]()).Fields {
+			sel = sel.ColumnExpr("cp.? AS ?", bun.Ident(f.Name), bun.Ident(campaignColumns+f.Name))
+		}
+		return sel.Join("LEFT JOIN campaigns AS cp ON cp.tenant_id = v.tenant_id AND cp.id = v.campaign_id").
 			Where("v.tenant_id = ?", db.Placeholder).Where("v.code IN (?)", db.List(n)).String()
 	})
 	campaignsByID = db.NewStatement("SELECT", "campaigns", func(q bun.IDB, n int) string {
@@ -453,6 +461,18 @@ var (
 			Where("cp.tenant_id = ?", db.Placeholder).Where("cp.id IN (?)", db.List(n)).String()
 	})
 )
+
+// voucherRow is a voucher and its campaign, read in one statement: a
+// validation reads both, and on PostgreSQL each statement is a round trip. A
+// standalone voucher's Campaign is zero.
+type voucherRow struct {
+	campaigns.Voucher `bun:",extend"`
+	Campaign          campaigns.Campaign `bun:"embed:campaign__"`
+}
+
+// campaignColumns prefixes the campaign's columns in vouchersByCode, as
+// voucherRow's embed tag names them.
+const campaignColumns = "campaign__"
 
 // listArgs is a Statement's arguments: the tenant, then an IN list.
 func listArgs(tenantID string, list []string) []any {
