@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -43,7 +42,7 @@ func eachDB(t *testing.T, test func(t *testing.T, newEnv func(t *testing.T) *env
 	t.Run("sqlite", func(t *testing.T) {
 		test(t, func(t *testing.T) *env { return newTenants(t, dbtest.Open(t, db.Options{DataDir: t.TempDir()})) })
 	})
-	if u := os.Getenv("PUNCHCARD_TEST_DATABASE_URL"); u != "" {
+	if u := dbtest.PostgresURL(); u != "" {
 		t.Run("postgres", func(t *testing.T) {
 			d := dbtest.Open(t, db.Options{URL: u, MaxConns: 4})
 			test(t, func(t *testing.T) *env { return newTenants(t, d) })

@@ -23,10 +23,26 @@ import (
 // Each runs test as the subtests "sqlite" and, when configured, "postgres", each
 // with a migrated, open database.
 func Each(t *testing.T, test func(t *testing.T, d *db.DB)) {
-	t.Run("sqlite", func(t *testing.T) { test(t, Open(t, db.Options{DataDir: t.TempDir()})) })
-	if u := PostgresURL(); u != "" {
-		t.Run("postgres", func(t *testing.T) { test(t, Open(t, db.Options{URL: u, MaxConns: 16})) })
+	for _, d := range Databases(t) {
+		t.Run(d.Name, func(t *testing.T) { test(t, Open(t, d.Options)) })
 	}
+}
+
+// Database is one database tests run on: its subtest name and how to open it.
+type Database struct {
+	Name    string
+	Options db.Options
+}
+
+// Databases are the databases Each runs on: SQLite in a temporary directory of
+// tb, and PostgreSQL when PostgresURL names one. A benchmark ranges over them
+// with b.Run, as Each does with t.Run.
+func Databases(tb testing.TB) []Database {
+	ds := []Database{{Name: "sqlite", Options: db.Options{DataDir: tb.TempDir()}}}
+	if u := PostgresURL(); u != "" {
+		ds = append(ds, Database{Name: "postgres", Options: db.Options{URL: u, MaxConns: 16}})
+	}
+	return ds
 }
 
 // PostgresURL is the PostgreSQL database tests use, "" when none is configured.

@@ -18,15 +18,14 @@ import (
 // BenchmarkValidate is one validation without HTTP, the request of punchbench's
 // validate scenarios (one voucher, two order lines, a known customer) spread over
 // 100 customers, with a recording tracer as serving has: its time and allocations
-// per validation are the engine's share of the scenario's. It runs on SQLite, and
-// on PostgreSQL when dbtest has a URL, where one client's time per validation is
-// mostly its statements' round trips. The clock moves 100 ms per validation, so
+// per validation are the engine's share of the scenario's. It runs on each of
+// dbtest's databases; on PostgreSQL one client's time per validation is mostly
+// its statements' round trips. The clock moves 100 ms per validation, so
 // that no customer nears the fraud policy's validations per minute however long
 // the benchmark runs.
 func BenchmarkValidate(b *testing.B) {
-	b.Run("sqlite", func(b *testing.B) { benchmarkValidate(b, db.Options{DataDir: b.TempDir()}) })
-	if u := dbtest.PostgresURL(); u != "" {
-		b.Run("postgres", func(b *testing.B) { benchmarkValidate(b, db.Options{URL: u, MaxConns: 16}) })
+	for _, d := range dbtest.Databases(b) {
+		b.Run(d.Name, func(b *testing.B) { benchmarkValidate(b, d.Options) })
 	}
 }
 
