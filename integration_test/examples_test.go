@@ -80,7 +80,7 @@ func TestExampleGermanyOnMondays(t *testing.T) {
 			map[string]any{"metadata": map[string]any{"program": "germany_mondays"}}))
 		de := customerID(t, s, tn, map[string]any{"source_id": "de-" + tn.Slug, "address": map[string]any{"country": "DE"}})
 		fr := customerID(t, s, tn, map[string]any{"source_id": "fr-" + tn.Slug, "address": map[string]any{"country": "FR"}})
-		monday := time.Now().UTC().Weekday() == time.Monday // the test tenant's zone is UTC
+		monday := tenantNow(t).Weekday() == time.Monday
 		if v := validateCode(t, s, tn, codes[0], map[string]any{"id": de}, 5000); v.Valid != monday {
 			t.Fatalf("German customer today (Monday: %v): %+v", monday, v)
 		}
@@ -101,7 +101,8 @@ func TestExampleVIPDay(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *server) {
 		tn := s.newTenant(t)
 		publishExample(t, s, tn, "vip-day")
-		today := time.Now().UTC().Format(time.DateOnly)
+		now := tenantNow(t)
+		today := now.Format(time.DateOnly)
 		_, codes := campaignCodes(t, s, tn, discountCampaign("vip-day-"+tn.Slug, 1, map[string]any{"type": "AMOUNT", "amount_off": 1000},
 			map[string]any{"metadata": map[string]any{"vip_day": today}}))
 		vip := customerID(t, s, tn, map[string]any{"source_id": "vip-" + tn.Slug, "metadata": map[string]any{"vip": true}})
@@ -119,7 +120,7 @@ func TestExampleVIPDay(t *testing.T) {
 		if len(list.Customers) != 1 || list.Customers[0].ID != vip {
 			t.Fatalf("segment vip lists %+v, want the VIP alone", list)
 		}
-		tomorrow := time.Now().UTC().AddDate(0, 0, 1).Format(time.DateOnly)
+		tomorrow := now.AddDate(0, 0, 1).Format(time.DateOnly)
 		in := map[string]any{"local": map[string]any{"date": tomorrow}, "customer": map[string]any{"segments": []string{"vip"}},
 			"redeemable": map[string]any{"campaign": map[string]any{"metadata": map[string]any{"vip_day": today}}}}
 		if !denies(t, s, tn, "eligibility", "vip_day_only", in) {

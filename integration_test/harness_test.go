@@ -17,6 +17,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	_ "time/tzdata" // tenantZone, on machines without zoneinfo
 
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/modules/postgres"
@@ -207,11 +208,32 @@ func uniqueSlug(prefix string) string {
 	return fmt.Sprintf("%s-%d-%d", prefix, time.Now().UnixNano()%1_000_000_000, slugSeq.n)
 }
 
-// newTenant creates a tenant through the operator API.
+// tenantZone is the time zone of the tenants newTenant creates: a test's
+// "today" is the server's only when read in it.
+const tenantZone = "Europe/Berlin"
+
+// tenantNow is the time in tenantZone, at least half a minute from local
+// midnight: near it, it waits for the day to turn, so that the day a test
+// computes is the day of the requests it makes next.
+func tenantNow(t testing.TB) time.Time {
+	t.Helper()
+	zone, err := time.LoadLocation(tenantZone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().In(zone)
+	if next := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, zone); next.Sub(now) < 30*time.Second {
+		time.Sleep(next.Sub(now) + time.Second)
+		now = time.Now().In(zone)
+	}
+	return now
+}
+
+// newTenant creates a tenant through the operator API (in tenantZone).
 func (s *server) newTenant(t testing.TB) tenant {
 	t.Helper()
 	slug := uniqueSlug("t")
-	res := s.do(t, "POST", "/operator/v1/tenants", s.operatorAuth(), map[string]any{"slug": slug, "name": "Test " + slug, "currency": "EUR", "timezone": "Europe/Berlin"})
+	res := s.do(t, "POST", "/operator/v1/tenants", s.operatorAuth(), map[string]any{"slug": slug, "name": "Test " + slug, "currency": "EUR", "timezone": tenantZone})
 	res.wantStatus(t, http.StatusCreated)
 	var body struct {
 		Tenant struct{ ID, Slug string }

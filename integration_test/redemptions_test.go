@@ -164,12 +164,8 @@ func TestSeedPrograms(t *testing.T) {
 				wantError(t, http.StatusBadRequest, "limit_exceeded", "")
 		})
 		t.Run("happy hour", func(t *testing.T) {
-			tn := s.newTenant(t) // Europe/Berlin
-			berlin, err := time.LoadLocation("Europe/Berlin")
-			if err != nil {
-				t.Fatal(err)
-			}
-			now := time.Now().In(berlin)
+			tn := s.newTenant(t)
+			now := tenantNow(t)
 			_, friday := campaignCodes(t, s, tn, discountCampaign("Happy hour", 1, map[string]any{"type": "PERCENT", "percent_off": 10},
 				map[string]any{"validity_hours": map[string]any{"daily": []any{map[string]any{"start_time": "17:00", "expiration_time": "19:00", "days_of_week": []int{5}}}}}))
 			var v validation
@@ -181,26 +177,37 @@ func TestSeedPrograms(t *testing.T) {
 			if !inWindow && (v.Redeemables[0].Result.Error == nil || v.Redeemables[0].Result.Error.Key != "not_valid_today" || v.Redeemables[0].Result.Error.Rule != "schedule.validity_hours") {
 				t.Fatalf("outside the window without the rule: %+v", v.Redeemables[0])
 			}
-			// A window around this very minute, today, in the tenant's zone, applies; one
-			// that ended a minute ago does not (skipped near midnight, where the window
-			// cannot be expressed within one day).
-			if now.Hour() == 0 || now.Hour() == 23 {
-				t.Skip("too close to midnight in Europe/Berlin for a window around now")
+			// A window around this very minute, today, in the tenant's zone, applies;
+			// one that ended a few minutes ago (in the afternoon) or that starts in a few
+			// (in the morning) does not. Windows stay within the day.
+			day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, now.Location())
+			clamp := func(at time.Time) string {
+				switch last := day.Add(24*time.Hour - time.Minute); {
+				case at.Before(day):
+					at = day
+				case at.After(last):
+					at = last
+				}
+				return at.Format("15:04")
 			}
 			window := func(from, to time.Time) map[string]any {
-				return map[string]any{"daily": []any{map[string]any{"start_time": from.Format("15:04"), "expiration_time": to.Format("15:04"), "days_of_week": []int{int(now.Weekday())}}}}
+				return map[string]any{"daily": []any{map[string]any{"start_time": clamp(from), "expiration_time": clamp(to), "days_of_week": []int{int(now.Weekday())}}}}
 			}
 			_, open := campaignCodes(t, s, tn, discountCampaign("Now", 1, map[string]any{"type": "AMOUNT", "amount_off": 100},
 				map[string]any{"validity_hours": window(now.Add(-time.Hour), now.Add(time.Hour))}))
-			_, closed := campaignCodes(t, s, tn, discountCampaign("Earlier", 1, map[string]any{"type": "AMOUNT", "amount_off": 100},
-				map[string]any{"validity_hours": window(now.Add(-time.Hour), now.Add(-2*time.Minute))}))
+			other := window(now.Add(-time.Hour), now.Add(-5*time.Minute))
+			if now.Hour() < 12 {
+				other = window(now.Add(5*time.Minute), now.Add(time.Hour))
+			}
+			_, closed := campaignCodes(t, s, tn, discountCampaign("Not now", 1, map[string]any{"type": "AMOUNT", "amount_off": 100},
+				map[string]any{"validity_hours": other}))
 			s.do(t, "POST", "/v1/validations", tn.bearer(), map[string]any{"redeemables": vouchers(open[0]), "order": map[string]any{"amount": 5000}}).decode(t, &v)
 			if !v.Valid {
 				t.Fatalf("window around now: %+v", v)
 			}
 			s.do(t, "POST", "/v1/validations", tn.bearer(), map[string]any{"redeemables": vouchers(closed[0]), "order": map[string]any{"amount": 5000}}).decode(t, &v)
 			if v.Valid {
-				t.Fatalf("window that has ended: %+v", v)
+				t.Fatalf("window that does not hold now: %+v", v)
 			}
 		})
 	})
