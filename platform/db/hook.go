@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -25,7 +27,11 @@ type queryHook struct {
 	tracer   trace.Tracer
 	duration metric.Float64Histogram
 	system   attribute.KeyValue
+	sets     sync.Map // opTable → attribute.Set, the duration's attributes
 }
+
+// opTable is an operation on a table, as the duration metric labels it.
+type opTable struct{ op, table string }
 
 var _ bun.QueryHook = (*queryHook)(nil)
 
@@ -54,7 +60,8 @@ func (h *queryHook) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.
 func (h *queryHook) AfterQuery(ctx context.Context, e *bun.QueryEvent) {
 	table := ""
 	if e.IQuery != nil {
-		table = e.IQuery.GetTableName()
+		// bun quotes a name given as Table("…"), not a model's.
+		table = strings.Trim(e.IQuery.GetTableName(), "\"`")
 	}
 	span := trace.SpanFromContext(ctx)
 	h.finish(ctx, span, e.StartTime, e.Operation(), table, func() string { return queryText(e) }, e.Err)
@@ -67,22 +74,34 @@ func (h *queryHook) AfterQuery(ctx context.Context, e *bun.QueryEvent) {
 // operation and table, with the text (rendered only for a recording span) and,
 // on failure, the SQLSTATE.
 func (h *queryHook) finish(ctx context.Context, span trace.Span, start time.Time, op, table string, text func() string, err error) {
-	attrs := []attribute.KeyValue{h.system, attribute.String("db.operation.name", op)}
-	if table != "" {
-		attrs = append(attrs, attribute.String("db.collection.name", table))
-	}
-	h.duration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributes(attrs...))
+	h.duration.Record(ctx, time.Since(start).Seconds(), metric.WithAttributeSet(h.attributes(op, table)))
 	if !span.IsRecording() {
 		return
 	}
 	name := op
+	span.SetAttributes(attribute.String("db.operation.name", op))
 	if table != "" {
 		name += " " + table
+		span.SetAttributes(attribute.String("db.collection.name", table))
 	}
 	span.SetName(name)
-	span.SetAttributes(attrs[1:]...)
 	span.SetAttributes(attribute.String("db.query.text", text()))
 	setErrorStatus(span, err)
+}
+
+// attributes is the duration metric's attribute set for op on table, built once
+// per pair: the pairs are the application's queries, a small fixed set.
+func (h *queryHook) attributes(op, table string) attribute.Set {
+	key := opTable{op, table}
+	if s, ok := h.sets.Load(key); ok {
+		return s.(attribute.Set)
+	}
+	attrs := []attribute.KeyValue{h.system, attribute.String("db.operation.name", op)}
+	if table != "" {
+		attrs = append(attrs, attribute.String("db.collection.name", table))
+	}
+	s, _ := h.sets.LoadOrStore(key, attribute.NewSet(attrs...))
+	return s.(attribute.Set)
 }
 
 // setErrorStatus marks a failed query's span with the SQLSTATE only.

@@ -97,14 +97,24 @@ func TestQuerySpansCarryTenantButNoValues(t *testing.T) {
 		if err := reader.Collect(ctx, &rm); err != nil {
 			t.Fatal(err)
 		}
+		// The select is labelled with its system, operation and table.
 		found := false
 		for _, sm := range rm.ScopeMetrics {
 			for _, m := range sm.Metrics {
-				found = found || m.Name == "db.client.operation.duration"
+				h, ok := m.Data.(metricdata.Histogram[float64])
+				if m.Name != "db.client.operation.duration" || !ok {
+					continue
+				}
+				for _, dp := range h.DataPoints {
+					sys, _ := dp.Attributes.Value("db.system.name")
+					op, _ := dp.Attributes.Value("db.operation.name")
+					table, _ := dp.Attributes.Value("db.collection.name")
+					found = found || (sys.AsString() != "" && op.AsString() == "SELECT" && table.AsString() == "customers" && dp.Count > 0)
+				}
 			}
 		}
 		if !found {
-			t.Fatal("no db.client.operation.duration metric recorded")
+			t.Fatalf("no db.client.operation.duration point for SELECT on customers in %+v", rm.ScopeMetrics)
 		}
 	})
 }
