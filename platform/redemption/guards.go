@@ -140,7 +140,8 @@ func rowsOf(claims []claim, customerID, localDate string) rows {
 			sum.Code = c.Code
 			sum.Discount += c.Discount
 			sum.GiftCredits += c.GiftCredits
-			sum.OrderAmount += c.OrderAmount
+			// Every claim carries the whole order: the order counts once per campaign.
+			sum.OrderAmount = max(sum.OrderAmount, c.OrderAmount)
 			continue
 		}
 		at[c.CampaignID] = len(r.camps)

@@ -260,6 +260,39 @@ func TestGuardsSumClaimsOfOneCampaign(t *testing.T) {
 				t.Fatalf("counters %d, %d after the rollback; want 1, 1000", n, d)
 			}
 		})
+		t.Run("total order amount", func(t *testing.T) {
+			// Both vouchers apply to one order of 5000: the campaign's order total
+			// grows by 5000, not 10000, and a rollback takes back the same.
+			c, claims := pair(t, `{"total_order_amount":12000}`)
+			orderTotal := func() (n int64) {
+				t.Helper()
+				err := e.db.Read(ctx, e.tenantID, func(ctx context.Context, tx bun.Tx) error {
+					return tx.QueryRowContext(ctx, "SELECT order_total FROM campaigns WHERE tenant_id = ? AND id = ?", e.tenantID, c.ID).Scan(&n)
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			for range 2 {
+				if err := redeem(claims); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if n := orderTotal(); n != 10000 {
+				t.Fatalf("order total %d after two orders of 5000; want 10000", n)
+			}
+			refusedBy(t, redeem(claims), "limits.total_order_amount")
+			err := e.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+				return reverseClaims(ctx, e.db, tx, e.tenantID, "cust_1", "2026-11-22", claims, time.Now().UTC())
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := orderTotal(); n != 5000 {
+				t.Fatalf("order total %d after rolling one order back; want 5000", n)
+			}
+		})
 		t.Run("per customer, first use", func(t *testing.T) {
 			// The customer's counter does not exist yet: two at once must not
 			// create it above its limit.
