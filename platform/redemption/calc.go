@@ -2,6 +2,7 @@ package redemption
 
 import (
 	"github.com/punchcard-loyalty/punchcard/platform/campaigns"
+	"math/bits"
 )
 
 // Discount calculation modes (Punchcard's stacking setting
@@ -239,7 +240,7 @@ func (c *Calculation) freeUnits(d campaigns.Discount) Applied {
 			it := c.order.Items[i]
 			n := min(units, it.Quantity)
 			units -= n
-			a.ItemDiscounts = append(a.ItemDiscounts, ItemDiscount{i, mulCap(it.Price, n)})
+			a.ItemDiscounts = append(a.ItemDiscounts, ItemDiscount{i, unitsValue(it, n)})
 		}
 	}
 	if units > 0 && (d.Effect == campaigns.EffectAddNewItems || len(a.ItemDiscounts) == 0) {
@@ -281,6 +282,18 @@ func totals(amount, orderDisc, itemsDisc int64) Totals {
 }
 
 // mulCap multiplies two non-negative amounts, capped at MaxAmount.
+// unitsValue is what n of it's units cost: n × its price, or, for a line that
+// states only its amount, n/quantity of the amount (rounded down; all of it for
+// every unit).
+func unitsValue(it Item, n int64) int64 {
+	if it.Price > 0 || it.Quantity <= 0 {
+		return mulCap(it.Price, n)
+	}
+	hi, lo := bits.Mul64(uint64(it.Amount), uint64(n))
+	v, _ := bits.Div64(hi, lo, uint64(it.Quantity)) // n ≤ quantity: the quotient fits
+	return int64(v)
+}
+
 func mulCap(a, b int64) int64 {
 	if a != 0 && b > MaxAmount/a {
 		return MaxAmount

@@ -114,6 +114,15 @@ func TestFreeUnitsAndGiftCredits(t *testing.T) {
 	if a := calc.ApplyDiscount(unit, nil); a.Total() != 2000 || len(a.AddedItems) != 0 {
 		t.Fatalf("one hat free: %+v", a)
 	}
+	// A line that states only its amount: a unit is the amount over the quantity.
+	calc = NewCalculation(order(t, 0, Item{SKUID: "hat-red", Amount: 5000, Quantity: 2}), CalcDiscounted, false)
+	if a := calc.ApplyDiscount(unit, nil); a.Total() != 2500 {
+		t.Fatalf("one of two hats priced by amount: %+v", a)
+	}
+	calc = NewCalculation(order(t, 0, Item{SKUID: "hat-red", Amount: 1000, Quantity: 3}), CalcDiscounted, false)
+	if a := calc.ApplyDiscount(campaigns.Discount{Type: campaigns.DiscountUnit, UnitOff: i64(3), UnitType: "hat-red", Effect: campaigns.EffectAddMissingItems}, nil); a.Total() != 1000 {
+		t.Fatalf("three of three hats priced by amount: %+v", a)
+	}
 	calc = NewCalculation(order(t, 0, Item{SKUID: "scarf", Price: 2000}), CalcDiscounted, false)
 	if a := calc.ApplyDiscount(unit, nil); a.Total() != 0 || len(a.AddedItems) != 1 || a.AddedItems[0].Quantity != 1 {
 		t.Fatalf("missing hat added: %+v", a)
