@@ -440,6 +440,17 @@ func TestIdempotentRedemption(t *testing.T) {
 		if n := countRows(t, s, tn.ID, "redemptions"); n != 2 {
 			t.Fatalf("the reused key wrote: %d rows", n)
 		}
+		// The query string is part of the request: a rollback's reason too.
+		var redeemed struct {
+			Parent struct{ ID string } `json:"parent_redemption"`
+		}
+		again.decode(t, &redeemed)
+		parent := redeemed.Parent
+		rh := tn.bearer()
+		rh["Idempotency-Key"] = "rollback-42"
+		s.do(t, "POST", "/v1/redemptions/"+parent.ID+"/rollbacks?reason=returned", rh, nil).wantStatus(t, http.StatusOK)
+		s.do(t, "POST", "/v1/redemptions/"+parent.ID+"/rollbacks?reason=fraud", rh, nil).wantError(t, http.StatusUnprocessableEntity, "idempotency_key_reused", "rollback-42")
+		s.do(t, "POST", "/v1/redemptions/"+parent.ID+"/rollbacks?reason=returned", rh, nil).wantStatus(t, http.StatusOK)
 		// The same key under another tenant is another key.
 		_, otherCodes := campaignCodes(t, s, other, discountCampaign("Idem", 1, map[string]any{"type": "AMOUNT", "amount_off": 100}, nil))
 		oh := other.bearer()

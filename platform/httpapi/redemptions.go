@@ -366,7 +366,7 @@ func (s *Server) idempotent(h func(c *gin.Context, ticket *idempotency.Ticket) (
 		c.Request.Body = io.NopCloser(bytes.NewReader(raw))
 		c.Request.ContentLength = int64(len(raw))
 		ticket, reply, err := s.Idempotency.Begin(c.Request.Context(), principal(c).Tenant.ID, key,
-			idempotency.Hash(c.Request.Method, c.Request.URL.Path, raw))
+			idempotency.Hash(c.Request.Method, c.Request.URL.RequestURI(), raw))
 		if err != nil {
 			return err
 		}

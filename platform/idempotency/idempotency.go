@@ -66,10 +66,11 @@ type Ticket struct {
 	key      string
 }
 
-// Hash fingerprints a request: its method, route and body.
-func Hash(method, route string, body []byte) string {
+// Hash fingerprints a request: its method, target (path and query string, which
+// may carry arguments such as a rollback's reason) and body.
+func Hash(method, target string, body []byte) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s %s\n", method, route)
+	fmt.Fprintf(h, "%s %s\n", method, target)
 	h.Write(body)
 	return hex.EncodeToString(h.Sum(nil))
 }
