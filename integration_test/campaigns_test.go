@@ -86,6 +86,21 @@ func TestCampaignAndVoucherResponsesConformToVoucherify(t *testing.T) {
 		standalone := s.do(t, "POST", "/v1/vouchers", tn.bearer(), map[string]any{"code": "GIFT-ADA", "type": "GIFT_VOUCHER", "gift": map[string]any{"amount": 2500}})
 		standalone.wantStatus(t, http.StatusOK)
 		conforms(t, vs, "VouchersCreateResponseBody", standalone)
+		// Voucherify's SDKs name the code in the path.
+		byPath := s.do(t, "POST", "/v1/vouchers/GIFT-BOB", tn.bearer(), map[string]any{"type": "GIFT_VOUCHER", "gift": map[string]any{"amount": 1500}})
+		byPath.wantStatus(t, http.StatusOK)
+		conforms(t, vs, "VouchersCreateResponseBody", byPath)
+		var pathVoucher struct {
+			Code string
+			Gift struct{ Balance int64 }
+		}
+		byPath.decode(t, &pathVoucher)
+		if pathVoucher.Code != "GIFT-BOB" || pathVoucher.Gift.Balance != 1500 {
+			t.Fatalf("voucher created by path: %s", byPath.body)
+		}
+		s.do(t, "POST", "/v1/vouchers/GIFT-CAROL", tn.bearer(), map[string]any{"code": "GIFT-DAVE", "type": "GIFT_VOUCHER", "gift": map[string]any{"amount": 1}}).
+			wantError(t, http.StatusBadRequest, "", "code")
+		s.do(t, "GET", "/v1/vouchers/GIFT-CAROL", tn.bearer(), nil).wantStatus(t, http.StatusNotFound)
 
 		// The kill switch: Voucherify answers with an empty object; the flag reads back.
 		s.do(t, "POST", "/v1/campaigns/"+c.ID+"/disable", tn.bearer(), nil).wantStatus(t, http.StatusOK)

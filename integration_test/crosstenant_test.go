@@ -89,7 +89,10 @@ func crossTenantMatrix(f fixture) map[string][]probe {
 		},
 		"GET /v1/vouchers": append([]probe{{method: "GET", path: "/v1/vouchers?limit=100"}},
 			at("GET", "/v1/vouchers?campaign_id=", "", nil, [2]string{f.campaignID, ghostCampaign}, [2]string{f.campaignName, "no-such-campaign"})...),
-		"POST /v1/vouchers/import":        {{method: "POST", path: "/v1/vouchers/import", body: []any{map[string]any{"code": f.voucherCode, "type": "GIFT_VOUCHER", "gift": map[string]any{"amount": 1}}}}},
+		"POST /v1/vouchers/import": {{method: "POST", path: "/v1/vouchers/import", body: []any{map[string]any{"code": f.voucherCode, "type": "GIFT_VOUCHER", "gift": map[string]any{"amount": 1}}}}},
+		"POST /v1/vouchers/:code": {
+			{method: "POST", path: "/v1/vouchers/" + f.voucherCode, body: map[string]any{"type": "GIFT_VOUCHER", "gift": map[string]any{"amount": 100}}},
+		},
 		"GET /v1/vouchers/:code":          voucher("GET", "", nil),
 		"POST /v1/vouchers/:code/enable":  voucher("POST", "/enable", nil),
 		"POST /v1/vouchers/:code/disable": voucher("POST", "/disable", nil),
@@ -206,7 +209,9 @@ func TestCrossTenantMatrix(t *testing.T) {
 		// the attacker's own object, since such keys are unique per tenant, which later
 		// lookups by that key would then find.
 		routes := s.app.API("").Routes()
-		creates := func(r httpapi.RouteInfo) int { return b2i(r.Method == "POST" && !strings.Contains(r.Path, ":")) }
+		creates := func(r httpapi.RouteInfo) int {
+			return b2i(r.Method == "POST" && (!strings.Contains(r.Path, ":") || r.Path == "/v1/vouchers/:code"))
+		}
 		slices.SortStableFunc(routes, func(a, b httpapi.RouteInfo) int { return cmp.Compare(creates(a), creates(b)) })
 		for _, r := range routes {
 			if r.Auth != "tenant" {

@@ -42,6 +42,9 @@ check(percentCodes.length === 2 && amountCodes.length === 1, 'voucher lists', { 
 const voucher = await client.vouchers.get(percentCodes[0])
 check(voucher.code === percentCodes[0] && voucher.discount.percent_off === 10, 'voucher get', voucher)
 
+const gift = await client.vouchers.create({ code: 'SDK-GIFT', type: 'GIFT_VOUCHER', gift: { amount: 5000 } })
+check(gift.code === 'SDK-GIFT' && gift.gift.balance === 5000, 'voucher create', gift)
+
 const request = {
   redeemables: [
     { object: 'voucher', id: percentCodes[0] },

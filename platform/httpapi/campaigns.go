@@ -349,6 +349,14 @@ func (s *Server) createVoucher(c *gin.Context) error {
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
+	// POST /v1/vouchers/{code}: the path names the code; a body that names
+	// another is a contradiction.
+	if code := c.Param("code"); code != "" {
+		if in.Code != "" && in.Code != code {
+			return problem.Invalidf("code", "code %q in the body is not the code %q in the path", in.Code, code)
+		}
+		in.Code = code
+	}
 	v, err := s.Campaigns.CreateVoucher(c.Request.Context(), principal(c).Tenant.ID, in)
 	return s.renderVoucher(c, v, err)
 }

@@ -110,6 +110,8 @@ func (s *Server) routeTable() []route {
 			doc: doc{summary: "Import standalone vouchers with their codes, as an asynchronous action (202)", tag: "Vouchers", request: []campaigns.VoucherInput{}, response: asyncActionRef{}, status: http.StatusAccepted}},
 		{method: http.MethodPost, path: "/v1/vouchers", auth: authTenant, roles: campaignWrite, handler: s.createVoucher,
 			doc: doc{summary: "Create a standalone voucher", tag: "Vouchers", request: campaigns.VoucherInput{}, response: voucherResponse{}}},
+		{method: http.MethodPost, path: "/v1/vouchers/:code", auth: authTenant, roles: campaignWrite, handler: s.createVoucher,
+			doc: doc{summary: "Create a standalone voucher with the code in the path (as Voucherify's SDKs do)", tag: "Vouchers", request: campaigns.VoucherInput{}, response: voucherResponse{}}},
 		{method: http.MethodGet, path: "/v1/vouchers", auth: authTenant, roles: campaignRead, handler: s.listVouchers,
 			doc: doc{summary: "List vouchers, newest first", tag: "Vouchers", response: voucherList{},
 				query: append([]param{{"campaign_id", "string", "only the vouchers of this campaign (id or name)"}}, pageParams...)}},
