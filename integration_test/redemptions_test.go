@@ -132,8 +132,9 @@ func TestSeedPrograms(t *testing.T) {
 			if v.Redeemables[0].Status != "APPLICABLE" || v.Redeemables[1].Status != "SKIPPED" || v.Order.TotalDiscountAmount != 2000 {
 				t.Fatalf("the two discounts combined: %+v", v)
 			}
-			if d := v.Redeemables[1].Result.Details; d == nil || d.Key != "exclusion_rules_not_met" {
-				t.Fatalf("skipped without the exclusion key: %+v", v.Redeemables[1])
+			// Both categories are exclusive, and by default one exclusive redeemable applies.
+			if d := v.Redeemables[1].Result.Details; d == nil || d.Key != "applicable_exclusive_redeemables_limit_exceeded" {
+				t.Fatalf("skipped without the exclusive limit's key: %+v", v.Redeemables[1])
 			}
 			// Each alone applies.
 			s.do(t, "POST", "/v1/validations", tn.bearer(), map[string]any{"redeemables": vouchers(general[0]), "order": map[string]any{"amount": 10000}}).decode(t, &v)

@@ -221,7 +221,7 @@ func TestEvaluate(t *testing.T) {
 			input: func() map[string]any {
 				return set(stackingInput(), "stacking/exclusive_categories", []any{"general_discount", "loyalty_member"})
 			},
-			wantDeny: []string{"exclusion_rules_not_met stacking.applicable_exclusive_redeemables_limit"},
+			wantDeny: []string{"applicable_exclusive_redeemables_limit_exceeded stacking.applicable_exclusive_redeemables_limit"},
 		},
 		{
 			name: "applicable limit reached", kind: Stacking,

@@ -29,7 +29,7 @@ deny contains reason("applicable_redeemables_limit_exceeded", sprintf("No more t
 	count(applied) >= limit
 }
 
-deny contains reason("applicable_redeemables_limit_exceeded", sprintf("No more than %v redeemables of category %q can be applied together.", [limit, category]), "stacking.applicable_redeemables_per_category_limit") if {
+deny contains reason("applicable_redeemables_per_category_limit_exceeded", sprintf("No more than %v redeemables of category %q can be applied together.", [limit, category]), "stacking.applicable_redeemables_per_category_limit") if {
 	category := input.candidate.category
 	is_string(category)
 	category != ""
@@ -58,13 +58,13 @@ deny contains reason("exclusion_rules_not_met", "This redeemable cannot be combi
 	not joint(other)
 }
 
-deny contains reason("exclusion_rules_not_met", sprintf("No more than %v exclusive redeemables can be combined.", [limit]), "stacking.applicable_exclusive_redeemables_limit") if {
+deny contains reason("applicable_exclusive_redeemables_limit_exceeded", sprintf("No more than %v exclusive redeemables can be combined.", [limit]), "stacking.applicable_exclusive_redeemables_limit") if {
 	exclusive(input.candidate)
 	limit := setting("applicable_exclusive_redeemables_limit")
 	count([other | some other in applied; exclusive(other)]) >= limit
 }
 
-deny contains reason("exclusion_rules_not_met", sprintf("No more than %v exclusive redeemables of category %q can be combined.", [limit, category]), "stacking.applicable_exclusive_redeemables_per_category_limit") if {
+deny contains reason("applicable_exclusive_redeemables_per_category_limit_exceeded", sprintf("No more than %v exclusive redeemables of category %q can be combined.", [limit, category]), "stacking.applicable_exclusive_redeemables_per_category_limit") if {
 	exclusive(input.candidate)
 	category := input.candidate.category
 	is_string(category)

@@ -53,8 +53,8 @@ test_redeemables_limit if {
 
 test_general_and_loyalty_exclusive_categories if {
 	settings := {"exclusive_categories": ["general_discount", "loyalty_member"]}
-	denies(loyalty, [general], settings) == {"exclusion_rules_not_met stacking.applicable_exclusive_redeemables_limit"}
-	denies(general, [loyalty], settings) == {"exclusion_rules_not_met stacking.applicable_exclusive_redeemables_limit"}
+	denies(loyalty, [general], settings) == {"applicable_exclusive_redeemables_limit_exceeded stacking.applicable_exclusive_redeemables_limit"}
+	denies(general, [loyalty], settings) == {"applicable_exclusive_redeemables_limit_exceeded stacking.applicable_exclusive_redeemables_limit"}
 	denies(loyalty, [], settings) == set()
 }
 
@@ -111,7 +111,7 @@ test_exclusive_still_alone_without_joint if {
 
 test_per_category_limit_default_one if {
 	second := object.union(general, {"id": "v_general10"})
-	denies(second, [general], {}) == {"applicable_redeemables_limit_exceeded stacking.applicable_redeemables_per_category_limit"}
+	denies(second, [general], {}) == {"applicable_redeemables_per_category_limit_exceeded stacking.applicable_redeemables_per_category_limit"}
 	denies(second, [general], {"applicable_redeemables_per_category_limit": 2}) == set()
 }
 
@@ -124,6 +124,6 @@ test_uncategorised_redeemables_are_not_counted_together if {
 test_exclusive_per_category_limit if {
 	settings := {"exclusive_categories": ["general_discount"], "applicable_exclusive_redeemables_limit": 3, "applicable_redeemables_per_category_limit": 3}
 	second := object.union(general, {"id": "v_general10"})
-	denies(second, [general], settings) == {"exclusion_rules_not_met stacking.applicable_exclusive_redeemables_per_category_limit"}
+	denies(second, [general], settings) == {"applicable_exclusive_redeemables_per_category_limit_exceeded stacking.applicable_exclusive_redeemables_per_category_limit"}
 	denies(second, [general], object.union(settings, {"applicable_exclusive_redeemables_per_category_limit": 2})) == set()
 }
