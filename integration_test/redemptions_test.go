@@ -571,6 +571,43 @@ func TestRedemptionResponsesConformToVoucherify(t *testing.T) {
 			t.Fatalf("rollbacks of the customer: %+v", filtered)
 		}
 		s.do(t, "GET", "/v1/redemptions?status=PENDING", tn.bearer(), nil).wantError(t, http.StatusBadRequest, "", "status")
+
+		// Voucherify's paging: page numbers, the total of every match, sorts, and
+		// campaigns and customers named as Voucherify names them.
+		type listing struct {
+			Redemptions []struct {
+				ID     string `json:"id"`
+				Object string `json:"object"`
+			} `json:"redemptions"`
+			Total   int  `json:"total"`
+			HasMore bool `json:"has_more"`
+		}
+		var p1, p2, oldest listing
+		s.do(t, "GET", "/v1/redemptions?limit=4", tn.bearer(), nil).decode(t, &p1)
+		s.do(t, "GET", "/v1/redemptions?limit=4&page=2", tn.bearer(), nil).decode(t, &p2)
+		if len(p1.Redemptions) != 4 || !p1.HasMore || p1.Total != 6 || len(p2.Redemptions) != 2 || p2.HasMore || p2.Total != 6 {
+			t.Fatalf("pages of 4: %+v then %+v; want 4 of 6 with more, then 2 of 6", p1, p2)
+		}
+		seen := map[string]bool{}
+		for _, r := range append(p1.Redemptions, p2.Redemptions...) {
+			seen[r.ID] = true
+		}
+		if len(seen) != 6 {
+			t.Fatalf("two pages list %d distinct records, want 6", len(seen))
+		}
+		s.do(t, "GET", "/v1/redemptions?order=created_at&limit=1", tn.bearer(), nil).decode(t, &oldest)
+		if len(oldest.Redemptions) != 1 || oldest.Redemptions[0].ID != l.Redemptions[len(l.Redemptions)-1].ID {
+			t.Fatalf("oldest first: %+v, want %s", oldest, l.Redemptions[len(l.Redemptions)-1].ID)
+		}
+		var bySource, byName listing
+		s.do(t, "GET", "/v1/redemptions?customer=conform-1&object=redemption", tn.bearer(), nil).decode(t, &bySource)
+		s.do(t, "GET", "/v1/redemptions?campaign=Ten", tn.bearer(), nil).decode(t, &byName)
+		if bySource.Total != 3 || byName.Total != 2 {
+			t.Fatalf("by source_id %d records (want the parent and two children), by campaign name %d (want the child and its rollback)", bySource.Total, byName.Total)
+		}
+		s.do(t, "GET", "/v1/redemptions?page=100", tn.bearer(), nil).wantError(t, http.StatusBadRequest, "", "page")
+		s.do(t, "GET", "/v1/redemptions?order=amount", tn.bearer(), nil).wantError(t, http.StatusBadRequest, "", "order")
+		s.do(t, "GET", "/v1/redemptions?order=customer_id&starting_after="+p1.Redemptions[0].ID, tn.bearer(), nil).wantError(t, http.StatusBadRequest, "", "starting_after")
 	})
 }
 

@@ -120,6 +120,19 @@ func queryLimit(c *gin.Context, max int) (int, error) {
 	return n, nil
 }
 
+// queryPage is Voucherify's page query parameter, 1 to max; 0 when absent.
+func queryPage(c *gin.Context, max int) (int, error) {
+	v := c.Query("page")
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > max {
+		return 0, problem.Invalidf("page", "page: must be an integer between 1 and %d", max)
+	}
+	return n, nil
+}
+
 func (s *Server) listAuditEvents(c *gin.Context) error {
 	f, err := auditFilter(c)
 	if err != nil {

@@ -513,12 +513,14 @@ type redemptionList struct {
 
 var redemptionListParams = []param{
 	{"limit", "integer", "page size, 1 to 100 (default 10)"},
-	{"starting_after", "string", "the id of the last record of the previous page"},
+	{"page", "integer", "page number, 1 to 99 (default 1)"},
+	{"starting_after", "string", "the id of the last record of the previous page (newest first only)"},
+	{"order", "string", "created_at, id, customer_id or voucher_code; a leading - sorts descending (default -created_at)"},
 	{"result", "string", "SUCCESS or FAILURE"},
 	{"status", "string", "SUCCEEDED or ROLLED_BACK"},
-	{"campaign", "string", "a campaign id"},
-	{"customer", "string", "a customer id"},
-	{"order", "string", "an order id"},
+	{"campaign", "string", "a campaign's id or name"},
+	{"customer", "string", "a customer's id or source_id"},
+	{"order_id", "string", "an order id"},
 	{"parent_redemption", "string", "the children of this redemption"},
 	{"object", "string", "redemption or redemption_rollback"},
 	{"created_at[after]", "string", "RFC 3339"},
@@ -526,14 +528,18 @@ var redemptionListParams = []param{
 }
 
 func (s *Server) listRedemptions(c *gin.Context) error {
-	f := redemption.Filter{StartingAfter: c.Query("starting_after"), Result: c.Query("result"), Status: c.Query("status"),
-		CampaignID: c.Query("campaign"), CustomerID: c.Query("customer"), OrderID: c.Query("order"), ParentID: c.Query("parent_redemption")}
+	f := redemption.Filter{StartingAfter: c.Query("starting_after"), Order: c.Query("order"), Result: c.Query("result"), Status: c.Query("status"),
+		Campaign: c.Query("campaign"), Customer: c.Query("customer"), OrderID: c.Query("order_id"), ParentID: c.Query("parent_redemption")}
 	if c.Query("limit") != "" {
 		n, err := queryLimit(c, redemption.MaxPage)
 		if err != nil {
 			return err
 		}
 		f.Limit = n
+	}
+	var err error
+	if f.Page, err = queryPage(c, redemption.MaxPageNumber); err != nil {
+		return err
 	}
 	switch f.Result {
 	case "", "SUCCESS", "FAILURE":
@@ -554,19 +560,18 @@ func (s *Server) listRedemptions(c *gin.Context) error {
 	default:
 		return problem.Invalid("object", "object must be redemption or redemption_rollback")
 	}
-	var err error
 	if f.CreatedAfter, err = queryTime(c, "created_at[after]"); err != nil {
 		return err
 	}
 	if f.CreatedBefore, err = queryTime(c, "created_at[before]"); err != nil {
 		return err
 	}
-	page, more, err := s.Redemptions.List(c.Request.Context(), principal(c).Tenant.ID, f)
+	list, err := s.Redemptions.List(c.Request.Context(), principal(c).Tenant.ID, f)
 	if err != nil {
 		return err
 	}
-	out := redemptionList{Object: "list", DataRef: "redemptions", Redemptions: make([]any, 0, len(page)), Total: len(page), HasMore: more}
-	for _, r := range page {
+	out := redemptionList{Object: "list", DataRef: "redemptions", Redemptions: make([]any, 0, len(list.Records)), Total: list.Total, HasMore: list.More}
+	for _, r := range list.Records {
 		out.Redemptions = append(out.Redemptions, recordBody(c, r))
 	}
 	c.JSON(http.StatusOK, out)

@@ -14,14 +14,21 @@ import (
 // MaxPage is the largest page of GET /v1/redemptions.
 const MaxPage = 100
 
-// Filter selects redemptions and rollbacks, newest first.
+// MaxPageNumber is the last page GET /v1/redemptions serves by number, as in
+// Voucherify; starting_after pages on past it.
+const MaxPageNumber = 99
+
+// Filter selects redemptions and rollbacks, newest first unless Order says
+// otherwise.
 type Filter struct {
 	Limit         int
-	StartingAfter string // the id of the last record of the previous page
+	Page          int    // 1-based page number (Voucherify's page); 0 is the first
+	StartingAfter string // the id of the last record of the previous page (newest-first order only)
+	Order         string // Voucherify's order: created_at, id, customer_id or voucher_code, "-" for descending
 	Result        string // SUCCESS or FAILURE (every stored record succeeded)
 	Status        string // SUCCEEDED or ROLLED_BACK
-	CampaignID    string
-	CustomerID    string
+	Campaign      string // a campaign's id or name
+	Customer      string // a customer's id or source_id
 	OrderID       string
 	ParentID      string
 	Kind          string // redemption or rollback
@@ -29,42 +36,99 @@ type Filter struct {
 	CreatedBefore time.Time
 }
 
-// List returns one page of the tenant's redemption and rollback records and
-// whether more follow.
-func (e *Engine) List(ctx context.Context, tenantID string, f Filter) ([]Record, bool, error) {
+// listOrders are the sorts of Filter.Order, by Voucherify's name; the record
+// id breaks ties (and, being time-ordered, is the creation order).
+var listOrders = map[string]string{
+	"-created_at": "rd.id DESC", "created_at": "rd.id ASC", "-id": "rd.id DESC", "id": "rd.id ASC",
+	"-customer_id": "rd.customer_id DESC, rd.id DESC", "customer_id": "rd.customer_id ASC, rd.id ASC",
+	"-voucher_code": "rd.voucher_code DESC, rd.id DESC", "voucher_code": "rd.voucher_code ASC, rd.id ASC",
+}
+
+// check refuses a filter the list cannot serve, naming the query parameter.
+func (f *Filter) check() error {
 	if f.Limit <= 0 {
 		f.Limit = 10
 	}
 	f.Limit = min(f.Limit, MaxPage)
+	if f.Page < 0 || f.Page > MaxPageNumber {
+		return problem.Invalidf("page", "page must be between 1 and %d", MaxPageNumber)
+	}
+	if f.Order == "" {
+		f.Order = "-created_at"
+	}
+	if _, ok := listOrders[f.Order]; !ok {
+		return problem.Invalid("order", "order must be created_at, id, customer_id or voucher_code, with - for descending")
+	}
+	if f.StartingAfter != "" && f.Order != "-created_at" && f.Order != "-id" {
+		return problem.Invalid("starting_after", "starting_after pages the newest-first order only")
+	}
+	return nil
+}
+
+// where adds f's conditions to q.
+func (f Filter) where(q *bun.SelectQuery, tenantID string) *bun.SelectQuery {
+	q = q.Where("rd.tenant_id = ?", tenantID)
+	for col, v := range map[string]string{"rd.status": f.Status, "rd.order_id": f.OrderID, "rd.parent_id": f.ParentID, "rd.kind": f.Kind} {
+		if v != "" {
+			q = q.Where(col+" = ?", v)
+		}
+	}
+	if f.Campaign != "" {
+		q = q.Where("(rd.campaign_id = ? OR rd.campaign_id IN (SELECT c.id FROM campaigns AS c WHERE c.tenant_id = ? AND c.name = ?))",
+			f.Campaign, tenantID, f.Campaign)
+	}
+	if f.Customer != "" {
+		q = q.Where("(rd.customer_id = ? OR rd.customer_id IN (SELECT cu.id FROM customers AS cu WHERE cu.tenant_id = ? AND cu.source_id = ?))",
+			f.Customer, tenantID, f.Customer)
+	}
+	if f.StartingAfter != "" {
+		q = q.Where("rd.id < ?", f.StartingAfter)
+	}
+	if !f.CreatedAfter.IsZero() {
+		q = q.Where("rd.created_at > ?", f.CreatedAfter.UTC())
+	}
+	if !f.CreatedBefore.IsZero() {
+		q = q.Where("rd.created_at < ?", f.CreatedBefore.UTC())
+	}
+	return q
+}
+
+// Listing is one page of records, how many records the filter matches in all
+// (Voucherify's total) and whether more follow the page.
+type Listing struct {
+	Records []Record
+	Total   int
+	More    bool
+}
+
+// List returns one page of the tenant's redemption and rollback records.
+func (e *Engine) List(ctx context.Context, tenantID string, f Filter) (Listing, error) {
+	if err := f.check(); err != nil {
+		return Listing{}, err
+	}
 	if f.Result == "FAILURE" {
 		// Refused redemptions write nothing but their audit record.
-		return []Record{}, false, nil
+		return Listing{Records: []Record{}}, nil
 	}
-	var out []Record
+	var out Listing
 	err := e.db.Read(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
-		q := tx.NewSelect().Model(&out).Where("rd.tenant_id = ?", tenantID).OrderExpr("rd.id DESC").Limit(int64(f.Limit) + 1)
-		for col, v := range map[string]string{"rd.status": f.Status, "rd.campaign_id": f.CampaignID, "rd.customer_id": f.CustomerID,
-			"rd.order_id": f.OrderID, "rd.parent_id": f.ParentID, "rd.kind": f.Kind} {
-			if v != "" {
-				q = q.Where(col+" = ?", v)
-			}
+		q := f.where(tx.NewSelect().Model(&out.Records), tenantID).OrderExpr(listOrders[f.Order]).Limit(int64(f.Limit) + 1)
+		if f.Page > 1 {
+			q = q.Offset(int64((f.Page - 1) * f.Limit))
 		}
-		if f.StartingAfter != "" {
-			q = q.Where("rd.id < ?", f.StartingAfter)
+		if err := q.Scan(ctx); err != nil {
+			return err
 		}
-		if !f.CreatedAfter.IsZero() {
-			q = q.Where("rd.created_at > ?", f.CreatedAfter.UTC())
-		}
-		if !f.CreatedBefore.IsZero() {
-			q = q.Where("rd.created_at < ?", f.CreatedBefore.UTC())
-		}
-		return q.Scan(ctx)
+		n, err := f.where(tx.NewSelect().Model((*Record)(nil)), tenantID).Count(ctx)
+		out.Total = int(n)
+		return err
 	})
 	if err != nil {
-		return nil, false, fmt.Errorf("list redemptions: %w", err)
+		return Listing{}, fmt.Errorf("list redemptions: %w", err)
 	}
-	more := len(out) > f.Limit
-	return out[:min(len(out), f.Limit)], more, nil
+	out.More = len(out.Records) > f.Limit
+	out.Records = out.Records[:min(len(out.Records), f.Limit)]
+	return out, nil
 }
 
 // Get returns one redemption or rollback record.
