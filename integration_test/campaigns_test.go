@@ -70,6 +70,46 @@ func TestCampaignAndVoucherResponsesConformToVoucherify(t *testing.T) {
 		if len(codes.Vouchers) != 3 || !strings.HasPrefix(codes.Vouchers[0].Code, "HH-") {
 			t.Fatalf("vouchers: %s", vl.body)
 		}
+		// Voucherify's paging and filters: page numbers, the total of every match,
+		// campaign by name, category, the holder by source_id, campaign type.
+		type counted struct {
+			Vouchers  []struct{ Code string } `json:"vouchers"`
+			Campaigns []struct{ Name string } `json:"campaigns"`
+			Total     int                     `json:"total"`
+			HasMore   bool                    `json:"has_more"`
+		}
+		listed := func(path string) counted {
+			t.Helper()
+			var l counted
+			r := s.do(t, "GET", path, tn.bearer(), nil)
+			r.wantStatus(t, http.StatusOK)
+			r.decode(t, &l)
+			return l
+		}
+		if l := listed("/v1/vouchers?campaign=Happy%20hour&limit=2&page=2"); len(l.Vouchers) != 1 || l.Total != 3 || l.HasMore {
+			t.Fatalf("second page of two of Happy hour's vouchers: %+v", l)
+		}
+		if l := listed("/v1/vouchers?category=general"); l.Total != 3 {
+			t.Fatalf("vouchers of category general: %+v", l)
+		}
+		var holder struct{ ID string }
+		s.do(t, "POST", "/v1/customers", tn.bearer(), map[string]any{"source_id": "holder-1"}).decode(t, &holder)
+		s.do(t, "POST", "/v1/publications", tn.bearer(), map[string]any{"customer": map[string]any{"id": holder.ID}, "voucher": codes.Vouchers[2].Code}).wantStatus(t, http.StatusOK)
+		if l := listed("/v1/vouchers?customer=holder-1"); l.Total != 1 || len(l.Vouchers) != 1 || l.Vouchers[0].Code != codes.Vouchers[2].Code {
+			t.Fatalf("the holder's vouchers: %+v, want %s alone", l, codes.Vouchers[2].Code)
+		}
+		if l := listed("/v1/vouchers?customer=nobody"); l.Total != 0 || len(l.Vouchers) != 0 {
+			t.Fatalf("vouchers of an unknown customer: %+v", l)
+		}
+		if l := listed("/v1/campaigns?limit=2&page=2"); len(l.Campaigns) != 1 || l.Total != 3 || l.HasMore {
+			t.Fatalf("second page of two campaigns: %+v", l)
+		}
+		if l := listed("/v1/campaigns?campaign_type=GIFT_VOUCHERS"); l.Total != 1 || len(l.Campaigns) != 1 || l.Campaigns[0].Name != "Gift cards" {
+			t.Fatalf("gift campaigns: %+v", l)
+		}
+		s.do(t, "GET", "/v1/campaigns?campaign_type=COUPONS", tn.bearer(), nil).wantError(t, http.StatusBadRequest, "", "campaign_type")
+		s.do(t, "GET", "/v1/vouchers?page=0", tn.bearer(), nil).wantError(t, http.StatusBadRequest, "", "page")
+
 		v := s.do(t, "GET", "/v1/vouchers/"+codes.Vouchers[0].Code, tn.bearer(), nil)
 		v.wantStatus(t, http.StatusOK)
 		conforms(t, vs, "VouchersGetResponseBody", v)

@@ -194,10 +194,11 @@ func (p *punchcard) campaignCodes(ctx context.Context, n int) ([]string, error) 
 	var codes []string
 	after := ""
 	for {
-		vs, more, err := p.app.Campaigns.ListVouchers(ctx, p.tenantID, "", campaigns.MaxPage, after)
+		l, err := p.app.Campaigns.ListVouchers(ctx, p.tenantID, campaigns.VoucherFilter{Paging: campaigns.Paging{Limit: campaigns.MaxPage, StartingAfter: after}})
 		if err != nil {
 			return nil, err
 		}
+		vs, more := l.Items, l.More
 		for _, v := range vs {
 			codes = append(codes, v.Code)
 		}

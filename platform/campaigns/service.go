@@ -283,23 +283,79 @@ func (s *Service) Get(ctx context.Context, tenantID, idOrName string) (Campaign,
 	return c, err
 }
 
-// List returns up to limit campaigns, newest first, after the campaign with id
-// startingAfter when given, and whether more follow.
-func (s *Service) List(ctx context.Context, tenantID string, limit int, startingAfter string) ([]Campaign, bool, error) {
-	limit = pageSize(limit)
-	var cs []Campaign
+// MaxPageNumber is the last page a list serves by number (Voucherify's page);
+// starting_after pages on past it.
+const MaxPageNumber = 99
+
+// Paging is one page of a list: its size, its number (1-based, 0 for the first)
+// or the id of the last object of the previous page. Lists are newest first.
+type Paging struct {
+	Limit         int
+	Page          int
+	StartingAfter string
+}
+
+// apply pages q, ordered by col (the object id) newest first.
+func (p Paging) apply(q *bun.SelectQuery, col string) *bun.SelectQuery {
+	limit := pageSize(p.Limit)
+	q = q.OrderExpr(col + " DESC").Limit(int64(limit) + 1)
+	if p.StartingAfter != "" {
+		q = q.Where(col+" < ?", p.StartingAfter)
+	}
+	if p.Page > 1 {
+		q = q.Offset(int64((p.Page - 1) * limit))
+	}
+	return q
+}
+
+// List is one page of a list, how many objects match in all (Voucherify's
+// total) and whether more follow the page.
+type List[T any] struct {
+	Items []T
+	Total int
+	More  bool
+}
+
+// page is the List of a page query's rows (one more than the limit when more
+// follow), with the matches counted by count.
+func page[T any](ctx context.Context, p Paging, rows []T, count *bun.SelectQuery) (List[T], error) {
+	limit := pageSize(p.Limit)
+	n, err := count.Count(ctx)
+	if err != nil {
+		return List[T]{}, err
+	}
+	return List[T]{Items: rows[:min(len(rows), limit)], Total: int(n), More: len(rows) > limit}, nil
+}
+
+// CampaignFilter selects campaigns.
+type CampaignFilter struct {
+	Paging
+	Type string // campaign_type; empty for every type
+}
+
+// List returns a page of the tenant's campaigns, newest first.
+func (s *Service) List(ctx context.Context, tenantID string, f CampaignFilter) (List[Campaign], error) {
+	var out List[Campaign]
 	err := s.db.Read(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
-		q := tx.NewSelect().Model(&cs).Where("cp.tenant_id = ?", tenantID).OrderExpr("cp.id DESC").Limit(int64(limit) + 1)
-		if startingAfter != "" {
-			q = q.Where("cp.id < ?", startingAfter)
+		var cs []Campaign
+		where := func(q *bun.SelectQuery) *bun.SelectQuery {
+			q = q.Where("cp.tenant_id = ?", tenantID)
+			if f.Type != "" {
+				q = q.Where("cp.campaign_type = ?", f.Type)
+			}
+			return q
 		}
-		return q.Scan(ctx)
+		if err := f.apply(where(tx.NewSelect().Model(&cs)), "cp.id").Scan(ctx); err != nil {
+			return err
+		}
+		var err error
+		out, err = page(ctx, f.Paging, cs, where(tx.NewSelect().Model((*Campaign)(nil))))
+		return err
 	})
 	if err != nil {
-		return nil, false, fmt.Errorf("list campaigns: %w", err)
+		return List[Campaign]{}, fmt.Errorf("list campaigns: %w", err)
 	}
-	more := len(cs) > limit
-	return cs[:min(len(cs), limit)], more, nil
+	return out, nil
 }
 
 // SetActive enables or disables the campaign: the kill switch. Validations and
@@ -324,30 +380,53 @@ func (s *Service) Voucher(ctx context.Context, tenantID, code string) (Voucher, 
 	return v, err
 }
 
-// ListVouchers returns up to limit vouchers of the campaign (every voucher when
-// campaignID is empty), newest first, after the voucher with id startingAfter.
-func (s *Service) ListVouchers(ctx context.Context, tenantID, campaignID string, limit int, startingAfter string) ([]Voucher, bool, error) {
-	limit = pageSize(limit)
-	var vs []Voucher
+// VoucherFilter selects vouchers.
+type VoucherFilter struct {
+	Paging
+	Campaign string // a campaign's id or name; empty for every voucher
+	Customer string // the holder's id or source_id
+	Category string
+}
+
+// ListVouchers returns a page of the tenant's vouchers, newest first. A campaign
+// that does not exist is a 404.
+func (s *Service) ListVouchers(ctx context.Context, tenantID string, f VoucherFilter) (List[Voucher], error) {
+	var out List[Voucher]
 	err := s.db.Read(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
-		q := tx.NewSelect().Model(&vs).Where("v.tenant_id = ?", tenantID).OrderExpr("v.id DESC").Limit(int64(limit) + 1)
-		if campaignID != "" {
-			c, err := findCampaign(ctx, tx, tenantID, campaignID)
+		campaignID := ""
+		if f.Campaign != "" {
+			c, err := findCampaign(ctx, tx, tenantID, f.Campaign)
 			if err != nil {
 				return err
 			}
-			q = q.Where("v.campaign_id = ?", c.ID)
+			campaignID = c.ID
 		}
-		if startingAfter != "" {
-			q = q.Where("v.id < ?", startingAfter)
+		where := func(q *bun.SelectQuery) *bun.SelectQuery {
+			q = q.Where("v.tenant_id = ?", tenantID)
+			if campaignID != "" {
+				q = q.Where("v.campaign_id = ?", campaignID)
+			}
+			if f.Category != "" {
+				q = q.Where("v.category = ?", f.Category)
+			}
+			if f.Customer != "" {
+				q = q.Where("(v.holder_id = ? OR v.holder_id IN (SELECT cu.id FROM customers AS cu WHERE cu.tenant_id = ? AND cu.source_id = ?))",
+					f.Customer, tenantID, f.Customer)
+			}
+			return q
 		}
-		return q.Scan(ctx)
+		var vs []Voucher
+		if err := f.apply(where(tx.NewSelect().Model(&vs)), "v.id").Scan(ctx); err != nil {
+			return err
+		}
+		var err error
+		out, err = page(ctx, f.Paging, vs, where(tx.NewSelect().Model((*Voucher)(nil))))
+		return err
 	})
 	if err != nil {
-		return nil, false, err
+		return List[Voucher]{}, err
 	}
-	more := len(vs) > limit
-	return vs[:min(len(vs), limit)], more, nil
+	return out, nil
 }
 
 // VoucherInput is the body of POST /v1/vouchers: a standalone voucher, with its own

@@ -94,10 +94,11 @@ func TestCreateGeneratesUniqueCodesAndAudits(t *testing.T) {
 		if got := e.count(t, e.acme, "vouchers"); got != 500 {
 			t.Fatalf("%d vouchers stored, want 500", got)
 		}
-		vs, more, err := e.svc.ListVouchers(ctx, e.acme, c.ID, 100, "")
-		if err != nil || len(vs) != 100 || !more {
-			t.Fatalf("first page: %d vouchers, more=%v, %v", len(vs), more, err)
+		l, err := e.svc.ListVouchers(ctx, e.acme, campaigns.VoucherFilter{Campaign: c.ID, Paging: campaigns.Paging{Limit: 100}})
+		if err != nil || len(l.Items) != 100 || !l.More || l.Total != 500 {
+			t.Fatalf("first page: %d vouchers of %d, more=%v, %v", len(l.Items), l.Total, l.More, err)
 		}
+		vs := l.Items
 		v := vs[0]
 		if !strings.HasPrefix(v.Code, "SUM-") || len(v.Code) != 10 || v.Discount == nil || *v.Discount.PercentOff != 1500 ||
 			v.RedemptionQuantity == nil || *v.RedemptionQuantity != 1 || v.Category != "general" || !v.Active {

@@ -74,7 +74,7 @@ type campaignList struct {
 	Object    string             `json:"object" jsonschema:"enum=list"`
 	DataRef   string             `json:"data_ref" jsonschema:"enum=campaigns"`
 	Campaigns []campaignResponse `json:"campaigns"`
-	Total     int                `json:"total" jsonschema:"description=campaigns on this page"`
+	Total     int                `json:"total" jsonschema:"description=campaigns the filter matches in all"`
 	HasMore   bool               `json:"has_more"`
 }
 
@@ -237,7 +237,7 @@ type voucherList struct {
 	Object   string            `json:"object" jsonschema:"enum=list"`
 	DataRef  string            `json:"data_ref" jsonschema:"enum=vouchers"`
 	Vouchers []voucherResponse `json:"vouchers"`
-	Total    int               `json:"total" jsonschema:"description=vouchers on this page"`
+	Total    int               `json:"total" jsonschema:"description=vouchers the filter matches in all"`
 	HasMore  bool              `json:"has_more"`
 }
 
@@ -262,7 +262,7 @@ func toVoucherResponse(v campaigns.Voucher, campaignName string) voucherResponse
 var (
 	campaignWrite = []tenants.Role{tenants.RoleMarketer, tenants.RoleDeveloper}
 	campaignRead  = []tenants.Role{tenants.RoleMarketer, tenants.RoleDeveloper, tenants.RoleSupport}
-	pageParams    = []param{{"limit", "integer", "page size, 1 to 100 (default 10)"}, {"starting_after", "string", "the id of the last object of the previous page"}}
+	pageParams    = []param{{"limit", "integer", "page size, 1 to 100 (default 10)"}, {"page", "integer", "page number, 1 to 99 (default 1)"}, {"starting_after", "string", "the id of the last object of the previous page"}}
 )
 
 func (s *Server) createCampaign(c *gin.Context) error {
@@ -288,23 +288,43 @@ func (s *Server) getCampaign(c *gin.Context) error {
 }
 
 func (s *Server) listCampaigns(c *gin.Context) error {
-	limit, err := queryLimit(c, campaigns.MaxPage)
+	paging, err := queryPaging(c)
 	if err != nil {
 		return err
 	}
-	if c.Query("limit") == "" {
-		limit = 10
+	f := campaigns.CampaignFilter{Paging: paging, Type: c.Query("campaign_type")}
+	switch f.Type { // Voucherify's campaign types
+	case "", "DISCOUNT_COUPONS", "PROMOTION", "GIFT_VOUCHERS", "REFERRAL_PROGRAM", "LOYALTY_PROGRAM":
+	default:
+		return problem.Invalid("campaign_type", "campaign_type must be DISCOUNT_COUPONS, PROMOTION, GIFT_VOUCHERS, REFERRAL_PROGRAM or LOYALTY_PROGRAM")
 	}
-	page, more, err := s.Campaigns.List(c.Request.Context(), principal(c).Tenant.ID, limit, c.Query("starting_after"))
+	l, err := s.Campaigns.List(c.Request.Context(), principal(c).Tenant.ID, f)
 	if err != nil {
 		return err
 	}
-	out := campaignList{Object: "list", DataRef: "campaigns", Campaigns: make([]campaignResponse, 0, len(page)), Total: len(page), HasMore: more}
-	for _, cp := range page {
+	out := campaignList{Object: "list", DataRef: "campaigns", Campaigns: make([]campaignResponse, 0, len(l.Items)), Total: l.Total, HasMore: l.More}
+	for _, cp := range l.Items {
 		out.Campaigns = append(out.Campaigns, toCampaignResponse(cp))
 	}
 	c.JSON(http.StatusOK, out)
 	return nil
+}
+
+// queryPaging reads the paging of a Voucherify-shaped list: limit (default 10),
+// page and starting_after.
+func queryPaging(c *gin.Context) (campaigns.Paging, error) {
+	limit, err := queryLimit(c, campaigns.MaxPage)
+	if err != nil {
+		return campaigns.Paging{}, err
+	}
+	if c.Query("limit") == "" {
+		limit = 10
+	}
+	page, err := queryPage(c, campaigns.MaxPageNumber)
+	if err != nil {
+		return campaigns.Paging{}, err
+	}
+	return campaigns.Paging{Limit: limit, Page: page, StartingAfter: c.Query("starting_after")}, nil
 }
 
 // setCampaignActive is the kill switch: Voucherify answers enable and disable with
@@ -374,21 +394,25 @@ func (s *Server) setVoucherActive(active bool) handlerFunc {
 }
 
 func (s *Server) listVouchers(c *gin.Context) error {
-	limit, err := queryLimit(c, campaigns.MaxPage)
+	paging, err := queryPaging(c)
 	if err != nil {
 		return err
 	}
-	if c.Query("limit") == "" {
-		limit = 10
+	f := campaigns.VoucherFilter{Paging: paging, Campaign: c.Query("campaign_id"), Customer: c.Query("customer"), Category: c.Query("category")}
+	if name := c.Query("campaign"); name != "" {
+		if f.Campaign != "" && f.Campaign != name {
+			return problem.Invalid("campaign", "campaign and campaign_id name different campaigns")
+		}
+		f.Campaign = name
 	}
 	tenantID := principal(c).Tenant.ID
-	page, more, err := s.Campaigns.ListVouchers(c.Request.Context(), tenantID, c.Query("campaign_id"), limit, c.Query("starting_after"))
+	l, err := s.Campaigns.ListVouchers(c.Request.Context(), tenantID, f)
 	if err != nil {
 		return err
 	}
-	out := voucherList{Object: "list", DataRef: "vouchers", Vouchers: make([]voucherResponse, 0, len(page)), Total: len(page), HasMore: more}
+	out := voucherList{Object: "list", DataRef: "vouchers", Vouchers: make([]voucherResponse, 0, len(l.Items)), Total: l.Total, HasMore: l.More}
 	names := map[string]string{}
-	for _, v := range page {
+	for _, v := range l.Items {
 		if _, ok := names[v.CampaignID]; !ok && v.CampaignID != "" {
 			cp, err := s.Campaigns.Get(c.Request.Context(), tenantID, v.CampaignID)
 			if err != nil {

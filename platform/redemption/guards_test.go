@@ -51,7 +51,8 @@ func (e *guardEnv) campaign(t testing.TB, limits string) (campaigns.Campaign, ca
 	if err != nil {
 		t.Fatal(err)
 	}
-	vs, _, err := e.camps.ListVouchers(context.Background(), e.tenantID, c.ID, 1, "")
+	l, err := e.camps.ListVouchers(context.Background(), e.tenantID, campaigns.VoucherFilter{Campaign: c.ID, Paging: campaigns.Paging{Limit: 1}})
+	vs := l.Items
 	if err != nil || len(vs) != 1 {
 		t.Fatalf("voucher: %v", err)
 	}
