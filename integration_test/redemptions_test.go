@@ -473,6 +473,8 @@ func TestRedemptionBadInputWritesNothing(t *testing.T) {
 			map[string]any{"start_date": "2020-01-01T00:00:00Z", "expiration_date": "2020-02-01T00:00:00Z"}))
 		s.do(t, "POST", "/v1/campaigns/"+campaignID+"/disable", tn.bearer(), nil).wantStatus(t, http.StatusOK)
 		_, live := campaignCodes(t, s, tn, discountCampaign("Live", 1, map[string]any{"type": "AMOUNT", "amount_off": 100}, nil))
+		_, once := campaignCodes(t, s, tn, discountCampaign("Once each", 1, map[string]any{"type": "AMOUNT", "amount_off": 100},
+			map[string]any{"limits": map[string]any{"per_customer": 1}}))
 		before := writes(t, s, tn.ID)
 		redemptionsBefore := countRows(t, s, tn.ID, "redemptions")
 		items := make([]any, 1001)
@@ -499,6 +501,9 @@ func TestRedemptionBadInputWritesNothing(t *testing.T) {
 			{"no redeemables", "", "redeemables", map[string]any{"redeemables": []any{}, "order": map[string]any{"amount": 100}}},
 			{"unknown object", "", "object", map[string]any{"redeemables": []any{map[string]any{"object": "coupon", "id": "X"}}}},
 			{"malformed JSON", "", "body", `{"redeemables": [`},
+			{"per-customer limit, no customer", "missing_customer", "", map[string]any{"redeemables": vouchers(once[0]), "order": map[string]any{"amount": 100}}},
+			{"per-customer limit, unknown customer", "missing_customer", "", map[string]any{"redeemables": vouchers(once[0]), "order": map[string]any{"amount": 100},
+				"customer": map[string]any{"source_id": "nobody-knows"}}},
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {

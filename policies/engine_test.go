@@ -200,6 +200,7 @@ func TestEvaluate(t *testing.T) {
 				"customer_mismatch voucher.holder_id",
 				"customer_rules_violated rules.countries",
 				"customer_rules_violated rules.segments",
+				"missing_customer limits.per_customer",
 			},
 		},
 		{

@@ -159,6 +159,21 @@ deny contains reason("limit_exceeded", limit_messages[name], concat(".", ["limit
 	usage(field) >= limit
 }
 
+# A per-customer limit counts a known customer's redemptions: a campaign with one
+# refuses a request that names no customer, or one the tenant does not know
+# (create it first with POST /v1/customers). Voucherify's key.
+
+deny contains reason("missing_customer", "This campaign limits redemptions per customer: name a known customer.", concat(".", ["limits", name])) if {
+	some name in {"per_customer", "per_customer_per_day", "per_customer_per_month"}
+	is_number(input.redeemable.campaign.limits[name])
+	not known_customer
+}
+
+known_customer if {
+	is_string(input.customer.id)
+	input.customer.id != ""
+}
+
 # Helpers.
 
 reason(code, message, rule) := {"code": code, "message": message, "rule": rule}

@@ -294,6 +294,14 @@ test_per_customer if {
 	denies(with_limits({"per_customer": 1}, {"customer_redemptions": 1})) == {"limit_exceeded limits.per_customer"}
 }
 
+test_per_customer_limits_need_a_known_customer if {
+	anonymous := json.remove(with_limits({"per_customer": 1}, {}), ["customer"])
+	denies(anonymous) == {"missing_customer limits.per_customer"}
+	unknown := object.union(with_limits({"per_customer_per_day": 1, "total_redemptions": 10}, {}), {"customer": null})
+	denies(unknown) == {"missing_customer limits.per_customer_per_day"}
+	denies(json.remove(with_limits({"total_redemptions": 10}, {}), ["customer"])) == set()
+}
+
 test_per_customer_per_day if {
 	denies(with_limits({"per_customer_per_day": 2}, {"customer_redemptions_today": 1})) == set()
 	denies(with_limits({"per_customer_per_day": 2}, {"customer_redemptions_today": 2})) == {"limit_exceeded limits.per_customer_per_day"}
