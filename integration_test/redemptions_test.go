@@ -498,6 +498,7 @@ func TestRedemptionBadInputWritesNothing(t *testing.T) {
 			{"fractional amount", "", "amount", map[string]any{"redeemables": vouchers(live[0]), "order": map[string]any{"amount": 10.5}}},
 			{"1,001 items", "", "order.items", map[string]any{"redeemables": vouchers(live[0]), "order": map[string]any{"items": items}}},
 			{"more redeemables than the stacking limit", "too_many_redeemables", "redeemables", map[string]any{"redeemables": vouchers(many...), "order": map[string]any{"amount": 100}}},
+			{"the same code twice", "duplicated_redeemables", "twice", map[string]any{"redeemables": vouchers(live[0], live[0]), "order": map[string]any{"amount": 100}}},
 			{"no redeemables", "", "redeemables", map[string]any{"redeemables": []any{}, "order": map[string]any{"amount": 100}}},
 			{"unknown object", "", "object", map[string]any{"redeemables": []any{map[string]any{"object": "coupon", "id": "X"}}}},
 			{"malformed JSON", "", "body", `{"redeemables": [`},

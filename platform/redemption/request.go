@@ -92,7 +92,9 @@ func (r *Request) check(limit int) error {
 		case ref.Gift != nil && (ref.Gift.Credits < 0 || ref.Gift.Credits > MaxAmount):
 			return problem.Invalidf(f+".gift.credits", "%s.gift.credits must be between 0 and %d (minor units)", f, MaxAmount)
 		case seen[ref.Object+" "+ref.ID]:
-			return problem.Invalidf(f+".id", "%s names %s twice", f, ref.ID)
+			e := problem.Invalidf(f+".id", "%s names %s twice", f, ref.ID)
+			e.Key = "duplicated_redeemables" // Voucherify's key
+			return e
 		}
 		seen[ref.Object+" "+ref.ID] = true
 	}
