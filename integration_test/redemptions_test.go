@@ -550,6 +550,30 @@ func TestRedemptionResponsesConformToVoucherify(t *testing.T) {
 		rb := s.do(t, "POST", "/v1/redemptions/"+red.ParentRedemption.ID+"/rollbacks?reason=returned", tn.bearer(), nil)
 		rb.wantStatus(t, http.StatusOK)
 		conforms(t, rs, "RedemptionsRollbacksCreateResponseBody", rb)
+		// A gift card's redemption amounts to the credits it took; its rollback
+		// gives them back, negative, as Voucherify shows them.
+		type amounts struct {
+			Amount int64                   `json:"amount"`
+			Gift   *struct{ Amount int64 } `json:"gift"`
+		}
+		var redeemedAmounts struct{ Redemptions []amounts }
+		var rolledBack struct{ Rollbacks []amounts }
+		r.decode(t, &redeemedAmounts)
+		rb.decode(t, &rolledBack)
+		giftOf := func(as []amounts) (amounts, bool) {
+			for _, a := range as {
+				if a.Gift != nil {
+					return a, true
+				}
+			}
+			return amounts{}, false
+		}
+		if a, ok := giftOf(redeemedAmounts.Redemptions); !ok || a.Amount != 1000 || a.Gift.Amount != 1000 {
+			t.Fatalf("gift card redemption amounts %+v, want 1000 and gift 1000", redeemedAmounts)
+		}
+		if a, ok := giftOf(rolledBack.Rollbacks); !ok || a.Amount != -1000 || a.Gift.Amount != -1000 {
+			t.Fatalf("gift card rollback amounts %+v, want -1000 and gift -1000", rolledBack)
+		}
 
 		list := s.do(t, "GET", "/v1/redemptions?limit=100", tn.bearer(), nil)
 		list.wantStatus(t, http.StatusOK)

@@ -273,6 +273,21 @@ type rollbacksBody struct {
 	ParentRollback rollbackBody   `json:"parent_rollback"`
 }
 
+// recordAmount is a record's amount as Voucherify shows it: a gift card's
+// redemption, the credits it took; any other redemption, the order amount; a
+// rollback, what its redemption showed, negative, so that a redemption and its
+// rollback sum to zero.
+func recordAmount(rec redemption.Record) int64 {
+	amount := rec.Amount
+	if rec.GiftCredits > 0 && rec.ParentID != "" {
+		amount = rec.GiftCredits
+	}
+	if rec.Kind == "rollback" {
+		return -amount
+	}
+	return amount
+}
+
 func optionalString(s string) *string {
 	if s == "" {
 		return nil
@@ -285,7 +300,7 @@ func (s *Server) toRedeemBody(c *gin.Context, r redemption.Redemption) redeemBod
 	keyID := principal(c).KeyID
 	base := func(rec redemption.Record) redemptionBody {
 		b := redemptionBody{ID: rec.ID, Object: "redemption", Date: rec.CreatedAt.UTC(), CustomerID: optionalString(rec.CustomerID),
-			Metadata: rec.Metadata, Amount: rec.Amount, Result: "SUCCESS", Status: rec.Status, Order: &order,
+			Metadata: rec.Metadata, Amount: recordAmount(rec), Result: "SUCCESS", Status: rec.Status, Order: &order,
 			Channel: channelBody{ChannelID: keyID, ChannelType: "API"}, DiscountAmount: rec.DiscountAmount}
 		b.RelatedObjectType, b.RelatedObjectID = rec.Related()
 		if b.Metadata == nil {
@@ -326,14 +341,14 @@ func toRollbacksBody(c *gin.Context, r redemption.Redemption) rollbacksBody {
 	one := func(rec redemption.Record) rollbackBody {
 		typ, id := rec.Related()
 		b := rollbackBody{ID: rec.ID, Object: "redemption_rollback", Date: rec.CreatedAt.UTC(), CustomerID: optionalString(rec.CustomerID),
-			Metadata: map[string]any{}, Amount: rec.Amount, Redemption: optionalString(rec.RedemptionID), Reason: rec.Reason,
+			Metadata: map[string]any{}, Amount: recordAmount(rec), Redemption: optionalString(rec.RedemptionID), Reason: rec.Reason,
 			Result: "SUCCESS", Status: "SUCCEEDED", Channel: channelBody{ChannelID: keyID, ChannelType: "API"},
 			RelatedObjectType: typ, RelatedObjectID: id}
 		if rec.CustomerID != "" {
 			b.Customer = &simpleCustomer{ID: rec.CustomerID, Object: "customer"}
 		}
 		if rec.GiftCredits > 0 {
-			b.Gift = &giftAmountBody{Amount: rec.GiftCredits}
+			b.Gift = &giftAmountBody{Amount: -rec.GiftCredits}
 		}
 		return b
 	}
@@ -488,7 +503,7 @@ func recordBody(c *gin.Context, rec redemption.Record) any {
 		return toRollbacksBody(c, redemption.Redemption{Parent: rec}).ParentRollback
 	}
 	b := redemptionBody{ID: rec.ID, Object: "redemption", Date: rec.CreatedAt.UTC(), CustomerID: optionalString(rec.CustomerID),
-		Metadata: rec.Metadata, Amount: rec.Amount, Redemption: optionalString(rec.ParentID), Result: "SUCCESS", Status: rec.Status,
+		Metadata: rec.Metadata, Amount: recordAmount(rec), Redemption: optionalString(rec.ParentID), Result: "SUCCESS", Status: rec.Status,
 		Channel: channelBody{ChannelType: "API"}, DiscountAmount: rec.DiscountAmount}
 	b.RelatedObjectType, b.RelatedObjectID = rec.Related()
 	if b.Metadata == nil {
@@ -507,7 +522,7 @@ type redemptionList struct {
 	Object      string `json:"object" jsonschema:"enum=list"`
 	DataRef     string `json:"data_ref" jsonschema:"enum=redemptions"`
 	Redemptions []any  `json:"redemptions"`
-	Total       int    `json:"total" jsonschema:"description=records on this page"`
+	Total       int    `json:"total" jsonschema:"description=records the filter matches in all"`
 	HasMore     bool   `json:"has_more"`
 }
 
