@@ -129,7 +129,8 @@ func TestSeedPrograms(t *testing.T) {
 			s.do(t, "PUT", "/v1/stacking-rules", tn.bearer(), map[string]any{"exclusive_categories": []string{"general", "loyalty-member"}}).wantStatus(t, http.StatusOK)
 			var v validation
 			s.do(t, "POST", "/v1/validations", tn.bearer(), map[string]any{"redeemables": vouchers(loyalty[0], general[0]), "order": map[string]any{"amount": 10000}}).decode(t, &v)
-			if v.Redeemables[0].Status != "APPLICABLE" || v.Redeemables[1].Status != "SKIPPED" || v.Order.TotalDiscountAmount != 2000 {
+			// A redeemable the stacking rules skip does not spoil the other.
+			if !v.Valid || v.Redeemables[0].Status != "APPLICABLE" || v.Redeemables[1].Status != "SKIPPED" || v.Order.TotalDiscountAmount != 2000 {
 				t.Fatalf("the two discounts combined: %+v", v)
 			}
 			// Both categories are exclusive, and by default one exclusive redeemable applies.
@@ -538,11 +539,61 @@ func TestRedemptionResponsesConformToVoucherify(t *testing.T) {
 		v := s.do(t, "POST", "/v1/validations", tn.bearer(), req)
 		v.wantStatus(t, http.StatusOK)
 		conforms(t, vs, "ValidationsValidateResponseBody", v)
+		// ALL (the default): the unknown code stops the other two, and the order
+		// keeps its amounts.
+		type listed struct {
+			Status string `json:"status"`
+			ID     string `json:"id"`
+			Result struct {
+				Details *struct{ Key string } `json:"details"`
+				Error   *struct{ Key string } `json:"error"`
+			} `json:"result"`
+		}
+		type validated struct {
+			Valid        bool     `json:"valid"`
+			Redeemables  []listed `json:"redeemables"`
+			Inapplicable []listed `json:"inapplicable_redeemables"`
+			Skipped      []listed `json:"skipped_redeemables"`
+			Order        struct {
+				TotalDiscountAmount int64 `json:"total_discount_amount"`
+			} `json:"order"`
+		}
+		var all validated
+		v.decode(t, &all)
+		if all.Valid || len(all.Redeemables) != 3 || len(all.Skipped) != 2 || len(all.Inapplicable) != 1 || all.Order.TotalDiscountAmount != 0 {
+			t.Fatalf("ALL with an unknown code: %s", v.body)
+		}
+		for _, r := range all.Skipped {
+			if r.Result.Details == nil || r.Result.Details.Key != "preceding_validation_failed" {
+				t.Fatalf("skipped without preceding_validation_failed: %s", v.body)
+			}
+		}
 
 		s.do(t, "PUT", "/v1/stacking-rules", tn.bearer(), map[string]any{"redeemables_application_mode": "PARTIAL"}).wantStatus(t, http.StatusOK)
+		// PARTIAL: redeemables lists the applicable ones; the unknown code is
+		// listed apart, in the validation and in the redemption.
+		var part validated
+		pv := s.do(t, "POST", "/v1/validations", tn.bearer(), req)
+		conforms(t, vs, "ValidationsValidateResponseBody", pv)
+		pv.decode(t, &part)
+		if !part.Valid || len(part.Redeemables) != 2 || len(part.Inapplicable) != 1 || part.Inapplicable[0].ID != "NOPE" {
+			t.Fatalf("PARTIAL with an unknown code: %s", pv.body)
+		}
+		for _, r := range part.Redeemables {
+			if r.Status != "APPLICABLE" {
+				t.Fatalf("PARTIAL lists a %s redeemable among redeemables: %s", r.Status, pv.body)
+			}
+		}
 		r := s.do(t, "POST", "/v1/redemptions", tn.bearer(), req)
 		r.wantStatus(t, http.StatusOK)
 		conforms(t, rs, "RedemptionsRedeemResponseBody", r)
+		var partRedeemed struct {
+			Inapplicable []listed `json:"inapplicable_redeemables"`
+		}
+		r.decode(t, &partRedeemed)
+		if len(partRedeemed.Inapplicable) != 1 || partRedeemed.Inapplicable[0].ID != "NOPE" {
+			t.Fatalf("PARTIAL redemption without its inapplicable redeemable: %s", r.body)
+		}
 		var red struct {
 			ParentRedemption struct{ ID string } `json:"parent_redemption"`
 		}

@@ -134,8 +134,12 @@ type validationBody struct {
 	StackingRules           redemption.StackingRules `json:"stacking_rules"`
 }
 
+// toRedeemableBodies are the redeemables of a result: in all, every one, or
+// under PARTIAL application only the applicable ones (as Voucherify lists them);
+// and those skipped and those inapplicable.
 func toRedeemableBodies(res redemption.Result) (all, skipped, inapplicable []redeemableBody) {
 	all, skipped, inapplicable = []redeemableBody{}, []redeemableBody{}, []redeemableBody{}
+	partial := res.Stacking.RedeemablesApplicationMode == "PARTIAL"
 	for _, o := range res.Outcomes {
 		b := redeemableBody{Status: o.Status, ID: o.Ref.ID, Object: o.Ref.Object}
 		if o.Campaign != nil {
@@ -155,7 +159,9 @@ func toRedeemableBodies(res redemption.Result) (all, skipped, inapplicable []red
 			b.Result.Details = &redeemableDetails{Key: o.Reason.Code, Message: o.Reason.Message, Rule: o.Reason.Rule}
 			skipped = append(skipped, b)
 		}
-		all = append(all, b)
+		if !partial || o.Status == redemption.StatusApplicable {
+			all = append(all, b)
+		}
 	}
 	return all, skipped, inapplicable
 }
@@ -242,9 +248,11 @@ type simpleCustomer struct {
 }
 
 type redeemBody struct {
-	Redemptions      []redemptionBody `json:"redemptions"`
-	ParentRedemption redemptionBody   `json:"parent_redemption"`
-	Order            orderBody        `json:"order"`
+	Redemptions             []redemptionBody `json:"redemptions"`
+	ParentRedemption        redemptionBody   `json:"parent_redemption"`
+	Order                   orderBody        `json:"order"`
+	InapplicableRedeemables []redeemableBody `json:"inapplicable_redeemables" jsonschema:"description=under PARTIAL application, the redeemables that did not apply"`
+	SkippedRedeemables      []redeemableBody `json:"skipped_redeemables" jsonschema:"description=under PARTIAL application, the redeemables the stacking rules skipped"`
 }
 
 // rollbackBody is Voucherify's rollback redemption object.
@@ -311,7 +319,9 @@ func (s *Server) toRedeemBody(c *gin.Context, r redemption.Redemption) redeemBod
 		}
 		return b
 	}
-	out := redeemBody{ParentRedemption: base(r.Parent), Order: order, Redemptions: []redemptionBody{}}
+	_, skipped, inapplicable := toRedeemableBodies(r.Result)
+	out := redeemBody{ParentRedemption: base(r.Parent), Order: order, Redemptions: []redemptionBody{},
+		InapplicableRedeemables: inapplicable, SkippedRedeemables: skipped}
 	for _, ch := range r.Children {
 		b := base(ch)
 		b.Redemption = &r.Parent.ID

@@ -224,17 +224,35 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request, tx bun.ID
 		}
 		applied = append(applied, doc)
 	}
-	req.Order.Items = append(req.Order.Items, addedItems(res.Outcomes)...)
-	res.Order, res.Totals = *req.Order, calc.Totals()
-
-	applicable := 0
+	// Validity, as Voucherify decides it: a redeemable the stacking rules skip
+	// does not spoil the others; one that is inapplicable does, unless the
+	// stacking rules apply redeemables PARTIALly.
+	applicable, inapplicable := 0, 0
 	for _, o := range res.Outcomes {
-		if o.Status == StatusApplicable {
+		switch o.Status {
+		case StatusApplicable:
 			applicable++
+		case StatusInapplicable:
+			inapplicable++
 		}
 	}
-	inapplicable := len(res.Outcomes) - applicable
-	res.Valid = applicable > 0 && (snap.stacking.RedeemablesApplicationMode == "PARTIAL" || inapplicable == 0)
+	partial := snap.stacking.RedeemablesApplicationMode == "PARTIAL"
+	if !partial && applicable > 0 && inapplicable > 0 {
+		// ALL: one redeemable that does not apply stops the others, and the
+		// order keeps its amounts.
+		for i := range res.Outcomes {
+			if o := &res.Outcomes[i]; o.Status == StatusApplicable {
+				o.Status, o.Applied = StatusSkipped, Applied{}
+				o.Reason = &policies.Reason{Code: "preceding_validation_failed", Rule: "stacking.redeemables_application_mode",
+					Message: "Another redeemable of the request does not apply, and the stacking rules apply all or none."}
+			}
+		}
+		calc = NewCalculation(req.Order, snap.stacking.DiscountCalculationMode, false)
+		applicable = 0
+	}
+	req.Order.Items = append(req.Order.Items, addedItems(res.Outcomes)...)
+	res.Order, res.Totals = *req.Order, calc.Totals()
+	res.Valid = applicable > 0 && (partial || inapplicable == 0)
 	return res, nil
 }
 
