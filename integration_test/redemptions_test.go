@@ -215,6 +215,61 @@ func TestSeedPrograms(t *testing.T) {
 	})
 }
 
+// Concurrent redemptions of one gift card all succeed and each reports the
+// balance its own redemption left: the replies' balances are distinct and
+// account for every credit taken, and the card's stored balance is the last.
+func TestConcurrentGiftCardRedemptionsReportTheirBalance(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *server) {
+		tn := s.newTenant(t)
+		_, cards := campaignCodes(t, s, tn, map[string]any{"name": "Cards", "campaign_type": "GIFT_VOUCHERS", "vouchers_count": 1,
+			"voucher": map[string]any{"gift": map[string]any{"amount": 10000}}})
+		const n = 8
+		var (
+			wg       sync.WaitGroup
+			mu       sync.Mutex
+			balances = map[int64]int{}
+			statuses = map[int]int{}
+		)
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := s.do(t, "POST", "/v1/redemptions", tn.bearer(), map[string]any{
+					"redeemables": []any{map[string]any{"object": "voucher", "id": cards[0], "gift": map[string]any{"credits": 1000}}},
+					"order":       map[string]any{"amount": 5000}})
+				var body struct {
+					Redemptions []struct {
+						Voucher struct {
+							Gift struct{ Balance int64 }
+						}
+					}
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				statuses[r.status]++
+				if r.status == http.StatusOK && json.Unmarshal(r.body, &body) == nil && len(body.Redemptions) == 1 {
+					balances[body.Redemptions[0].Voucher.Gift.Balance]++
+				}
+			}()
+		}
+		wg.Wait()
+		ok := statuses[http.StatusOK]
+		if ok != n {
+			t.Fatalf("statuses %v: want every redemption to succeed", statuses)
+		}
+		for i := 1; i <= ok; i++ {
+			if balances[10000-int64(i)*1000] != 1 {
+				t.Fatalf("%d successes reported balances %v; want each of 9000 down to %d once", ok, balances, 10000-ok*1000)
+			}
+		}
+		var card struct{ Gift struct{ Balance int64 } }
+		s.do(t, "GET", "/v1/vouchers/"+cards[0], tn.bearer(), nil).decode(t, &card)
+		if card.Gift.Balance != 10000-int64(ok)*1000 {
+			t.Fatalf("stored balance %d after %d redemptions of 1000", card.Gift.Balance, ok)
+		}
+	})
+}
+
 // R1: 1,000 concurrent redemptions against a campaign capped at 500.
 func TestConcurrentRedemptionsRespectTheCap(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *server) {

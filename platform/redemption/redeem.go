@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -118,7 +119,10 @@ type Commit func(ctx context.Context, tx bun.IDB, r Redemption) error
 // saves a transaction's round trips, and the writes go with the COMMIT in one
 // round trip (db.WriteLast) whose guards come last, so the hot rows are locked
 // only from them to the commit. SQLite takes its single write lock at BEGIN, so
-// there the evaluation reads in a read transaction of its own first.
+// there the evaluation reads in a read transaction of its own first. A gift card
+// another redemption moved in between is caught before the writes, and the
+// request evaluated again with the card locked (redeem), so the credits taken
+// and the balance reported are exact.
 func (e *Engine) Redeem(ctx context.Context, t Tenant, req Request, commit Commit) (Redemption, error) {
 	ctx, span := e.tracer.Start(ctx, "redemption.Redeem", trace.WithAttributes(telemetry.TenantAttr(t.ID)))
 	defer span.End()
@@ -127,35 +131,9 @@ func (e *Engine) Redeem(ctx context.Context, t Tenant, req Request, commit Commi
 		r   Redemption
 		err error
 	)
-	if e.db.Dialect() == db.Postgres {
-		// The tenant's policy versions are loaded (once per node) before the
-		// transaction holds a connection: loading takes one of its own.
-		if _, _, err := e.customized(ctx, t.ID); err != nil {
-			return Redemption{}, err
-		}
-		err = e.db.InTx(ctx, t.ID, func(ctx context.Context, tx bun.Tx) error {
-			var err error
-			if res, err = e.evaluate(ctx, t, &req, tx); err != nil {
-				return err
-			}
-			if !res.Valid {
-				return errNotValid
-			}
-			r, err = e.store(ctx, tx, t, &req, res, commit)
-			return err
-		})
-	} else {
-		res, err = e.evaluate(ctx, t, &req, nil)
-		if err == nil && !res.Valid {
-			err = errNotValid
-		}
-		if err == nil {
-			err = e.db.InTx(ctx, t.ID, func(ctx context.Context, tx bun.Tx) error {
-				var err error
-				r, err = e.store(ctx, tx, t, &req, res, commit)
-				return err
-			})
-		}
+	res, r, err = e.redeem(ctx, t, req, commit)
+	if errors.Is(err, errGiftMoved) {
+		err = problem.Conflict("gift_card_busy", "a gift card of this request is being redeemed by other requests; try again")
 	}
 	err = explain(ctx, e.db, t.ID, err)
 	if errors.Is(err, errNotValid) {
@@ -182,6 +160,115 @@ func (e *Engine) Redeem(ctx context.Context, t Tenant, req Request, commit Commi
 
 // errNotValid ends a redemption whose evaluation is not valid before it writes.
 var errNotValid = errors.New("redemption not valid")
+
+// errGiftMoved: a gift card changed between the evaluation's read and its
+// lock, twice (see redeem).
+var errGiftMoved = errors.New("gift card changed since it was read")
+
+// redeem evaluates and stores a redemption. On PostgreSQL the evaluation reads
+// in the redemption's transaction; on SQLite in a read transaction of its own
+// first. Either way, the gift cards it takes credits from are read again in the
+// redemption's transaction before anything is written (confirmGifts); when
+// another redemption moved one in between, the request is evaluated again
+// there, where the cards now stay as read.
+func (e *Engine) redeem(ctx context.Context, t Tenant, req Request, commit Commit) (res Result, r Redemption, err error) {
+	// The evaluation completes the order (amounts, free items): each one starts
+	// from the request's own.
+	fresh := func() *Request {
+		cp := req
+		if req.Order != nil {
+			o := *req.Order
+			o.Items = slices.Clone(o.Items)
+			cp.Order = &o
+		}
+		return &cp
+	}
+	cur := fresh()
+	write := func(ctx context.Context, tx bun.Tx) error {
+		err := e.confirmGifts(ctx, tx, t.ID, res)
+		if errors.Is(err, errGiftMoved) {
+			cur = fresh()
+			if res, err = e.evaluate(ctx, t, cur, tx); err != nil {
+				return err
+			}
+			if !res.Valid {
+				return errNotValid
+			}
+			err = e.confirmGifts(ctx, tx, t.ID, res)
+		}
+		if err != nil {
+			return err
+		}
+		r, err = e.store(ctx, tx, t, cur, res, commit)
+		return err
+	}
+	if e.db.Dialect() == db.Postgres {
+		// The tenant's policy versions are loaded (once per node) before the
+		// transaction holds a connection: loading takes one of its own.
+		if _, _, err := e.customized(ctx, t.ID); err != nil {
+			return res, r, err
+		}
+		err = e.db.InTx(ctx, t.ID, func(ctx context.Context, tx bun.Tx) error {
+			var err error
+			if res, err = e.evaluate(ctx, t, cur, tx); err != nil {
+				return err
+			}
+			if !res.Valid {
+				return errNotValid
+			}
+			return write(ctx, tx)
+		})
+		return res, r, err
+	}
+	res, err = e.evaluate(ctx, t, cur, nil)
+	if err == nil && !res.Valid {
+		err = errNotValid
+	}
+	if err == nil {
+		err = e.db.InTx(ctx, t.ID, write)
+	}
+	return res, r, err
+}
+
+// confirmGifts reads again in tx, locked on PostgreSQL (SQLite's writer lock
+// already serialises), the gift cards res takes credits from. When another
+// redemption changed one since the evaluation read it, the credits taken and
+// the balance the reply reports would be stale: errGiftMoved. A gift card is
+// rarely redeemed concurrently, so this costs a round trip and no waiting; a
+// multi-use discount code, redeemed concurrently by design, is not locked.
+func (e *Engine) confirmGifts(ctx context.Context, tx bun.IDB, tenantID string, res Result) error {
+	gifts := map[string]campaigns.Voucher{}
+	var ids []string
+	for _, o := range res.Outcomes {
+		if o.Status == StatusApplicable && o.Voucher != nil {
+			ids = append(ids, o.Voucher.ID)
+			if o.Applied.GiftCredits > 0 {
+				gifts[o.Voucher.ID] = *o.Voucher
+			}
+		}
+	}
+	if len(gifts) == 0 {
+		return nil
+	}
+	// Every voucher of the request is locked, in id order, as the guards and a
+	// rollback lock them: locking the gift cards alone, first, could deadlock
+	// with a rollback holding another of the request's vouchers.
+	var now []campaigns.Voucher
+	q := tx.NewSelect().Model(&now).Column("v.id", "v.gift_balance", "v.redeemed_quantity").
+		Where("v.tenant_id = ?", tenantID).Where("v.id IN (?)", bun.In(ids)).OrderExpr("v.id")
+	if e.db.Dialect() == db.Postgres {
+		q = q.For("UPDATE OF v")
+	}
+	if err := q.Scan(ctx); err != nil {
+		return fmt.Errorf("confirm gift cards: %w", err)
+	}
+	for _, v := range now {
+		if was, ok := gifts[v.ID]; ok && (v.GiftBalance != was.GiftBalance || v.RedeemedQuantity != was.RedeemedQuantity) {
+			return errGiftMoved
+		}
+	}
+	return nil
+}
 
 // store writes a valid evaluation's redemption as tx's last work: its records,
 // audit event and outbox event, then the guards of its claims.
