@@ -184,8 +184,44 @@ func (c *Calculation) perItem(d campaigns.Discount, items []int) []ItemDiscount 
 }
 
 // proportional splits amount over the items in proportion to what is left of them
-// (or to their quantities), by largest remainder, so the parts add up exactly.
+// (or to their quantities), by largest remainder, so the parts add up exactly. A
+// part larger than what is left of its line is cut to it and the rest split
+// again over the lines that have room, so the amount is given in full while the
+// lines can take it.
 func (c *Calculation) proportional(amount int64, items []int, byQuantity bool) []ItemDiscount {
+	amount = min(amount, c.left())
+	given := make(map[int]int64, len(items))
+	open := items
+	for amount > 0 && len(open) > 0 {
+		parts := c.split(amount, open, byQuantity)
+		var next []int
+		var round int64
+		for k, i := range open {
+			v := min(parts[k], c.remaining[i]-given[i])
+			given[i] += v
+			round += v
+			if c.remaining[i] > given[i] {
+				next = append(next, i)
+			}
+		}
+		amount -= round
+		if round == 0 || len(next) == len(open) {
+			break
+		}
+		open = next
+	}
+	var out []ItemDiscount
+	for _, i := range items {
+		if given[i] > 0 {
+			out = append(out, ItemDiscount{i, given[i]})
+		}
+	}
+	return out
+}
+
+// split divides amount over items in proportion to what is left of them (or to
+// their quantities) by largest remainder: the parts add up to amount exactly.
+func (c *Calculation) split(amount int64, items []int, byQuantity bool) []int64 {
 	weights := make([]int64, len(items))
 	var total int64
 	for k, i := range items {
@@ -195,16 +231,15 @@ func (c *Calculation) proportional(amount int64, items []int, byQuantity bool) [
 		}
 		total += weights[k]
 	}
+	out := make([]int64, len(items))
 	if total == 0 {
-		return nil
+		return out
 	}
-	amount = min(amount, c.left())
-	out := make([]ItemDiscount, len(items))
 	var given int64
 	rems := make([]int64, len(items))
-	for k, i := range items {
+	for k := range items {
 		q, r := mulDivRem(amount, weights[k], total)
-		out[k] = ItemDiscount{i, q}
+		out[k] = q
 		rems[k] = r
 		given += q
 	}
@@ -218,7 +253,7 @@ func (c *Calculation) proportional(amount int64, items []int, byQuantity bool) [
 		if best < 0 {
 			break
 		}
-		out[best].Amount++
+		out[best]++
 		rems[best] = -1
 		given++
 	}

@@ -88,6 +88,20 @@ func TestItemDiscounts(t *testing.T) {
 		t.Fatalf("proportional: %+v", a)
 	}
 
+	// By quantity, one unit each: 5.00 and 5.00, but the cheap line has 1.00 to
+	// give; the other 4.00 go to the line with room, so 10.00 come off in full.
+	calc = NewCalculation(order(t, 0, Item{ProductID: "pin", Quantity: 1, Amount: 100}, Item{ProductID: "coat", Quantity: 1, Amount: 5000}), CalcDiscounted, false)
+	a = calc.ApplyDiscount(campaigns.Discount{Type: campaigns.DiscountAmount, AmountOff: i64(1000), Effect: campaigns.EffectApplyToItemsProportionallyByQty}, nil)
+	if a.Total() != 1000 || len(a.ItemDiscounts) != 2 || a.ItemDiscounts[0].Amount != 100 || a.ItemDiscounts[1].Amount != 900 {
+		t.Fatalf("proportional by quantity, capped by a line: %+v", a)
+	}
+	// More than the lines hold: each gives all it has.
+	calc = NewCalculation(order(t, 10000, Item{ProductID: "pin", Quantity: 1, Amount: 100}, Item{ProductID: "hat", Quantity: 3, Amount: 300}), CalcDiscounted, false)
+	a = calc.ApplyDiscount(campaigns.Discount{Type: campaigns.DiscountAmount, AmountOff: i64(1000), Effect: campaigns.EffectApplyToItemsProportionallyByQty}, nil)
+	if a.Total() != 400 {
+		t.Fatalf("proportional by quantity over lines worth 4.00: %+v", a)
+	}
+
 	calc = NewCalculation(order(t, 0, items...), CalcDiscounted, false)
 	a = calc.ApplyDiscount(campaigns.Discount{Type: campaigns.DiscountAmount, AmountOff: i64(100), Effect: campaigns.EffectApplyToItemsByQuantity}, nil)
 	if a.Total() != 100*(2+4+1) {
