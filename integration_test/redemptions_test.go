@@ -699,6 +699,23 @@ func TestRedemptionResponsesConformToVoucherify(t *testing.T) {
 		one := s.do(t, "GET", "/v1/redemptions/"+red.ParentRedemption.ID, tn.bearer(), nil)
 		one.wantStatus(t, http.StatusOK)
 		conforms(t, rs, "RedemptionsGetResponseBody", one)
+		// The parent reads back with the order it stored, item discounts included.
+		type storedOrder struct {
+			Order *struct {
+				TotalAmount         int64 `json:"total_amount"`
+				TotalDiscountAmount int64 `json:"total_discount_amount"`
+				Items               []struct {
+					DiscountAmount int64 `json:"discount_amount"`
+				} `json:"items"`
+			} `json:"order"`
+		}
+		var got, want storedOrder
+		one.decode(t, &got)
+		r.decode(t, &want)
+		if got.Order == nil || want.Order == nil || got.Order.TotalAmount != want.Order.TotalAmount ||
+			got.Order.TotalDiscountAmount != want.Order.TotalDiscountAmount || len(got.Order.Items) != len(want.Order.Items) {
+			t.Fatalf("the parent reads back with order %s; the redemption answered %s", one.body, r.body)
+		}
 		var filtered struct {
 			Redemptions []struct{ Object string } `json:"redemptions"`
 		}

@@ -60,13 +60,16 @@ type orderItemBody struct {
 }
 
 func toOrderBody(res redemption.Result) orderBody {
-	o, t := res.Order, res.Totals
-	itemDisc := map[int]int64{}
-	for _, oc := range res.Outcomes {
-		for _, d := range oc.Applied.ItemDiscounts {
-			itemDisc[d.Index] += d.Amount
-		}
+	customerID := ""
+	if res.Customer != nil {
+		customerID = res.Customer.ID
 	}
+	return orderBodyOf(res.Order, res.Totals, res.ItemDiscounts(), customerID)
+}
+
+// orderBodyOf is Voucherify's calculated order: o with totals t, itemDisc off
+// each item (by index) and the customer's id when known.
+func orderBodyOf(o redemption.Order, t redemption.Totals, itemDisc []int64, customerID string) orderBody {
 	b := orderBody{ID: o.ID, SourceID: o.SourceID, Amount: t.Amount, InitialAmount: t.Amount, DiscountAmount: t.DiscountAmount,
 		ItemsDiscountAmount: t.ItemsDiscountAmount, TotalDiscountAmount: t.TotalDiscountAmount, TotalAmount: t.TotalAmount,
 		AppliedDiscountAmount: t.AppliedDiscountAmount, ItemsAppliedDiscountAmount: t.ItemsAppliedDiscountAmount,
@@ -74,12 +77,16 @@ func toOrderBody(res redemption.Result) orderBody {
 	if b.Metadata == nil {
 		b.Metadata = map[string]any{}
 	}
-	if res.Customer != nil {
-		b.CustomerID = &res.Customer.ID
+	if customerID != "" {
+		b.CustomerID = &customerID
 	}
 	for i, it := range o.Items {
+		var disc int64
+		if i < len(itemDisc) {
+			disc = itemDisc[i]
+		}
 		b.Items = append(b.Items, orderItemBody{SKUID: it.SKUID, ProductID: it.ProductID, SourceID: it.SourceID, Quantity: it.Quantity,
-			Price: it.Price, Amount: it.Amount, DiscountAmount: itemDisc[i], SubtotalAmount: it.Amount - itemDisc[i], Metadata: it.Metadata, Object: "order_item"})
+			Price: it.Price, Amount: it.Amount, DiscountAmount: disc, SubtotalAmount: it.Amount - disc, Metadata: it.Metadata, Object: "order_item"})
 	}
 	return b
 }
@@ -524,6 +531,10 @@ func recordBody(c *gin.Context, rec redemption.Record) any {
 	}
 	if rec.GiftCredits > 0 {
 		b.Gift = &giftAmountBody{Amount: rec.GiftCredits}
+	}
+	if o, ok := rec.Order(); ok {
+		order := orderBodyOf(o.Order, o.Totals, o.ItemDiscounts, rec.CustomerID)
+		b.Order = &order
 	}
 	return b
 }

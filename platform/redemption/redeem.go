@@ -62,6 +62,40 @@ type Record struct {
 	CreatedAt      time.Time       `bun:"created_at"`
 }
 
+// StoredOrder is the order a parent redemption stored, with its totals and the
+// discount on each item, as the redemption computed them.
+type StoredOrder struct {
+	Order         Order   `json:"order"`
+	Totals        Totals  `json:"totals"`
+	ItemDiscounts []int64 `json:"item_discounts,omitempty"` // by item index
+}
+
+// Order is the order r stored: a parent redemption's; false for other records.
+func (r Record) Order() (StoredOrder, bool) {
+	var o StoredOrder
+	if len(r.OrderData) == 0 || json.Unmarshal(r.OrderData, &o) != nil {
+		return StoredOrder{}, false
+	}
+	return o, true
+}
+
+// ItemDiscounts is the discount the applicable redeemables give each item of
+// the order, by item index.
+func (res Result) ItemDiscounts() []int64 {
+	out := make([]int64, len(res.Order.Items))
+	for _, o := range res.Outcomes {
+		if o.Status != StatusApplicable {
+			continue
+		}
+		for _, d := range o.Applied.ItemDiscounts {
+			if d.Index >= 0 && d.Index < len(out) {
+				out[d.Index] += d.Amount
+			}
+		}
+	}
+	return out
+}
+
 // Related is what the record is about, as Voucherify's related_object_type and
 // related_object_id: a parent is about a redemption (itself, or for a rollback the
 // one it reverses), a child about its voucher or promotion tier.
@@ -279,7 +313,7 @@ func (e *Engine) store(ctx context.Context, tx bun.Tx, t Tenant, req *Request, r
 	if res.Customer != nil {
 		customerID = res.Customer.ID
 	}
-	orderData, err := json.Marshal(map[string]any{"order": res.Order, "totals": res.Totals})
+	orderData, err := json.Marshal(StoredOrder{Order: res.Order, Totals: res.Totals, ItemDiscounts: res.ItemDiscounts()})
 	if err != nil {
 		return Redemption{}, err
 	}
