@@ -653,9 +653,23 @@ func TestRedemptionResponsesConformToVoucherify(t *testing.T) {
 			ParentRedemption struct{ ID string } `json:"parent_redemption"`
 		}
 		r.decode(t, &red)
-		rb := s.do(t, "POST", "/v1/redemptions/"+red.ParentRedemption.ID+"/rollbacks?reason=returned", tn.bearer(), nil)
+		rb := s.do(t, "POST", "/v1/redemptions/"+red.ParentRedemption.ID+"/rollbacks?reason=returned", tn.bearer(), map[string]any{"metadata": map[string]any{"till": "7"}})
 		rb.wantStatus(t, http.StatusOK)
 		conforms(t, rs, "RedemptionsRollbacksCreateResponseBody", rb)
+		var rbMeta struct {
+			ParentRollback struct {
+				ID       string         `json:"id"`
+				Metadata map[string]any `json:"metadata"`
+			} `json:"parent_rollback"`
+		}
+		rb.decode(t, &rbMeta)
+		var readBack struct {
+			Metadata map[string]any `json:"metadata"`
+		}
+		s.do(t, "GET", "/v1/redemptions/"+rbMeta.ParentRollback.ID, tn.bearer(), nil).decode(t, &readBack)
+		if rbMeta.ParentRollback.Metadata["till"] != "7" || readBack.Metadata["till"] != "7" {
+			t.Fatalf("rollback metadata: answered %v, reads back %v", rbMeta.ParentRollback.Metadata, readBack.Metadata)
+		}
 		// A gift card's redemption amounts to the credits it took; its rollback
 		// gives them back, negative, as Voucherify shows them.
 		type amounts struct {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/punchcard-loyalty/punchcard/platform/campaigns"
 	"github.com/punchcard-loyalty/punchcard/platform/idempotency"
+	"github.com/punchcard-loyalty/punchcard/platform/metadata"
 	"github.com/punchcard-loyalty/punchcard/platform/problem"
 	"github.com/punchcard-loyalty/punchcard/platform/redemption"
 	"github.com/punchcard-loyalty/punchcard/platform/telemetry"
@@ -358,9 +359,12 @@ func toRollbacksBody(c *gin.Context, r redemption.Redemption) rollbacksBody {
 	one := func(rec redemption.Record) rollbackBody {
 		typ, id := rec.Related()
 		b := rollbackBody{ID: rec.ID, Object: "redemption_rollback", Date: rec.CreatedAt.UTC(), CustomerID: optionalString(rec.CustomerID),
-			Metadata: map[string]any{}, Amount: recordAmount(rec), Redemption: optionalString(rec.RedemptionID), Reason: rec.Reason,
+			Metadata: rec.Metadata, Amount: recordAmount(rec), Redemption: optionalString(rec.RedemptionID), Reason: rec.Reason,
 			Result: "SUCCESS", Status: "SUCCEEDED", Channel: channelBody{ChannelID: keyID, ChannelType: "API"},
 			RelatedObjectType: typ, RelatedObjectID: id}
+		if b.Metadata == nil {
+			b.Metadata = map[string]any{}
+		}
 		if rec.CustomerID != "" {
 			b.Customer = &simpleCustomer{ID: rec.CustomerID, Object: "customer"}
 		}
@@ -464,7 +468,8 @@ func (s *Server) redeem(c *gin.Context, ticket *idempotency.Ticket) (int, any, e
 }
 
 type rollbackRequest struct {
-	Reason string `json:"reason,omitempty" jsonschema:"maxLength=1000"`
+	Reason   string         `json:"reason,omitempty" jsonschema:"maxLength=1000"`
+	Metadata map[string]any `json:"metadata,omitempty" jsonschema:"description=kept on every rollback record"`
 }
 
 func (s *Server) rollback(c *gin.Context, ticket *idempotency.Ticket) (int, any, error) {
@@ -480,9 +485,13 @@ func (s *Server) rollback(c *gin.Context, ticket *idempotency.Ticket) (int, any,
 	if len(req.Reason) > 1000 {
 		return 0, nil, problem.Invalid("reason", "reason must be at most 1000 characters")
 	}
+	if err := metadata.Check("metadata", req.Metadata); err != nil {
+		return 0, nil, err
+	}
 	var sent []byte
 	render := func(r redemption.Redemption) any { return toRollbacksBody(c, r) }
-	r, err := s.Redemptions.Rollback(c.Request.Context(), tenantOf(c), c.Param("id"), req.Reason, finishWith(ticket, render, &sent))
+	r, err := s.Redemptions.Rollback(c.Request.Context(), tenantOf(c), c.Param("id"),
+		redemption.RollbackRequest{Reason: req.Reason, Metadata: req.Metadata}, finishWith(ticket, render, &sent))
 	if err != nil {
 		return 0, nil, err
 	}

@@ -397,10 +397,18 @@ func (e *Engine) refused(ctx context.Context, t Tenant, res Result, perr error) 
 	return perr
 }
 
+// RollbackRequest is what a rollback states about itself: why, and metadata of
+// the caller's kept on every rollback record.
+type RollbackRequest struct {
+	Reason   string
+	Metadata map[string]any
+}
+
 // Rollback reverses a successful redemption: every child's counters, voucher uses
 // and gift credits come back under the mirror guards, and the redemption is marked
 // rolled back, so a second rollback is refused rather than giving back twice.
-func (e *Engine) Rollback(ctx context.Context, t Tenant, parentID, reason string, commit Commit) (Redemption, error) {
+func (e *Engine) Rollback(ctx context.Context, t Tenant, parentID string, req RollbackRequest, commit Commit) (Redemption, error) {
+	reason := req.Reason
 	ctx, span := e.tracer.Start(ctx, "redemption.Rollback", trace.WithAttributes(telemetry.TenantAttr(t.ID)))
 	defer span.End()
 	now := e.now().UTC().Truncate(time.Microsecond)
@@ -447,13 +455,13 @@ func (e *Engine) Rollback(ctx context.Context, t Tenant, parentID, reason string
 		}
 		rb := Record{TenantID: t.ID, ID: ids.New(idRollback), Kind: "rollback", RedemptionID: parent.ID, Status: Succeeded,
 			CustomerID: parent.CustomerID, OrderID: parent.OrderID, Amount: parent.Amount, DiscountAmount: parent.DiscountAmount,
-			Channel: parent.Channel, LocalDate: parent.LocalDate, Reason: reason, CreatedAt: now}
+			Channel: parent.Channel, LocalDate: parent.LocalDate, Reason: reason, Metadata: req.Metadata, CreatedAt: now}
 		rows := []Record{rb}
 		for _, c := range children {
 			rows = append(rows, Record{TenantID: t.ID, ID: ids.New(idRollback), ParentID: rb.ID, Kind: "rollback", RedemptionID: c.ID,
 				Status: Succeeded, CustomerID: c.CustomerID, VoucherID: c.VoucherID, VoucherCode: c.VoucherCode, TierID: c.TierID, CampaignID: c.CampaignID,
 				OrderID: c.OrderID, Amount: c.Amount, DiscountAmount: c.DiscountAmount, GiftCredits: c.GiftCredits,
-				Channel: c.Channel, LocalDate: c.LocalDate, Reason: reason, CreatedAt: now})
+				Channel: c.Channel, LocalDate: c.LocalDate, Reason: reason, Metadata: req.Metadata, CreatedAt: now})
 		}
 		out = Redemption{Parent: rows[0], Children: rows[1:]}
 		if commit != nil {
