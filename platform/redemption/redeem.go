@@ -289,7 +289,7 @@ func (e *Engine) confirmGifts(ctx context.Context, tx bun.IDB, tenantID string, 
 	// with a rollback holding another of the request's vouchers.
 	var now []campaigns.Voucher
 	q := tx.NewSelect().Model(&now).Column("v.id", "v.gift_balance", "v.redeemed_quantity").
-		Where("v.tenant_id = ?", tenantID).Where("v.id IN (?)", bun.In(ids)).OrderExpr("v.id")
+		Where("v.tenant_id = ?", tenantID).Where("v.id IN (?)", bun.List(ids)).OrderExpr("v.id")
 	if e.db.Dialect() == db.Postgres {
 		q = q.For("UPDATE OF v")
 	}
