@@ -252,6 +252,11 @@ func TestHealthReadinessAndOpenAPI(t *testing.T) {
 			}
 		}
 		s.do(t, "GET", "/v1/nothing-here", nil, nil).wantError(t, http.StatusNotFound, "not_found", "No route")
+		wrong := s.do(t, "DELETE", "/v1/validations", nil, nil)
+		wrong.wantError(t, http.StatusMethodNotAllowed, "method_not_allowed", "DELETE")
+		if allow := wrong.header.Get("Allow"); allow != "POST" {
+			t.Fatalf("405 with Allow %q, want POST", allow)
+		}
 	})
 }
 

@@ -45,6 +45,8 @@ func status(k problem.Kind) int {
 		return http.StatusUnprocessableEntity
 	case problem.KindTooMany:
 		return http.StatusTooManyRequests
+	case problem.KindMethodNotAllowed:
+		return http.StatusMethodNotAllowed
 	default:
 		return http.StatusInternalServerError
 	}

@@ -55,6 +55,7 @@ func notFoundRoute(c *gin.Context) error {
 }
 
 func methodNotAllowed(c *gin.Context) error {
-	return &problem.Error{Kind: problem.KindInvalid, Key: "method_not_allowed", Message: "Method not allowed",
+	// gin has set the Allow header.
+	return &problem.Error{Kind: problem.KindMethodNotAllowed, Key: "method_not_allowed", Message: "Method not allowed",
 		Details: "Method " + c.Request.Method + " is not allowed on " + c.Request.URL.Path}
 }

@@ -14,14 +14,15 @@ type Kind int
 
 // The kinds of domain error.
 const (
-	KindInvalid       Kind = iota + 1 // the request is malformed or breaks a rule about its fields
-	KindNotFound                      // the resource does not exist for this tenant
-	KindConflict                      // the request collides with the current state
-	KindUnauthorized                  // no valid credentials
-	KindForbidden                     // credentials valid but not allowed
-	KindUnprocessable                 // well-formed but cannot be carried out
-	KindTooMany                       // rate limited
-	KindTooLarge                      // body over the limit
+	KindInvalid          Kind = iota + 1 // the request is malformed or breaks a rule about its fields
+	KindNotFound                         // the resource does not exist for this tenant
+	KindConflict                         // the request collides with the current state
+	KindUnauthorized                     // no valid credentials
+	KindForbidden                        // credentials valid but not allowed
+	KindUnprocessable                    // well-formed but cannot be carried out
+	KindTooMany                          // rate limited
+	KindTooLarge                         // body over the limit
+	KindMethodNotAllowed                 // the route exists, not with this method
 )
 
 // Error is a domain error with everything the API response needs.
