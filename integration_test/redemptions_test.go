@@ -596,9 +596,13 @@ func TestRedemptionResponsesConformToVoucherify(t *testing.T) {
 		conforms(t, vs, "ValidationsValidateResponseBody", v)
 		// ALL (the default): the unknown code stops the other two, and the order
 		// keeps its amounts.
+		type applied struct {
+			TotalApplied int64 `json:"total_applied_discount_amount"`
+		}
 		type listed struct {
-			Status string `json:"status"`
-			ID     string `json:"id"`
+			Status string   `json:"status"`
+			ID     string   `json:"id"`
+			Order  *applied `json:"order"`
 			Result struct {
 				Details *struct{ Key string } `json:"details"`
 				Error   *struct{ Key string } `json:"error"`
@@ -611,6 +615,7 @@ func TestRedemptionResponsesConformToVoucherify(t *testing.T) {
 			Skipped      []listed `json:"skipped_redeemables"`
 			Order        struct {
 				TotalDiscountAmount int64 `json:"total_discount_amount"`
+				TotalApplied        int64 `json:"total_applied_discount_amount"`
 			} `json:"order"`
 		}
 		var all validated
@@ -634,20 +639,39 @@ func TestRedemptionResponsesConformToVoucherify(t *testing.T) {
 		if !part.Valid || len(part.Redeemables) != 2 || len(part.Inapplicable) != 1 || part.Inapplicable[0].ID != "NOPE" {
 			t.Fatalf("PARTIAL with an unknown code: %s", pv.body)
 		}
+		var sum int64
 		for _, r := range part.Redeemables {
-			if r.Status != "APPLICABLE" {
-				t.Fatalf("PARTIAL lists a %s redeemable among redeemables: %s", r.Status, pv.body)
+			if r.Status != "APPLICABLE" || r.Order == nil {
+				t.Fatalf("PARTIAL lists a %s redeemable among redeemables, or one without its order: %s", r.Status, pv.body)
 			}
+			sum += r.Order.TotalApplied
+		}
+		// Each applicable redeemable's order shows its own applied amounts; they add up.
+		if sum != part.Order.TotalApplied || sum == 0 {
+			t.Fatalf("the redeemables' applied amounts add up to %d, the order's are %d", sum, part.Order.TotalApplied)
 		}
 		r := s.do(t, "POST", "/v1/redemptions", tn.bearer(), req)
 		r.wantStatus(t, http.StatusOK)
 		conforms(t, rs, "RedemptionsRedeemResponseBody", r)
 		var partRedeemed struct {
 			Inapplicable []listed `json:"inapplicable_redeemables"`
+			Redemptions  []struct {
+				Order *applied `json:"order"`
+			} `json:"redemptions"`
 		}
 		r.decode(t, &partRedeemed)
 		if len(partRedeemed.Inapplicable) != 1 || partRedeemed.Inapplicable[0].ID != "NOPE" {
 			t.Fatalf("PARTIAL redemption without its inapplicable redeemable: %s", r.body)
+		}
+		sum = 0
+		for _, ch := range partRedeemed.Redemptions {
+			if ch.Order == nil {
+				t.Fatalf("a child redemption without its order: %s", r.body)
+			}
+			sum += ch.Order.TotalApplied
+		}
+		if sum != part.Order.TotalApplied {
+			t.Fatalf("the child redemptions' applied amounts add up to %d, want %d", sum, part.Order.TotalApplied)
 		}
 		var red struct {
 			ParentRedemption struct{ ID string } `json:"parent_redemption"`

@@ -103,6 +103,22 @@ type redeemableBody struct {
 	CampaignName string           `json:"campaign_name,omitempty"`
 	CampaignID   string           `json:"campaign_id,omitempty"`
 	Name         string           `json:"name,omitempty" jsonschema:"description=a promotion tier's name"`
+	Order        *orderBody       `json:"order,omitempty" jsonschema:"description=an applicable redeemable's view of the order: the request's totals with its own applied amounts"`
+}
+
+// redeemableOrder is the order as one applicable redeemable sees it, as
+// Voucherify shows it on the redeemable: the request's order and totals, with
+// the applied amounts of that redeemable alone, so that they add up over the
+// redeemables to the order's.
+func redeemableOrder(order orderBody, o redemption.Outcome) *orderBody {
+	var items int64
+	for _, d := range o.Applied.ItemDiscounts {
+		items += d.Amount
+	}
+	order.AppliedDiscountAmount = o.Applied.OrderDiscount + o.Applied.GiftCredits
+	order.ItemsAppliedDiscountAmount = items
+	order.TotalAppliedDiscountAmount = order.AppliedDiscountAmount + items
+	return &order
 }
 
 type redeemableResult struct {
@@ -145,7 +161,7 @@ type validationBody struct {
 // toRedeemableBodies are the redeemables of a result: in all, every one, or
 // under PARTIAL application only the applicable ones (as Voucherify lists them);
 // and those skipped and those inapplicable.
-func toRedeemableBodies(res redemption.Result) (all, skipped, inapplicable []redeemableBody) {
+func toRedeemableBodies(res redemption.Result, order orderBody) (all, skipped, inapplicable []redeemableBody) {
 	all, skipped, inapplicable = []redeemableBody{}, []redeemableBody{}, []redeemableBody{}
 	partial := res.Stacking.RedeemablesApplicationMode == "PARTIAL"
 	for _, o := range res.Outcomes {
@@ -160,6 +176,7 @@ func toRedeemableBodies(res redemption.Result) (all, skipped, inapplicable []red
 		switch o.Status {
 		case redemption.StatusApplicable:
 			b.Result = applicableResult(o)
+			b.Order = redeemableOrder(order, o)
 		case redemption.StatusInapplicable:
 			b.Result.Error = &redeemableError{Code: http.StatusBadRequest, Key: o.Reason.Code, Message: o.Reason.Message, Rule: o.Reason.Rule}
 			inapplicable = append(inapplicable, b)
@@ -212,9 +229,10 @@ func (s *Server) validate(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	all, skipped, inapplicable := toRedeemableBodies(res)
+	order := toOrderBody(res)
+	all, skipped, inapplicable := toRedeemableBodies(res, order)
 	c.JSON(http.StatusOK, validationBody{ID: "valid_" + telemetry.RequestID(c.Request.Context()), Valid: res.Valid, Redeemables: all,
-		SkippedRedeemables: skipped, InapplicableRedeemables: inapplicable, Order: toOrderBody(res), StackingRules: res.Stacking})
+		SkippedRedeemables: skipped, InapplicableRedeemables: inapplicable, Order: order, StackingRules: res.Stacking})
 	return nil
 }
 
@@ -327,13 +345,16 @@ func (s *Server) toRedeemBody(c *gin.Context, r redemption.Redemption) redeemBod
 		}
 		return b
 	}
-	_, skipped, inapplicable := toRedeemableBodies(r.Result)
+	_, skipped, inapplicable := toRedeemableBodies(r.Result, order)
 	out := redeemBody{ParentRedemption: base(r.Parent), Order: order, Redemptions: []redemptionBody{},
 		InapplicableRedeemables: inapplicable, SkippedRedeemables: skipped}
 	for _, ch := range r.Children {
 		b := base(ch)
 		b.Redemption = &r.Parent.ID
 		for _, o := range r.Result.Outcomes {
+			if o.Status == redemption.StatusApplicable && ((o.Voucher != nil && o.Voucher.ID == ch.VoucherID) || (o.Tier != nil && o.Tier.ID == ch.TierID)) {
+				b.Order = redeemableOrder(order, o)
+			}
 			if o.Voucher != nil && o.Voucher.ID == ch.VoucherID {
 				name := ""
 				if o.Campaign != nil {
