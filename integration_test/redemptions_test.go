@@ -689,10 +689,17 @@ func TestRedemptionResponsesConformToVoucherify(t *testing.T) {
 		rb.decode(t, &rbMeta)
 		var readBack struct {
 			Metadata map[string]any `json:"metadata"`
+			Channel  struct {
+				ChannelID string `json:"channel_id"`
+			} `json:"channel"`
 		}
 		s.do(t, "GET", "/v1/redemptions/"+rbMeta.ParentRollback.ID, tn.bearer(), nil).decode(t, &readBack)
 		if rbMeta.ParentRollback.Metadata["till"] != "7" || readBack.Metadata["till"] != "7" {
 			t.Fatalf("rollback metadata: answered %v, reads back %v", rbMeta.ParentRollback.Metadata, readBack.Metadata)
+		}
+		// The channel is the key that acted, whoever reads the record later.
+		if readBack.Channel.ChannelID != tn.KeyID {
+			t.Fatalf("rollback read back with channel %q, want the key %s", readBack.Channel.ChannelID, tn.KeyID)
 		}
 		// A gift card's redemption amounts to the credits it took; its rollback
 		// gives them back, negative, as Voucherify shows them.
@@ -739,6 +746,9 @@ func TestRedemptionResponsesConformToVoucherify(t *testing.T) {
 		conforms(t, rs, "RedemptionsGetResponseBody", one)
 		// The parent reads back with the order it stored, item discounts included.
 		type storedOrder struct {
+			Channel struct {
+				ChannelID string `json:"channel_id"`
+			} `json:"channel"`
 			Order *struct {
 				TotalAmount         int64 `json:"total_amount"`
 				TotalDiscountAmount int64 `json:"total_discount_amount"`
@@ -753,6 +763,9 @@ func TestRedemptionResponsesConformToVoucherify(t *testing.T) {
 		if got.Order == nil || want.Order == nil || got.Order.TotalAmount != want.Order.TotalAmount ||
 			got.Order.TotalDiscountAmount != want.Order.TotalDiscountAmount || len(got.Order.Items) != len(want.Order.Items) {
 			t.Fatalf("the parent reads back with order %s; the redemption answered %s", one.body, r.body)
+		}
+		if got.Channel.ChannelID != tn.KeyID {
+			t.Fatalf("the parent reads back with channel %q, want the key %s", got.Channel.ChannelID, tn.KeyID)
 		}
 		var filtered struct {
 			Redemptions []struct{ Object string } `json:"redemptions"`

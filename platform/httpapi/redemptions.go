@@ -329,13 +329,12 @@ func optionalString(s string) *string {
 	return &s
 }
 
-func (s *Server) toRedeemBody(c *gin.Context, r redemption.Redemption) redeemBody {
+func toRedeemBody(r redemption.Redemption) redeemBody {
 	order := toOrderBody(r.Result)
-	keyID := principal(c).KeyID
 	base := func(rec redemption.Record) redemptionBody {
 		b := redemptionBody{ID: rec.ID, Object: "redemption", Date: rec.CreatedAt.UTC(), CustomerID: optionalString(rec.CustomerID),
 			Metadata: rec.Metadata, Amount: recordAmount(rec), Result: "SUCCESS", Status: rec.Status, Order: &order,
-			Channel: channelBody{ChannelID: keyID, ChannelType: "API"}, DiscountAmount: rec.DiscountAmount}
+			Channel: channelBody{ChannelID: rec.ActorID, ChannelType: "API"}, DiscountAmount: rec.DiscountAmount}
 		b.RelatedObjectType, b.RelatedObjectID = rec.Related()
 		if b.Metadata == nil {
 			b.Metadata = map[string]any{}
@@ -375,13 +374,12 @@ func (s *Server) toRedeemBody(c *gin.Context, r redemption.Redemption) redeemBod
 	return out
 }
 
-func toRollbacksBody(c *gin.Context, r redemption.Redemption) rollbacksBody {
-	keyID := principal(c).KeyID
+func toRollbacksBody(r redemption.Redemption) rollbacksBody {
 	one := func(rec redemption.Record) rollbackBody {
 		typ, id := rec.Related()
 		b := rollbackBody{ID: rec.ID, Object: "redemption_rollback", Date: rec.CreatedAt.UTC(), CustomerID: optionalString(rec.CustomerID),
 			Metadata: rec.Metadata, Amount: recordAmount(rec), Redemption: optionalString(rec.RedemptionID), Reason: rec.Reason,
-			Result: "SUCCESS", Status: "SUCCEEDED", Channel: channelBody{ChannelID: keyID, ChannelType: "API"},
+			Result: "SUCCESS", Status: "SUCCEEDED", Channel: channelBody{ChannelID: rec.ActorID, ChannelType: "API"},
 			RelatedObjectType: typ, RelatedObjectID: id}
 		if b.Metadata == nil {
 			b.Metadata = map[string]any{}
@@ -477,7 +475,7 @@ func (s *Server) redeem(c *gin.Context, ticket *idempotency.Ticket) (int, any, e
 		return 0, nil, err
 	}
 	var sent []byte
-	render := func(r redemption.Redemption) any { return s.toRedeemBody(c, r) }
+	render := func(r redemption.Redemption) any { return toRedeemBody(r) }
 	r, err := s.Redemptions.Redeem(withClient(c), tenantOf(c), req, finishWith(ticket, render, &sent))
 	if err != nil {
 		return 0, nil, err
@@ -510,7 +508,7 @@ func (s *Server) rollback(c *gin.Context, ticket *idempotency.Ticket) (int, any,
 		return 0, nil, err
 	}
 	var sent []byte
-	render := func(r redemption.Redemption) any { return toRollbacksBody(c, r) }
+	render := func(r redemption.Redemption) any { return toRollbacksBody(r) }
 	r, err := s.Redemptions.Rollback(c.Request.Context(), tenantOf(c), c.Param("id"),
 		redemption.RollbackRequest{Reason: req.Reason, Metadata: req.Metadata}, finishWith(ticket, render, &sent))
 	if err != nil {
@@ -545,13 +543,13 @@ func (s *Server) putStackingRules(c *gin.Context) error {
 }
 
 // recordBody renders a stored redemption or rollback record.
-func recordBody(c *gin.Context, rec redemption.Record) any {
+func recordBody(rec redemption.Record) any {
 	if rec.Kind == "rollback" {
-		return toRollbacksBody(c, redemption.Redemption{Parent: rec}).ParentRollback
+		return toRollbacksBody(redemption.Redemption{Parent: rec}).ParentRollback
 	}
 	b := redemptionBody{ID: rec.ID, Object: "redemption", Date: rec.CreatedAt.UTC(), CustomerID: optionalString(rec.CustomerID),
 		Metadata: rec.Metadata, Amount: recordAmount(rec), Redemption: optionalString(rec.ParentID), Result: "SUCCESS", Status: rec.Status,
-		Channel: channelBody{ChannelType: "API"}, DiscountAmount: rec.DiscountAmount}
+		Channel: channelBody{ChannelID: rec.ActorID, ChannelType: "API"}, DiscountAmount: rec.DiscountAmount}
 	b.RelatedObjectType, b.RelatedObjectID = rec.Related()
 	if b.Metadata == nil {
 		b.Metadata = map[string]any{}
@@ -638,7 +636,7 @@ func (s *Server) listRedemptions(c *gin.Context) error {
 	}
 	out := redemptionList{Object: "list", DataRef: "redemptions", Redemptions: make([]any, 0, len(list.Records)), Total: list.Total, HasMore: list.More}
 	for _, r := range list.Records {
-		out.Redemptions = append(out.Redemptions, recordBody(c, r))
+		out.Redemptions = append(out.Redemptions, recordBody(r))
 	}
 	c.JSON(http.StatusOK, out)
 	return nil
@@ -649,7 +647,7 @@ func (s *Server) getRedemption(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	c.JSON(http.StatusOK, recordBody(c, r))
+	c.JSON(http.StatusOK, recordBody(r))
 	return nil
 }
 

@@ -58,6 +58,7 @@ type Record struct {
 	Channel        string          `bun:"channel,nullzero"`
 	LocalDate      string          `bun:"local_date"`
 	Reason         string          `bun:"reason,nullzero"`
+	ActorID        string          `bun:"actor_id,nullzero"` // the API key or user that made it
 	Metadata       map[string]any  `bun:"metadata,type:jsonb,nullzero,json_use_number"`
 	CreatedAt      time.Time       `bun:"created_at"`
 }
@@ -320,7 +321,7 @@ func (e *Engine) store(ctx context.Context, tx bun.Tx, t Tenant, req *Request, r
 	r.Parent = Record{
 		TenantID: t.ID, ID: ids.New(idRedemption), Kind: "redemption", Status: Succeeded, CustomerID: customerID,
 		OrderID: res.Order.ID, OrderData: orderData, Amount: res.Order.Amount, DiscountAmount: res.Totals.TotalDiscountAmount,
-		Channel: res.Channel, LocalDate: res.Local.Date, Metadata: req.Metadata, CreatedAt: now,
+		Channel: res.Channel, LocalDate: res.Local.Date, Metadata: req.Metadata, ActorID: audit.ActorFrom(ctx).ID, CreatedAt: now,
 	}
 	var claims []claim
 	for _, o := range res.Outcomes {
@@ -330,7 +331,8 @@ func (e *Engine) store(ctx context.Context, tx bun.Tx, t Tenant, req *Request, r
 		cl := claim{Code: o.Ref.ID, Discount: o.Applied.Total() - o.Applied.GiftCredits,
 			GiftCredits: o.Applied.GiftCredits, OrderAmount: res.Order.Amount}
 		child := Record{TenantID: t.ID, ID: ids.New(idRedemption), ParentID: r.Parent.ID, Kind: "redemption", Status: Succeeded,
-			CustomerID: customerID, OrderID: res.Order.ID, Amount: res.Order.Amount, Channel: res.Channel, LocalDate: res.Local.Date, CreatedAt: now}
+			CustomerID: customerID, OrderID: res.Order.ID, Amount: res.Order.Amount, Channel: res.Channel, LocalDate: res.Local.Date,
+			ActorID: r.Parent.ActorID, CreatedAt: now}
 		if o.Voucher != nil {
 			cl.VoucherID = o.Voucher.ID
 			child.VoucherID, child.VoucherCode = o.Voucher.ID, o.Voucher.Code
@@ -455,13 +457,13 @@ func (e *Engine) Rollback(ctx context.Context, t Tenant, parentID string, req Ro
 		}
 		rb := Record{TenantID: t.ID, ID: ids.New(idRollback), Kind: "rollback", RedemptionID: parent.ID, Status: Succeeded,
 			CustomerID: parent.CustomerID, OrderID: parent.OrderID, Amount: parent.Amount, DiscountAmount: parent.DiscountAmount,
-			Channel: parent.Channel, LocalDate: parent.LocalDate, Reason: reason, Metadata: req.Metadata, CreatedAt: now}
+			Channel: parent.Channel, LocalDate: parent.LocalDate, Reason: reason, Metadata: req.Metadata, ActorID: audit.ActorFrom(ctx).ID, CreatedAt: now}
 		rows := []Record{rb}
 		for _, c := range children {
 			rows = append(rows, Record{TenantID: t.ID, ID: ids.New(idRollback), ParentID: rb.ID, Kind: "rollback", RedemptionID: c.ID,
 				Status: Succeeded, CustomerID: c.CustomerID, VoucherID: c.VoucherID, VoucherCode: c.VoucherCode, TierID: c.TierID, CampaignID: c.CampaignID,
 				OrderID: c.OrderID, Amount: c.Amount, DiscountAmount: c.DiscountAmount, GiftCredits: c.GiftCredits,
-				Channel: c.Channel, LocalDate: c.LocalDate, Reason: reason, Metadata: req.Metadata, CreatedAt: now})
+				Channel: c.Channel, LocalDate: c.LocalDate, Reason: reason, Metadata: req.Metadata, ActorID: rb.ActorID, CreatedAt: now})
 		}
 		out = Redemption{Parent: rows[0], Children: rows[1:]}
 		if commit != nil {
