@@ -13,30 +13,24 @@ import (
 // sealBatch bounds the events chained in one transaction.
 const sealBatch = 500
 
-// sealCollisions bounds how many times in a row Seal starts over after losing
-// a race with another sealer.
-const sealCollisions = 5
-
 // Seal chains tenantID's pending events in id order and reports how many it sealed.
 // Two sealers racing on one tenant (two nodes, or a verification and the
 // background sealer) collide on the (tenant, seq) key; the loser rolls back and
 // starts over from the winner's head, since the winner may have sealed only the
-// events pending when it began. When Seal returns without error, every event
-// committed before it was called is sealed.
+// events pending when it began. A collision means the other sealer committed, so
+// starting over always follows progress. When Seal returns without error, every
+// event committed before it was called is sealed.
 func (l *Log) Seal(ctx context.Context, tenantID string) (int, error) {
-	total, collisions := 0, 0
+	total := 0
 	for {
 		n, err := l.sealOnce(ctx, tenantID)
 		total += n
 		switch {
-		case err != nil && db.IsUniqueViolation(err) && collisions < sealCollisions:
-			collisions++
+		case err != nil && db.IsUniqueViolation(err) && ctx.Err() == nil:
 			continue
 		case err != nil:
 			return total, err
-		}
-		collisions = 0
-		if n < sealBatch {
+		case n < sealBatch:
 			return total, nil
 		}
 	}
