@@ -2,9 +2,11 @@ package audit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/uptrace/bun"
 
 	"github.com/punchcard-loyalty/punchcard/platform/db"
@@ -13,27 +15,42 @@ import (
 // sealBatch bounds the events chained in one transaction.
 const sealBatch = 500
 
+// sealRaces bounds how many collisions in a row one Seal starts over after: a
+// lost race clears on the next try, an event queued again after it was sealed
+// never does.
+const sealRaces = 100
+
 // Seal chains tenantID's pending events in id order and reports how many it sealed.
 // Two sealers racing on one tenant (two nodes, or a verification and the
-// background sealer) collide on the (tenant, seq) key; the loser rolls back and
-// starts over from the winner's head, since the winner may have sealed only the
-// events pending when it began. A collision means the other sealer committed, so
-// starting over always follows progress. When Seal returns without error, every
-// event committed before it was called is sealed.
+// background sealer) collide on the chain's next sequence number; the loser rolls
+// back and starts over from the winner's head, since the winner may have sealed
+// only the events pending when it began. A lost race follows the other sealer's
+// commit, so starting over follows progress. When Seal returns without error,
+// every event committed before it was called is sealed.
 func (l *Log) Seal(ctx context.Context, tenantID string) (int, error) {
-	total := 0
+	total, races := 0, 0
 	for {
 		n, err := l.sealOnce(ctx, tenantID)
 		total += n
 		switch {
-		case err != nil && db.IsUniqueViolation(err) && ctx.Err() == nil:
-			continue
+		case err != nil && lostRace(err) && races < sealRaces && ctx.Err() == nil:
+			races++
 		case err != nil:
 			return total, err
 		case n < sealBatch:
 			return total, nil
+		default:
+			races = 0
 		}
 	}
+}
+
+// lostRace reports whether err is a seal's collision with another sealer's: on
+// the chain's sequence number or on the event, whichever PostgreSQL checks first.
+func lostRace(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505" &&
+		(pgErr.ConstraintName == "audit_seals_pkey" || pgErr.ConstraintName == "audit_seals_event")
 }
 
 func (l *Log) sealOnce(ctx context.Context, tenantID string) (int, error) {

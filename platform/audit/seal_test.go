@@ -76,3 +76,37 @@ func TestSealCoversEveryEarlierEventWhileAnotherSealerRaces(t *testing.T) {
 		}
 	})
 }
+
+// An event queued again after it was sealed cannot be sealed twice: Seal says
+// so, rather than reporting success or retrying forever.
+func TestSealRefusesAnEventSealedTwice(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		l := audit.New(d, time.Now, slog.New(slog.DiscardHandler))
+		tenantID := dbtest.Tenants(t, d, time.Now, 1)[0]
+		var eventID string
+		err := d.InTx(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
+			ev, err := l.Record(ctx, tx, tenantID, audit.Entry{Action: "test.recorded", ResourceType: "test", ResourceID: "1"})
+			if err == nil {
+				eventID = ev.ID
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Seal(ctx, tenantID); err != nil {
+			t.Fatal(err)
+		}
+		err = d.InTx(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
+			_, err := tx.ExecContext(ctx, "INSERT INTO audit_pending (tenant_id, event_id) VALUES (?, ?)", tenantID, eventID)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Seal(ctx, tenantID); err == nil {
+			t.Fatal("sealing an event a second time succeeded")
+		}
+	})
+}
