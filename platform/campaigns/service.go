@@ -295,36 +295,34 @@ type Paging struct {
 	StartingAfter string
 }
 
-// apply pages q, ordered by col (the object id) newest first.
-func (p Paging) apply(q *bun.SelectQuery, col string) *bun.SelectQuery {
+// Page is one page of a list, how many objects match in all (Voucherify's
+// total) and whether more follow the page.
+type Page[T any] struct {
+	Items []T
+	Total int
+	More  bool
+}
+
+// listPage reads one page of T's rows in tx, newest first by col (the object
+// id), as p asks, and counts every row where selects.
+func listPage[T any](ctx context.Context, tx bun.IDB, p Paging, col string, where func(*bun.SelectQuery) *bun.SelectQuery) (Page[T], error) {
 	limit := pageSize(p.Limit)
-	q = q.OrderExpr(col + " DESC").Limit(int64(limit) + 1)
+	var rows []T
+	q := where(tx.NewSelect().Model(&rows)).OrderExpr(col + " DESC").Limit(int64(limit) + 1)
 	if p.StartingAfter != "" {
 		q = q.Where(col+" < ?", p.StartingAfter)
 	}
 	if p.Page > 1 {
 		q = q.Offset(int64((p.Page - 1) * limit))
 	}
-	return q
-}
-
-// List is one page of a list, how many objects match in all (Voucherify's
-// total) and whether more follow the page.
-type List[T any] struct {
-	Items []T
-	Total int
-	More  bool
-}
-
-// page is the List of a page query's rows (one more than the limit when more
-// follow), with the matches counted by count.
-func page[T any](ctx context.Context, p Paging, rows []T, count *bun.SelectQuery) (List[T], error) {
-	limit := pageSize(p.Limit)
-	n, err := count.Count(ctx)
-	if err != nil {
-		return List[T]{}, err
+	if err := q.Scan(ctx); err != nil {
+		return Page[T]{}, err
 	}
-	return List[T]{Items: rows[:min(len(rows), limit)], Total: int(n), More: len(rows) > limit}, nil
+	n, err := where(tx.NewSelect().Model((*T)(nil))).Count(ctx)
+	if err != nil {
+		return Page[T]{}, err
+	}
+	return Page[T]{Items: rows[:min(len(rows), limit)], Total: int(n), More: len(rows) > limit}, nil
 }
 
 // CampaignFilter selects campaigns.
@@ -334,26 +332,21 @@ type CampaignFilter struct {
 }
 
 // List returns a page of the tenant's campaigns, newest first.
-func (s *Service) List(ctx context.Context, tenantID string, f CampaignFilter) (List[Campaign], error) {
-	var out List[Campaign]
+func (s *Service) List(ctx context.Context, tenantID string, f CampaignFilter) (Page[Campaign], error) {
+	var out Page[Campaign]
 	err := s.db.Read(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
-		var cs []Campaign
-		where := func(q *bun.SelectQuery) *bun.SelectQuery {
+		var err error
+		out, err = listPage[Campaign](ctx, tx, f.Paging, "cp.id", func(q *bun.SelectQuery) *bun.SelectQuery {
 			q = q.Where("cp.tenant_id = ?", tenantID)
 			if f.Type != "" {
 				q = q.Where("cp.campaign_type = ?", f.Type)
 			}
 			return q
-		}
-		if err := f.apply(where(tx.NewSelect().Model(&cs)), "cp.id").Scan(ctx); err != nil {
-			return err
-		}
-		var err error
-		out, err = page(ctx, f.Paging, cs, where(tx.NewSelect().Model((*Campaign)(nil))))
+		})
 		return err
 	})
 	if err != nil {
-		return List[Campaign]{}, fmt.Errorf("list campaigns: %w", err)
+		return Page[Campaign]{}, fmt.Errorf("list campaigns: %w", err)
 	}
 	return out, nil
 }
@@ -390,8 +383,8 @@ type VoucherFilter struct {
 
 // ListVouchers returns a page of the tenant's vouchers, newest first. A campaign
 // that does not exist is a 404.
-func (s *Service) ListVouchers(ctx context.Context, tenantID string, f VoucherFilter) (List[Voucher], error) {
-	var out List[Voucher]
+func (s *Service) ListVouchers(ctx context.Context, tenantID string, f VoucherFilter) (Page[Voucher], error) {
+	var out Page[Voucher]
 	err := s.db.Read(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
 		campaignID := ""
 		if f.Campaign != "" {
@@ -401,7 +394,8 @@ func (s *Service) ListVouchers(ctx context.Context, tenantID string, f VoucherFi
 			}
 			campaignID = c.ID
 		}
-		where := func(q *bun.SelectQuery) *bun.SelectQuery {
+		var err error
+		out, err = listPage[Voucher](ctx, tx, f.Paging, "v.id", func(q *bun.SelectQuery) *bun.SelectQuery {
 			q = q.Where("v.tenant_id = ?", tenantID)
 			if campaignID != "" {
 				q = q.Where("v.campaign_id = ?", campaignID)
@@ -414,17 +408,11 @@ func (s *Service) ListVouchers(ctx context.Context, tenantID string, f VoucherFi
 					f.Customer, tenantID, f.Customer)
 			}
 			return q
-		}
-		var vs []Voucher
-		if err := f.apply(where(tx.NewSelect().Model(&vs)), "v.id").Scan(ctx); err != nil {
-			return err
-		}
-		var err error
-		out, err = page(ctx, f.Paging, vs, where(tx.NewSelect().Model((*Voucher)(nil))))
+		})
 		return err
 	})
 	if err != nil {
-		return List[Voucher]{}, err
+		return Page[Voucher]{}, err
 	}
 	return out, nil
 }

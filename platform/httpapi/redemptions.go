@@ -592,19 +592,13 @@ var redemptionListParams = []param{
 }
 
 func (s *Server) listRedemptions(c *gin.Context) error {
-	f := redemption.Filter{StartingAfter: c.Query("starting_after"), Order: c.Query("order"), Result: c.Query("result"), Status: c.Query("status"),
-		Campaign: c.Query("campaign"), Customer: c.Query("customer"), OrderID: c.Query("order_id"), ParentID: c.Query("parent_redemption")}
-	if c.Query("limit") != "" {
-		n, err := queryLimit(c, redemption.MaxPage)
-		if err != nil {
-			return err
-		}
-		f.Limit = n
-	}
-	var err error
-	if f.Page, err = queryPage(c, redemption.MaxPageNumber); err != nil {
+	paging, err := queryPaging(c)
+	if err != nil {
 		return err
 	}
+	f := redemption.Filter{Limit: paging.Limit, Page: paging.Page, StartingAfter: paging.StartingAfter, Order: c.Query("order"),
+		Result: c.Query("result"), Status: c.Query("status"), Campaign: c.Query("campaign"), Customer: c.Query("customer"),
+		OrderID: c.Query("order_id"), ParentID: c.Query("parent_redemption")}
 	switch f.Result {
 	case "", "SUCCESS", "FAILURE":
 	default:

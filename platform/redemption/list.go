@@ -7,16 +7,13 @@ import (
 
 	"github.com/uptrace/bun"
 
+	"github.com/punchcard-loyalty/punchcard/platform/campaigns"
 	"github.com/punchcard-loyalty/punchcard/platform/db"
 	"github.com/punchcard-loyalty/punchcard/platform/problem"
 )
 
 // MaxPage is the largest page of GET /v1/redemptions.
 const MaxPage = 100
-
-// MaxPageNumber is the last page GET /v1/redemptions serves by number, as in
-// Voucherify; starting_after pages on past it.
-const MaxPageNumber = 99
 
 // Filter selects redemptions and rollbacks, newest first unless Order says
 // otherwise.
@@ -50,8 +47,8 @@ func (f *Filter) check() error {
 		f.Limit = 10
 	}
 	f.Limit = min(f.Limit, MaxPage)
-	if f.Page < 0 || f.Page > MaxPageNumber {
-		return problem.Invalidf("page", "page must be between 1 and %d", MaxPageNumber)
+	if f.Page < 0 || f.Page > campaigns.MaxPageNumber {
+		return problem.Invalidf("page", "page must be between 1 and %d", campaigns.MaxPageNumber)
 	}
 	if f.Order == "" {
 		f.Order = "-created_at"
