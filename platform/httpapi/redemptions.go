@@ -350,11 +350,14 @@ func toRedeemBody(r redemption.Redemption) redeemBody {
 	for _, ch := range r.Children {
 		b := base(ch)
 		b.Redemption = &r.Parent.ID
+		// The applicable redeemable the child redeemed.
 		for _, o := range r.Result.Outcomes {
-			if o.Status == redemption.StatusApplicable && ((o.Voucher != nil && o.Voucher.ID == ch.VoucherID) || (o.Tier != nil && o.Tier.ID == ch.TierID)) {
-				b.Order = redeemableOrder(order, o)
+			voucher := o.Voucher != nil && o.Voucher.ID == ch.VoucherID
+			if o.Status != redemption.StatusApplicable || !(voucher || (o.Tier != nil && o.Tier.ID == ch.TierID)) {
+				continue
 			}
-			if o.Voucher != nil && o.Voucher.ID == ch.VoucherID {
+			b.Order = redeemableOrder(order, o)
+			if voucher {
 				name := ""
 				if o.Campaign != nil {
 					name = o.Campaign.Name
@@ -365,6 +368,7 @@ func toRedeemBody(r redemption.Redemption) redeemBody {
 				vr := toVoucherResponse(v, name)
 				b.Voucher = &vr
 			}
+			break
 		}
 		if ch.GiftCredits > 0 {
 			b.Gift = &giftAmountBody{Amount: ch.GiftCredits}

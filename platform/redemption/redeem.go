@@ -266,11 +266,13 @@ func (e *Engine) redeem(ctx context.Context, t Tenant, req Request, commit Commi
 }
 
 // confirmGifts reads again in tx, locked on PostgreSQL (SQLite's writer lock
-// already serialises), the gift cards res takes credits from. When another
-// redemption changed one since the evaluation read it, the credits taken and
-// the balance the reply reports would be stale: errGiftMoved. A gift card is
-// rarely redeemed concurrently, so this costs a round trip and no waiting; a
-// multi-use discount code, redeemed concurrently by design, is not locked.
+// already serialises), the vouchers of a request that takes gift credits. When
+// another redemption changed one of its gift cards since the evaluation read
+// it, the credits taken and the balance the reply reports would be stale:
+// errGiftMoved. A gift card is rarely redeemed concurrently, so this costs a
+// round trip and little waiting; a request without gift credits reads nothing
+// more, so a multi-use discount code, redeemed concurrently by design, is
+// locked early only when it shares a request with a gift card.
 func (e *Engine) confirmGifts(ctx context.Context, tx bun.IDB, tenantID string, res Result) error {
 	gifts := map[string]campaigns.Voucher{}
 	var ids []string
