@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -270,6 +271,80 @@ func TestConcurrentGiftCardRedemptionsReportTheirBalance(t *testing.T) {
 	})
 }
 
+// A redemption that names a new customer by source_id creates it, as Voucherify
+// does; a validation does not. Concurrent first redemptions of one new
+// customer create one customer, and its per-customer limit holds across them.
+func TestRedemptionCreatesANewCustomer(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *server) {
+		tn := s.newTenant(t)
+		_, codes := campaignCodes(t, s, tn, discountCampaign("Once each", 1, map[string]any{"type": "AMOUNT", "amount_off": 100},
+			map[string]any{"limits": map[string]any{"per_customer": 1}}))
+		body := func(sourceID string) map[string]any {
+			return map[string]any{"redeemables": vouchers(codes[0]), "order": map[string]any{"amount": 1000},
+				"customer": map[string]any{"source_id": sourceID}}
+		}
+		var v struct {
+			Valid bool `json:"valid"`
+			Order struct {
+				CustomerID *string `json:"customer_id"`
+			} `json:"order"`
+		}
+		s.do(t, "POST", "/v1/validations", tn.bearer(), body("first-timer")).decode(t, &v)
+		if !v.Valid || v.Order.CustomerID != nil {
+			t.Fatalf("validation for a new customer: %+v, want valid without a customer id", v)
+		}
+		s.do(t, "GET", "/v1/customers/first-timer", tn.bearer(), nil).wantError(t, http.StatusNotFound, "", "")
+
+		var redeemed struct {
+			Parent struct {
+				CustomerID string `json:"customer_id"`
+				Customer   struct {
+					ID       string `json:"id"`
+					SourceID string `json:"source_id"`
+				} `json:"customer"`
+			} `json:"parent_redemption"`
+		}
+		s.do(t, "POST", "/v1/redemptions", tn.bearer(), body("first-timer")).decode(t, &redeemed)
+		r := redeemed.Parent
+		var c struct {
+			ID       string `json:"id"`
+			SourceID string `json:"source_id"`
+		}
+		s.do(t, "GET", "/v1/customers/first-timer", tn.bearer(), nil).decode(t, &c)
+		if !strings.HasPrefix(c.ID, "cust_") || r.CustomerID != c.ID || r.Customer.ID != c.ID || r.Customer.SourceID != "first-timer" {
+			t.Fatalf("redemption %+v created customer %+v", r, c)
+		}
+		if n := auditCount(t, s, tn, "customer.created"); n != 1 {
+			t.Fatalf("%d customer.created audit events, want 1", n)
+		}
+		s.do(t, "POST", "/v1/redemptions", tn.bearer(), body("first-timer")).wantError(t, http.StatusBadRequest, "limit_exceeded", "")
+
+		const n = 8
+		var (
+			wg       sync.WaitGroup
+			mu       sync.Mutex
+			statuses = map[string]int{}
+		)
+		for range n {
+			wg.Go(func() {
+				r := s.do(t, "POST", "/v1/redemptions", tn.bearer(), body("rush"))
+				var e errorBody
+				_ = json.Unmarshal(r.body, &e)
+				mu.Lock()
+				defer mu.Unlock()
+				statuses[fmt.Sprint(r.status, " ", e.Key)]++
+			})
+		}
+		wg.Wait()
+		if statuses["200 "] != 1 || statuses["400 limit_exceeded"] != n-1 {
+			t.Fatalf("concurrent first redemptions of one new customer: %v, want one success and %d limit_exceeded", statuses, n-1)
+		}
+		if got := countRows(t, s, tn.ID, "customers"); got != 2 {
+			t.Fatalf("%d customers, want first-timer and rush", got)
+		}
+	})
+}
+
 // R1: 1,000 concurrent redemptions against a campaign capped at 500.
 func TestConcurrentRedemptionsRespectTheCap(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *server) {
@@ -531,6 +606,7 @@ func TestRedemptionBadInputWritesNothing(t *testing.T) {
 		_, live := campaignCodes(t, s, tn, discountCampaign("Live", 1, map[string]any{"type": "AMOUNT", "amount_off": 100}, nil))
 		_, once := campaignCodes(t, s, tn, discountCampaign("Once each", 1, map[string]any{"type": "AMOUNT", "amount_off": 100},
 			map[string]any{"limits": map[string]any{"per_customer": 1}}))
+		_, gift := campaignCodes(t, s, tn, map[string]any{"name": "Gift", "campaign_type": "GIFT_VOUCHERS", "vouchers_count": 1, "voucher": map[string]any{"gift": map[string]any{"amount": 5000}}})
 		before := writes(t, s, tn.ID)
 		redemptionsBefore := countRows(t, s, tn.ID, "redemptions")
 		items := make([]any, 1001)
@@ -559,8 +635,15 @@ func TestRedemptionBadInputWritesNothing(t *testing.T) {
 			{"unknown object", "", "object", map[string]any{"redeemables": []any{map[string]any{"object": "coupon", "id": "X"}}}},
 			{"malformed JSON", "", "body", `{"redeemables": [`},
 			{"per-customer limit, no customer", "missing_customer", "", map[string]any{"redeemables": vouchers(once[0]), "order": map[string]any{"amount": 100}}},
-			{"per-customer limit, unknown customer", "missing_customer", "", map[string]any{"redeemables": vouchers(once[0]), "order": map[string]any{"amount": 100},
-				"customer": map[string]any{"source_id": "nobody-knows"}}},
+			{"per-customer limit, unknown customer id", "missing_customer", "", map[string]any{"redeemables": vouchers(once[0]), "order": map[string]any{"amount": 100},
+				"customer": map[string]any{"id": "cust_00000000000000000000000000"}}},
+			// A new source_id would create its customer, but only with a redemption.
+			{"expired campaign, new customer", "voucher_expired", expired[0], map[string]any{"redeemables": vouchers(expired[0]), "order": map[string]any{"amount": 100},
+				"customer": map[string]any{"source_id": "brand-new"}}},
+			{"customer source_id too long", "", "customer.source_id", map[string]any{"redeemables": vouchers(live[0]), "order": map[string]any{"amount": 100},
+				"customer": map[string]any{"source_id": strings.Repeat("x", 256)}}},
+			{"gift credits above the balance", "gift_amount_exceeded", "balance", map[string]any{"order": map[string]any{"amount": 100000},
+				"redeemables": []any{map[string]any{"object": "voucher", "id": gift[0], "gift": map[string]any{"credits": 5001}}}}},
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package customers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -94,7 +95,31 @@ func (s *Service) create(ctx context.Context, tx bun.Tx, tenantID string, in Inp
 	if err := insertCustomer(ctx, tx, tenantID, &c); err != nil {
 		return Customer{}, err
 	}
-	return c, s.record(ctx, tx, tenantID, "customer.created", c.ID, map[string]any{"changed": nonNil(changed)})
+	return c, record(ctx, s.audit, tx, tenantID, "customer.created", c.ID, map[string]any{"changed": nonNil(changed)})
+}
+
+// Ensure returns the tenant's customer with sourceID, creating it in tx when
+// there is none: a redemption that names a new customer by source_id creates
+// it, as Voucherify does. created reports whether it did; the creation is
+// audited in tx as customer.created, like POST /v1/customers. Transactions
+// creating the same source_id at once end with one customer: the insert does
+// nothing on a conflict (on PostgreSQL after waiting for the other insert's
+// transaction) and the customer is then read.
+func Ensure(ctx context.Context, tx bun.Tx, log *audit.Log, tenantID, sourceID string, now time.Time) (c Customer, created bool, err error) {
+	c = Customer{TenantID: tenantID, ID: ids.New(ids.Customer), SourceID: sourceID, CreatedAt: now, UpdatedAt: now}
+	res, err := tx.NewInsert().Model(&c).On("CONFLICT (tenant_id, source_id) DO NOTHING").Exec(ctx)
+	if err != nil {
+		return Customer{}, false, fmt.Errorf("insert customer: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return Customer{}, false, err
+	}
+	if n == 0 {
+		c, err = selectCustomer(ctx, tx, tenantID, "source_id", sourceID)
+		return c, false, err
+	}
+	return c, true, record(ctx, log, tx, tenantID, "customer.created", c.ID, map[string]any{"changed": []string{"source_id"}})
 }
 
 // update applies in to c and saves it, unless nothing changes.
@@ -321,7 +346,11 @@ func find(ctx context.Context, tx bun.IDB, tenantID, idOrSourceID string) (Custo
 // record writes the audit event of a mutation in its transaction. after holds ids,
 // counts and field names only: never a customer's personal data.
 func (s *Service) record(ctx context.Context, tx bun.Tx, tenantID, action, customerID string, after map[string]any) error {
-	_, err := s.audit.Record(ctx, tx, tenantID, audit.Entry{
+	return record(ctx, s.audit, tx, tenantID, action, customerID, after)
+}
+
+func record(ctx context.Context, log *audit.Log, tx bun.Tx, tenantID, action, customerID string, after map[string]any) error {
+	_, err := log.Record(ctx, tx, tenantID, audit.Entry{
 		Action: action, ResourceType: ResourceType, ResourceID: customerID, After: after,
 	})
 	return err

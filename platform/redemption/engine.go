@@ -524,7 +524,9 @@ func customerWithRecentStatement(column string) *db.Statement {
 
 // findCustomer loads the customer the request names, trying the lookups of
 // customers.Find in its order, with the customer's redemptions in the hour
-// before now.
+// before now. A source_id the tenant does not know (and no id) names a new
+// customer: one without an id yet and with nothing redeemed, whom a redemption
+// creates (store). An unknown id names no one.
 func findCustomer(ctx context.Context, tx bun.IDB, tenantID string, ref *CustomerRef, now time.Time, snap *snapshot) error {
 	for _, l := range customers.Lookups(ref.ID, ref.SourceID) {
 		var row customerRow
@@ -537,6 +539,9 @@ func findCustomer(ctx context.Context, tx bun.IDB, tenantID string, ref *Custome
 		}
 		snap.customer, snap.recent = &row.Customer, row.RecentRedemptions
 		return nil
+	}
+	if ref.ID == "" && ref.SourceID != "" {
+		snap.customer = &customers.Customer{TenantID: tenantID, SourceID: ref.SourceID, CreatedAt: now, UpdatedAt: now}
 	}
 	return nil
 }

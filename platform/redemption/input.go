@@ -76,7 +76,11 @@ func redeemableDoc(o *Outcome, snap *snapshot, c *customers.Customer, l Local) m
 			doc["discount"] = discountDoc(v.Discount)
 		}
 		if v.Type == campaigns.VoucherGift {
-			doc["gift"] = map[string]any{"amount": v.GiftAmount, "balance": v.GiftBalance}
+			gift := map[string]any{"amount": v.GiftAmount, "balance": v.GiftBalance}
+			if o.Ref.Gift != nil && o.Ref.Gift.Credits > 0 {
+				gift["credits"] = o.Ref.Gift.Credits // requested; none: as much as the order needs
+			}
+			doc["gift"] = gift
 		}
 		setDates(doc, v.StartDate, v.ExpirationDate)
 		usage["voucher_redemptions"] = v.RedeemedQuantity

@@ -15,6 +15,7 @@ import (
 
 	"github.com/punchcard-loyalty/punchcard/platform/audit"
 	"github.com/punchcard-loyalty/punchcard/platform/campaigns"
+	"github.com/punchcard-loyalty/punchcard/platform/customers"
 	"github.com/punchcard-loyalty/punchcard/platform/db"
 	"github.com/punchcard-loyalty/punchcard/platform/ids"
 	"github.com/punchcard-loyalty/punchcard/platform/problem"
@@ -307,15 +308,24 @@ func (e *Engine) confirmGifts(ctx context.Context, tx bun.IDB, tenantID string, 
 	return nil
 }
 
-// store writes a valid evaluation's redemption as tx's last work: its records,
-// audit event and outbox event, then the guards of its claims.
+// store writes a valid evaluation's redemption as tx's last work: the customer
+// a new source_id names (customers.Ensure), its records, audit event and outbox
+// event, then the guards of its claims.
 func (e *Engine) store(ctx context.Context, tx bun.Tx, t Tenant, req *Request, res Result, commit Commit) (Redemption, error) {
 	now := e.now().UTC().Truncate(time.Microsecond)
-	r := Redemption{Result: res}
 	customerID := ""
-	if res.Customer != nil {
+	if c := res.Customer; c != nil {
+		if c.ID == "" {
+			// A new customer, named by source_id: the redemption creates it.
+			created, _, err := customers.Ensure(ctx, tx, e.audit, t.ID, c.SourceID, now)
+			if err != nil {
+				return Redemption{}, err
+			}
+			res.Customer = &created
+		}
 		customerID = res.Customer.ID
 	}
+	r := Redemption{Result: res}
 	orderData, err := json.Marshal(StoredOrder{Order: res.Order, Totals: res.Totals, ItemDiscounts: res.ItemDiscounts()})
 	if err != nil {
 		return Redemption{}, err

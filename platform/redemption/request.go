@@ -5,6 +5,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/punchcard-loyalty/punchcard/platform/customers"
 	"github.com/punchcard-loyalty/punchcard/platform/problem"
 )
 
@@ -103,6 +104,18 @@ func (r *Request) check(limit int) error {
 	}
 	if r.Customer != nil && r.Customer.ID == "" && r.Customer.SourceID == "" {
 		r.Customer = nil
+	}
+	if c := r.Customer; c != nil {
+		// A redemption creates the customer a new source_id names: it must be
+		// one POST /v1/customers would accept.
+		switch {
+		case c.SourceID != "" && strings.TrimSpace(c.SourceID) == "":
+			return problem.Invalid("customer.source_id", "customer.source_id must not be blank")
+		case utf8.RuneCountInString(c.SourceID) > customers.MaxSourceID || strings.ContainsRune(c.SourceID, 0):
+			return problem.Invalidf("customer.source_id", "customer.source_id must be at most %d characters, without NUL", customers.MaxSourceID)
+		case utf8.RuneCountInString(c.ID) > customers.MaxSourceID || strings.ContainsRune(c.ID, 0):
+			return problem.Invalid("customer.id", "customer.id is not a customer id")
+		}
 	}
 	return nil
 }

@@ -89,6 +89,10 @@ func velocityKey(tenantID string, c *customers.Customer) string {
 	if c == nil {
 		return ""
 	}
+	if c.ID == "" {
+		// A new customer, known by source_id until a redemption creates it.
+		return tenantID + "\x00source_id\x00" + c.SourceID
+	}
 	return tenantID + "\x00" + c.ID
 }
 

@@ -16,6 +16,12 @@ deny contains reason("voucher_disabled", "The voucher is disabled.", "voucher.ac
 	input.redeemable.active == false
 }
 
+# Gift cards: the credits a request asks for must be on the card.
+
+deny contains reason("gift_amount_exceeded", "The gift card's balance is lower than the credits requested.", "voucher.gift.balance") if {
+	input.redeemable.gift.credits > input.redeemable.gift.balance
+}
+
 # Schedule: start and expiration dates of the campaign and of the voucher itself.
 
 deny contains reason("voucher_not_active_yet", "The campaign has not started yet.", "schedule.start_date") if {
@@ -159,19 +165,25 @@ deny contains reason("limit_exceeded", limit_messages[name], concat(".", ["limit
 	usage(field) >= limit
 }
 
-# A per-customer limit counts a known customer's redemptions: a campaign with one
-# refuses a request that names no customer, or one the tenant does not know
-# (create it first with POST /v1/customers). Voucherify's key.
+# A per-customer limit counts a customer's redemptions: a campaign with one
+# refuses a request that names no customer, or names one by an id the tenant
+# does not know. A new source_id names a new customer (input.customer.id is
+# empty, nothing redeemed yet), whom the redemption creates. Voucherify's key.
 
-deny contains reason("missing_customer", "This campaign limits redemptions per customer: name a known customer.", concat(".", ["limits", name])) if {
+deny contains reason("missing_customer", "This campaign limits redemptions per customer: name the customer.", concat(".", ["limits", name])) if {
 	some name in {"per_customer", "per_customer_per_day", "per_customer_per_month"}
 	is_number(input.redeemable.campaign.limits[name])
-	not known_customer
+	not identified_customer
 }
 
-known_customer if {
+identified_customer if {
 	is_string(input.customer.id)
 	input.customer.id != ""
+}
+
+identified_customer if {
+	is_string(input.customer.source_id)
+	input.customer.source_id != ""
 }
 
 # Helpers.

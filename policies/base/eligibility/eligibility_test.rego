@@ -275,6 +275,14 @@ test_metadata_mismatch if {
 	denies(with_rules({"metadata": {"loyalty_card": "yes"}})) == {"metadata_rules_violated rules.metadata.loyalty_card"}
 }
 
+# Gift cards.
+
+test_gift_credits_within_balance if {
+	denies(object.union(base_input, {"redeemable": {"gift": {"amount": 10000, "balance": 4000}}})) == set()
+	denies(object.union(base_input, {"redeemable": {"gift": {"amount": 10000, "balance": 4000, "credits": 4000}}})) == set()
+	denies(object.union(base_input, {"redeemable": {"gift": {"amount": 10000, "balance": 4000, "credits": 4001}}})) == {"gift_amount_exceeded voucher.gift.balance"}
+}
+
 # Voucher quantity.
 
 test_quantity if {
@@ -294,12 +302,19 @@ test_per_customer if {
 	denies(with_limits({"per_customer": 1}, {"customer_redemptions": 1})) == {"limit_exceeded limits.per_customer"}
 }
 
-test_per_customer_limits_need_a_known_customer if {
+test_per_customer_limits_need_a_customer if {
 	anonymous := json.remove(with_limits({"per_customer": 1}, {}), ["customer"])
 	denies(anonymous) == {"missing_customer limits.per_customer"}
 	unknown := object.union(with_limits({"per_customer_per_day": 1, "total_redemptions": 10}, {}), {"customer": null})
 	denies(unknown) == {"missing_customer limits.per_customer_per_day"}
 	denies(json.remove(with_limits({"total_redemptions": 10}, {}), ["customer"])) == set()
+	nameless := object.union(with_limits({"per_customer": 1}, {}), {"customer": {"id": "", "source_id": ""}})
+	denies(nameless) == {"missing_customer limits.per_customer"}
+}
+
+test_per_customer_limits_take_a_new_customer if {
+	new := object.union(with_limits({"per_customer": 1}, {"customer_redemptions": 0}), {"customer": {"id": "", "source_id": "new-42"}})
+	denies(new) == set()
 }
 
 test_per_customer_per_day if {
