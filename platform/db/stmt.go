@@ -24,7 +24,8 @@ const MaxListArity = 8
 // bun's column lists and scanning stay the single description of a table.
 //
 // A Statement runs prepared only inside a transaction of Read or InTx (or the
-// instance variants); anywhere else it runs as an ordinary bun query.
+// instance variants) and in ReadEach; anywhere else it runs as an ordinary bun
+// query.
 type Statement struct {
 	op, table string // for the span and metrics, as the query hook names bun's queries
 	render    func(q bun.IDB, n int) string
@@ -64,7 +65,11 @@ func (s *Statement) Scan(ctx context.Context, tx bun.IDB, dest any, n int, args 
 		return tx.NewRaw(s.render(tx, n), args...).Scan(ctx, dest)
 	}
 	ctx, done := ref.start(ctx, s, p.text)
-	rows, err := btx.Tx.StmtContext(ctx, p.stmt).QueryContext(ctx, ref.args(args)...)
+	stmt := p.stmt
+	if btx.Tx != nil {
+		stmt = btx.Tx.StmtContext(ctx, stmt)
+	}
+	rows, err := stmt.QueryContext(ctx, ref.args(args)...)
 	if err == nil {
 		err = scan(ctx, ref.h, rows, dest)
 	}
@@ -79,18 +84,28 @@ func (s *Statement) Exec(ctx context.Context, tx bun.IDB, args ...any) (sql.Resu
 		return tx.ExecContext(ctx, s.render(tx, 0), args...)
 	}
 	ctx, done := ref.start(ctx, s, p.text)
-	res, err := btx.Tx.StmtContext(ctx, p.stmt).ExecContext(ctx, ref.args(args)...)
+	stmt := p.stmt
+	if btx.Tx != nil {
+		stmt = btx.Tx.StmtContext(ctx, stmt)
+	}
+	res, err := stmt.ExecContext(ctx, ref.args(args)...)
 	done(err)
 	return res, err
 }
 
-// use is the transaction, its pool and the statement prepared on it for a
-// list of n, or a nil statement when it is to run unprepared.
+// use is the transaction (none for ReadEach's pool), its pool and the
+// statement prepared on it for a list of n, or a nil statement when it is to
+// run unprepared.
 func (s *Statement) use(ctx context.Context, tx bun.IDB, n int) (bun.Tx, *poolRef, *prepared) {
-	btx, inTx := tx.(bun.Tx)
 	ref, _ := ctx.Value(poolKey{}).(*poolRef)
-	if !inTx || ref == nil || n > MaxListArity {
-		return btx, nil, nil
+	if ref == nil || n > MaxListArity {
+		return bun.Tx{}, nil, nil
+	}
+	btx, inTx := tx.(bun.Tx)
+	if !inTx && (tx != ref.h || ref == ref.db.writeRef) {
+		// Outside a transaction, only the reader pool of ReadEach: a writer's
+		// statement must not escape its transaction.
+		return bun.Tx{}, nil, nil
 	}
 	return btx, ref, ref.prepared(s, n)
 }

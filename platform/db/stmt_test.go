@@ -26,8 +26,8 @@ var (
 )
 
 // A Statement gives the same rows prepared as unprepared, within the
-// transaction's tenant scope, on the reader and on the (single-connection on
-// SQLite) writer.
+// transaction's tenant scope, on the reader, in ReadEach and on the
+// (single-connection on SQLite) writer.
 func TestStatementPreparedMatchesUnprepared(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
@@ -49,9 +49,16 @@ func TestStatementPreparedMatchesUnprepared(t *testing.T) {
 			}
 		}
 
-		check := func(t *testing.T, run func(ctx context.Context, tenant string, fn func(ctx context.Context, tx bun.Tx) error) error) {
+		type runner func(ctx context.Context, tenant string, fn func(ctx context.Context, tx bun.IDB) error) error
+		inTx := func(run func(context.Context, string, func(context.Context, bun.Tx) error) error) runner {
+			return func(ctx context.Context, tenant string, fn func(ctx context.Context, tx bun.IDB) error) error {
+				return run(ctx, tenant, func(ctx context.Context, tx bun.Tx) error { return fn(ctx, tx) })
+			}
+		}
+		read, write := inTx(d.Read), inTx(d.InTx)
+		check := func(t *testing.T, run runner) {
 			t.Helper()
-			err := run(ctx, a, func(ctx context.Context, tx bun.Tx) error {
+			err := run(ctx, a, func(ctx context.Context, tx bun.IDB) error {
 				var rows []customers.Customer
 				if err := customersByID.Scan(ctx, tx, &rows, 3, a, "cust_1", "cust_2", "cust_3"); err != nil {
 					return err
@@ -91,18 +98,24 @@ func TestStatementPreparedMatchesUnprepared(t *testing.T) {
 
 		// The first runs are unprepared while the statements are prepared in
 		// the background.
-		check(t, d.Read)
+		check(t, read)
+		check(t, d.ReadEach)
 		deadline := time.Now().Add(10 * time.Second)
 		for !db.PreparedOn(customersByID, d, 3) || !db.PreparedOn(customersByID, d, 1) || !db.PreparedOn(customerCreatedAfter, d, 0) {
 			if time.Now().After(deadline) {
 				t.Fatal("statements not prepared after 10s")
 			}
-			check(t, d.Read)
+			check(t, read)
 			time.Sleep(10 * time.Millisecond)
 		}
-		check(t, d.Read)
+		check(t, read)
+		// ReadEach runs them prepared too, on SQLite outside a transaction.
+		check(t, d.ReadEach)
 		for range 3 {
-			check(t, d.InTx)
+			check(t, write)
+		}
+		if err := d.ReadEach(ctx, "", func(context.Context, bun.IDB) error { return nil }); !errors.Is(err, db.ErrNoTenant) {
+			t.Fatalf("ReadEach without a tenant: %v, want ErrNoTenant", err)
 		}
 	})
 }

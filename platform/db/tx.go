@@ -44,6 +44,23 @@ func (d *DB) Read(ctx context.Context, tenantID string, fn func(ctx context.Cont
 	return d.run(ctx, d.readRef, &sql.TxOptions{ReadOnly: true}, []string{settingTenant, tenantID}, fn)
 }
 
+// ReadEach runs fn with the tenant's reads, like Read, but on SQLite without a
+// transaction around them: each statement reads the latest committed state on
+// its own, which saves a BEGIN and a COMMIT. It suits reads that need no single
+// snapshot, such as a validation's, whose writes, if any, check again what they
+// rely on. On PostgreSQL the tenant's scope is a transaction setting, so fn runs
+// in a read-only transaction as with Read.
+func (d *DB) ReadEach(ctx context.Context, tenantID string, fn func(ctx context.Context, q bun.IDB) error) error {
+	if d.dialect == Postgres {
+		return d.Read(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error { return fn(ctx, tx) })
+	}
+	if tenantID == "" {
+		return ErrNoTenant
+	}
+	ctx = context.WithValue(telemetry.WithTenant(ctx, tenantID), poolKey{}, d.readRef)
+	return fn(ctx, d.readRef.h)
+}
+
 // InInstanceTx runs fn in a read-write transaction with instance scope: the
 // operator's view of the tenant directory (tenants, API keys) and the audit sealer's
 // view of pending work. Tenant data tables stay closed to it on PostgreSQL.

@@ -455,7 +455,7 @@ func (e *Engine) read(ctx context.Context, t Tenant, tx bun.IDB, refs []Redeemab
 	if tx != nil {
 		err = load(ctx, tx)
 	} else {
-		err = e.db.Read(ctx, t.ID, func(ctx context.Context, tx bun.Tx) error { return load(ctx, tx) })
+		err = e.db.ReadEach(ctx, t.ID, load)
 	}
 	if err != nil {
 		return nil, err
