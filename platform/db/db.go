@@ -4,6 +4,8 @@
 // transaction scoped to one tenant, which on PostgreSQL also sets (with its BEGIN,
 // in one round trip) the transaction-local value that row-level security checks,
 // so a query that forgets its tenant filter still sees only that tenant's rows.
+// ReadEach is the exception on SQLite: reads that need no single snapshot (a
+// validation's) run there without a transaction around them.
 // The queries every validation and redemption runs are Statements, prepared once
 // per pooled connection; the writes of a redemption or rollback go as one Batch,
 // which on PostgreSQL costs one round trip, COMMIT included.
