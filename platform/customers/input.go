@@ -54,14 +54,8 @@ type Input struct {
 // against which birthdates may not lie in the future.
 func (in Input) normalize(today time.Time) (Input, error) {
 	if in.SourceID.Set && in.SourceID.Value != nil {
-		v := *in.SourceID.Value
-		switch {
-		case strings.TrimSpace(v) == "":
-			return in, problem.Invalid("source_id", "source_id must not be empty; send null to remove it")
-		case utf8.RuneCountInString(v) > MaxSourceID:
-			return in, problem.Invalidf("source_id", "source_id must be at most %d characters", MaxSourceID)
-		case strings.ContainsRune(v, 0):
-			return in, errNUL("source_id")
+		if err := CheckSourceID("source_id", *in.SourceID.Value); err != nil {
+			return in, err
 		}
 	}
 	var err error
@@ -143,6 +137,21 @@ func checkString(name string, f Field[string], max int) (Field[string], error) {
 		return f, errNUL(name)
 	}
 	return f, nil
+}
+
+// CheckSourceID refuses a source_id a customer cannot have, naming field: blank,
+// longer than MaxSourceID or holding NUL. A redemption that names a new customer
+// checks its source_id with it before creating the customer.
+func CheckSourceID(field, v string) error {
+	switch {
+	case strings.TrimSpace(v) == "":
+		return problem.Invalidf(field, "%s must not be empty; send null to remove it", field)
+	case utf8.RuneCountInString(v) > MaxSourceID:
+		return problem.Invalidf(field, "%s must be at most %d characters", field, MaxSourceID)
+	case strings.ContainsRune(v, 0):
+		return errNUL(field)
+	}
+	return nil
 }
 
 // errNUL rejects text holding U+0000, which PostgreSQL cannot store in text or jsonb

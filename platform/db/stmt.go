@@ -65,11 +65,7 @@ func (s *Statement) Scan(ctx context.Context, tx bun.IDB, dest any, n int, args 
 		return tx.NewRaw(s.render(tx, n), args...).Scan(ctx, dest)
 	}
 	ctx, done := ref.start(ctx, s, p.text)
-	stmt := p.stmt
-	if btx.Tx != nil {
-		stmt = btx.Tx.StmtContext(ctx, stmt)
-	}
-	rows, err := stmt.QueryContext(ctx, ref.args(args)...)
+	rows, err := p.in(ctx, btx).QueryContext(ctx, ref.args(args)...)
 	if err == nil {
 		err = scan(ctx, ref.h, rows, dest)
 	}
@@ -84,11 +80,7 @@ func (s *Statement) Exec(ctx context.Context, tx bun.IDB, args ...any) (sql.Resu
 		return tx.ExecContext(ctx, s.render(tx, 0), args...)
 	}
 	ctx, done := ref.start(ctx, s, p.text)
-	stmt := p.stmt
-	if btx.Tx != nil {
-		stmt = btx.Tx.StmtContext(ctx, stmt)
-	}
-	res, err := stmt.ExecContext(ctx, ref.args(args)...)
+	res, err := p.in(ctx, btx).ExecContext(ctx, ref.args(args)...)
 	done(err)
 	return res, err
 }
@@ -159,6 +151,14 @@ type stmtKey struct {
 type prepared struct {
 	stmt *sql.Stmt // nil while being prepared
 	text string
+}
+
+// in is the statement bound to btx, or on its pool when btx is none (ReadEach).
+func (p *prepared) in(ctx context.Context, btx bun.Tx) *sql.Stmt {
+	if btx.Tx == nil {
+		return p.stmt
+	}
+	return btx.Tx.StmtContext(ctx, p.stmt)
 }
 
 func newPoolRef(h *bun.DB, d *DB) *poolRef {

@@ -108,12 +108,12 @@ func (r *Request) check(limit int) error {
 	if c := r.Customer; c != nil {
 		// A redemption creates the customer a new source_id names: it must be
 		// one POST /v1/customers would accept.
-		switch {
-		case c.SourceID != "" && strings.TrimSpace(c.SourceID) == "":
-			return problem.Invalid("customer.source_id", "customer.source_id must not be blank")
-		case utf8.RuneCountInString(c.SourceID) > customers.MaxSourceID || strings.ContainsRune(c.SourceID, 0):
-			return problem.Invalidf("customer.source_id", "customer.source_id must be at most %d characters, without NUL", customers.MaxSourceID)
-		case utf8.RuneCountInString(c.ID) > customers.MaxSourceID || strings.ContainsRune(c.ID, 0):
+		if c.SourceID != "" {
+			if err := customers.CheckSourceID("customer.source_id", c.SourceID); err != nil {
+				return err
+			}
+		}
+		if utf8.RuneCountInString(c.ID) > customers.MaxSourceID || strings.ContainsRune(c.ID, 0) {
 			return problem.Invalid("customer.id", "customer.id is not a customer id")
 		}
 	}
