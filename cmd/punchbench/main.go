@@ -28,6 +28,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -105,6 +106,7 @@ func mainErr(args []string, stdout, stderr io.Writer) error {
 		list      = fs.Bool("list", false, "list the scenarios and exit")
 		pgURLFlag = fs.String("postgres-url", "", "PostgreSQL URL (default: $PUNCHCARD_BENCH_DATABASE_URL, then $PUNCHCARD_TEST_DATABASE_URL)")
 		cpuProf   = fs.String("cpuprofile", "", "write a CPU profile of the first Punchcard side (client and server) to this file")
+		execTrace = fs.String("trace", "", "write a runtime execution trace of the first Punchcard side (client and server) to this file: where requests wait (go tool trace -pprof=sched)")
 		repeat    = fs.Int("repeat", 1, "measure each comparison this many times, alternating which side goes first, and judge by the median ratio")
 	)
 	fs.IntVar(&opts.Clients, "clients", 32, "concurrent clients (closed loop) or the in-flight bound (open loop)")
@@ -181,14 +183,24 @@ func mainErr(args []string, stdout, stderr io.Writer) error {
 		Clients: opts.Clients, Rate: opts.Rate, Duration: opts.Duration.String(), Warmup: opts.Warmup.String(),
 		Repeat: *repeat,
 	}
-	var prof io.Writer
-	if *cpuProf != "" {
-		f, err := os.Create(*cpuProf)
+	var prof profiles
+	var record *profiles // the first Punchcard side's, then nil
+	if *cpuProf != "" || *execTrace != "" {
+		record = &prof
+	}
+	for _, p := range []struct {
+		name string
+		w    *io.Writer
+	}{{*cpuProf, &prof.cpu}, {*execTrace, &prof.trace}} {
+		if p.name == "" {
+			continue
+		}
+		f, err := os.Create(p.name)
 		if err != nil {
 			return err
 		}
 		defer f.Close()
-		prof = f
+		*p.w = f
 	}
 	for _, s := range selected {
 		rounds := []string{""}
@@ -207,11 +219,11 @@ func mainErr(args []string, stdout, stderr io.Writer) error {
 				// Even repetitions measure Punchcard before its floors, so that a
 				// machine speeding up or slowing down over the run, or a database
 				// growing, favours neither side.
-				cmp, err := compare(ctx, e, s, db, url, opts, prof, n%2 == 0, stderr)
+				cmp, err := compare(ctx, e, s, db, url, opts, record, n%2 == 0, stderr)
 				if err != nil {
 					return err
 				}
-				prof = nil
+				record = nil
 				if *repeat > 1 {
 					cmp.Repetition = n
 				}
@@ -230,9 +242,9 @@ func mainErr(args []string, stdout, stderr io.Writer) error {
 }
 
 // compare measures scenario s on db once: its floors and its Punchcard side, the
-// floors first unless targetFirst. prof, when not nil, receives a CPU profile of
-// the Punchcard side.
-func compare(ctx context.Context, e *env, s scenario, db, url string, opts loadOptions, prof io.Writer, targetFirst bool, stderr io.Writer) (comparison, error) {
+// floors first unless targetFirst. prof, when not nil, receives a CPU profile and
+// an execution trace of the Punchcard side, as asked.
+func compare(ctx context.Context, e *env, s scenario, db, url string, opts loadOptions, prof *profiles, targetFirst bool, stderr io.Writer) (comparison, error) {
 	cmp := comparison{Punchcard: measurement{Scenario: s.name, Database: db, Side: "punchcard", What: s.what}}
 	floors := make([]result, len(s.floors))
 	runFloors := func() error {
@@ -303,16 +315,22 @@ func median(vs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// measure sets a workload up, drives it and tears it down. With prof, the run is
-// CPU-profiled into it (once: a profile holds one run).
-func measure(ctx context.Context, e *env, setup func(context.Context, *env, string) (workload, error), db string, opts loadOptions, prof io.Writer) (result, error) {
+// profiles are where the first Punchcard side's run is recorded, when asked.
+type profiles struct{ cpu, trace io.Writer }
+
+// measure sets a workload up, drives it and tears it down. The run is
+// CPU-profiled and traced into prof's writers (once: a profile holds one run).
+func measure(ctx context.Context, e *env, setup func(context.Context, *env, string) (workload, error), db string, opts loadOptions, prof *profiles) (result, error) {
 	w, err := setup(ctx, e, db)
 	if err != nil {
 		return result{}, err
 	}
 	defer w.close()
-	if prof != nil && pprof.StartCPUProfile(prof) == nil {
+	if prof != nil && prof.cpu != nil && pprof.StartCPUProfile(prof.cpu) == nil {
 		defer pprof.StopCPUProfile()
+	}
+	if prof != nil && prof.trace != nil && trace.Start(prof.trace) == nil {
+		defer trace.Stop()
 	}
 	r, err := run(ctx, e.client, w.next, opts)
 	e.client.CloseIdleConnections()

@@ -2,8 +2,11 @@ package app_test
 
 import (
 	"math"
+	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"testing"
+	"time"
 
 	"github.com/punchcard-loyalty/punchcard/platform/app"
 	"github.com/punchcard-loyalty/punchcard/platform/config"
@@ -11,6 +14,8 @@ import (
 
 func TestTuneRuntime(t *testing.T) {
 	restore := func() {
+		t.Setenv("GOGC", "100") // switches the heap floor off
+		app.TuneRuntime(config.Config{PolicyCacheBytes: 64 << 20})
 		debug.SetGCPercent(100)
 		debug.SetMemoryLimit(math.MaxInt64)
 	}
@@ -20,7 +25,7 @@ func TestTuneRuntime(t *testing.T) {
 	t.Setenv("GOGC", "")
 	t.Setenv("GOMEMLIMIT", "")
 	app.TuneRuntime(cfg)
-	if got := debug.SetGCPercent(100); got != 250 {
+	if got := debug.SetGCPercent(250); got != 250 {
 		t.Errorf("GC percent = %d, want 250", got)
 	}
 	if got, want := debug.SetMemoryLimit(math.MaxInt64), int64(128<<20+512<<20); got != want {
@@ -43,4 +48,58 @@ func TestTuneRuntime(t *testing.T) {
 	if got := cfg.SoftMemoryLimit(); got != 3<<30 {
 		t.Errorf("configured limit = %d, want %d", got, int64(3<<30))
 	}
+}
+
+// TestHeapFloor: with a floor far above this test binary's live heap, every
+// collection leaves the GC percentage raised so that the next one starts near the
+// floor; switched off, the percentage stays where it is set.
+func TestHeapFloor(t *testing.T) {
+	t.Cleanup(func() {
+		t.Setenv("GOGC", "100")
+		app.TuneRuntime(config.Config{PolicyCacheBytes: 64 << 20})
+		debug.SetGCPercent(100)
+		debug.SetMemoryLimit(math.MaxInt64)
+	})
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "")
+	const minHeap = 1 << 30
+	app.TuneRuntime(config.Config{GCPercent: 100, GCMinHeap: minHeap, PolicyCacheBytes: 64 << 20})
+
+	// The floor adjusts after a collection, on the runtime's cleanup goroutine.
+	var got int64
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		debug.SetGCPercent(100)
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+		if got = readMetric("/gc/gogc:percent"); got > 100 {
+			break
+		}
+	}
+	if got <= 100 {
+		t.Fatalf("after collections GC percent = %d, want it raised above 100 for a %d-byte floor", got, minHeap)
+	}
+	// The live heap of a test binary is far below 1 GiB, so the percentage aims the
+	// next collection at the floor: live × (1 + percent/100) ≈ minHeap.
+	live := readMetric("/gc/heap/live:bytes")
+	if goal := float64(live) * (1 + float64(got)/100); goal < minHeap/2 || goal > 2*minHeap {
+		t.Errorf("GC percent %d with %d bytes live aims at %.0f bytes, want about %d", got, live, goal, int64(minHeap))
+	}
+
+	// Off: a setting made afterwards stays through collections.
+	t.Setenv("GOGC", "100")
+	app.TuneRuntime(config.Config{PolicyCacheBytes: 64 << 20})
+	debug.SetGCPercent(150)
+	for range 3 {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := readMetric("/gc/gogc:percent"); got != 150 {
+		t.Errorf("floor off: GC percent = %d after collections, want 150 kept", got)
+	}
+}
+
+func readMetric(name string) int64 {
+	s := []metrics.Sample{{Name: name}}
+	metrics.Read(s)
+	return int64(s[0].Value.Uint64())
 }

@@ -34,6 +34,7 @@ type Config struct {
 	PolicyCacheBytes     int64         `env:"POLICY_CACHE_BYTES" envDefault:"536870912"`
 	PolicyMemoEntries    int           `env:"POLICY_MEMO_ENTRIES" envDefault:"100000"`
 	GCPercent            int           `env:"GC_PERCENT" envDefault:"400"`
+	GCMinHeap            int64         `env:"GC_MIN_HEAP" envDefault:"268435456"`
 	MemoryLimit          int64         `env:"MEMORY_LIMIT"`
 	NoMigrate            bool          `env:"NO_MIGRATE"`
 }
@@ -108,6 +109,9 @@ func (c Config) Validate() error {
 	}
 	if c.GCPercent < 1 {
 		errs = append(errs, errors.New("PUNCHCARD_GC_PERCENT must be positive"))
+	}
+	if c.GCMinHeap < 0 {
+		errs = append(errs, errors.New("PUNCHCARD_GC_MIN_HEAP must be >= 0 (0: no floor)"))
 	}
 	if c.MemoryLimit != 0 && c.MemoryLimit < 64<<20 {
 		errs = append(errs, errors.New("PUNCHCARD_MEMORY_LIMIT must be 0 (derived) or at least 67108864 (64 MiB)"))

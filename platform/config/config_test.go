@@ -39,6 +39,7 @@ func TestValidateNamesTheSetting(t *testing.T) {
 		{"slow policies", func(c *Config) { c.PolicyTimeout = time.Minute }, "PUNCHCARD_POLICY_TIMEOUT"},
 		{"tiny policy cache", func(c *Config) { c.PolicyCacheBytes = 1024 }, "PUNCHCARD_POLICY_CACHE_BYTES"},
 		{"negative memo", func(c *Config) { c.PolicyMemoEntries = -1 }, "PUNCHCARD_POLICY_MEMO_ENTRIES"},
+		{"negative heap floor", func(c *Config) { c.GCMinHeap = -1 }, "PUNCHCARD_GC_MIN_HEAP"},
 		{"bad proxy", func(c *Config) { c.TrustedProxies = []string{"10.0.0.0/8", "gateway"} }, "PUNCHCARD_TRUSTED_PROXIES"},
 	}
 	for _, tt := range tests {
