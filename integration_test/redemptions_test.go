@@ -1180,3 +1180,94 @@ func TestFraudValidationCounts(t *testing.T) {
 		}
 	})
 }
+
+// A redemption's customer object carries the customer's data, as in Voucherify:
+// a redemption creates a new customer with it and writes what it changes on a
+// known one; a validation writes nothing, but decides with the data; bad data is a
+// 400 naming the field, and nothing is written.
+func TestRedemptionCarriesCustomerData(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *server) {
+		tn := s.newTenant(t)
+		_, codes := campaignCodes(t, s, tn, discountCampaign("Gold only", 1, map[string]any{"type": "AMOUNT", "amount_off": 100}, nil))
+		publish(t, s, tn, "eligibility", map[string]any{"modules": map[string]any{"gold.rego": `package punchcard.eligibility
+
+deny contains {"code": "gold_only", "message": "Gold members only.", "rule": "tenant.gold_only"} if {
+	not input.customer.metadata.tier == "gold"
+}
+`}})
+		body := func(customer map[string]any) map[string]any {
+			return map[string]any{"redeemables": vouchers(codes[0]), "order": map[string]any{"amount": 1000}, "customer": customer}
+		}
+		type customer struct {
+			ID       string         `json:"id"`
+			Name     string         `json:"name"`
+			Email    string         `json:"email"`
+			Metadata map[string]any `json:"metadata"`
+		}
+		var v struct {
+			Valid bool `json:"valid"`
+		}
+
+		// The policy reads the request's data: without it the new customer is no gold member.
+		s.do(t, "POST", "/v1/validations", tn.bearer(), body(map[string]any{"source_id": "ada"})).decode(t, &v)
+		if v.Valid {
+			t.Fatal("validation without customer data passed the gold-only policy")
+		}
+		gold := map[string]any{"source_id": "ada", "name": "Ada Lovelace", "email": "ada@example.com", "metadata": map[string]any{"tier": "gold"}}
+		s.do(t, "POST", "/v1/validations", tn.bearer(), body(gold)).decode(t, &v)
+		if !v.Valid {
+			t.Fatal("validation with customer data metadata.tier gold refused")
+		}
+		s.do(t, "GET", "/v1/customers/ada", tn.bearer(), nil).wantError(t, http.StatusNotFound, "", "")
+
+		// A redemption creates the customer with its data.
+		s.do(t, "POST", "/v1/redemptions", tn.bearer(), body(gold)).wantStatus(t, http.StatusOK)
+		var c customer
+		s.do(t, "GET", "/v1/customers/ada", tn.bearer(), nil).decode(t, &c)
+		if c.Name != "Ada Lovelace" || c.Email != "ada@example.com" || c.Metadata["tier"] != "gold" {
+			t.Fatalf("customer created by the redemption = %+v, want the request's name, email and metadata", c)
+		}
+		if n := auditCount(t, s, tn, "customer.created"); n != 1 {
+			t.Fatalf("%d customer.created audit events, want 1", n)
+		}
+
+		// Data that changes nothing writes nothing; a change is written, and what
+		// the request leaves out stays.
+		s.do(t, "POST", "/v1/redemptions", tn.bearer(), body(gold)).wantStatus(t, http.StatusOK)
+		if n := auditCount(t, s, tn, "customer.updated"); n != 0 {
+			t.Fatalf("unchanged customer data: %d customer.updated audit events, want 0", n)
+		}
+		s.do(t, "POST", "/v1/redemptions", tn.bearer(), body(map[string]any{"id": c.ID, "metadata": map[string]any{"tier": "gold", "since": "2026"}})).
+			wantStatus(t, http.StatusOK)
+		var after customer
+		s.do(t, "GET", "/v1/customers/ada", tn.bearer(), nil).decode(t, &after)
+		if after.Name != "Ada Lovelace" || after.Email != "ada@example.com" || after.Metadata["since"] != "2026" {
+			t.Fatalf("customer after a redemption with new metadata = %+v, want the metadata replaced and the rest kept", after)
+		}
+		if n := auditCount(t, s, tn, "customer.updated"); n != 1 {
+			t.Fatalf("%d customer.updated audit events, want 1", n)
+		}
+
+		// A redemption's data fails the policy: refused, and the customer keeps its data.
+		s.do(t, "POST", "/v1/redemptions", tn.bearer(), body(map[string]any{"source_id": "ada", "metadata": map[string]any{"tier": "silver"}})).
+			wantError(t, http.StatusBadRequest, "", "")
+		s.do(t, "GET", "/v1/customers/ada", tn.bearer(), nil).decode(t, &after)
+		if after.Metadata["tier"] != "gold" {
+			t.Fatalf("a refused redemption changed the customer: %+v", after)
+		}
+
+		// Bad data: 400 naming the field; no customer, no redemption.
+		redemptions := countRows(t, s, tn.ID, "redemptions")
+		for field, bad := range map[string]map[string]any{
+			"customer.email":     {"source_id": "bob", "email": "not an address", "metadata": map[string]any{"tier": "gold"}},
+			"customer.birthdate": {"source_id": "bob", "birthdate": "2999-01-01", "metadata": map[string]any{"tier": "gold"}},
+			"customer.name":      {"source_id": "bob", "name": strings.Repeat("n", 201), "metadata": map[string]any{"tier": "gold"}},
+		} {
+			s.do(t, "POST", "/v1/redemptions", tn.bearer(), body(bad)).wantError(t, http.StatusBadRequest, "", field)
+		}
+		s.do(t, "GET", "/v1/customers/bob", tn.bearer(), nil).wantError(t, http.StatusNotFound, "", "")
+		if got := countRows(t, s, tn.ID, "redemptions"); got != redemptions {
+			t.Fatalf("bad customer data wrote redemptions: %d rows, want %d", got, redemptions)
+		}
+	})
+}

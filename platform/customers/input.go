@@ -3,6 +3,7 @@ package customers
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"maps"
 	"net/mail"
 	"strings"
@@ -47,6 +48,22 @@ type Input struct {
 	Address Field[Address]
 	// Metadata replaces the whole metadata object; {} clears it.
 	Metadata Field[map[string]any]
+}
+
+// CheckProfile normalizes the profile a redemption or validation request's
+// customer object carries (every field of in but ID and SourceID, which name the
+// customer and are checked where they are read) as POST /v1/customers does,
+// naming a bad field under prefix, such as "customer.".
+func CheckProfile(prefix string, in Input, today time.Time) (Input, error) {
+	in.ID, in.SourceID = "", Field[string]{}
+	out, err := in.normalize(today)
+	var p *problem.Error
+	if errors.As(err, &p) && p.Kind == problem.KindInvalid && p.Field != "" {
+		q := *p
+		q.Field, q.Details = prefix+p.Field, prefix+p.Details
+		return out, &q
+	}
+	return out, err
 }
 
 // normalize checks every field, naming the first bad one, and returns the input
@@ -179,10 +196,10 @@ func checkDate(name string, f Field[string], now time.Time) (Field[string], erro
 	return f, nil
 }
 
-// applyTo writes the input's fields into c and returns the names of the fields
-// whose value changed, in a fixed order. The names, never the values, go into the
-// audit log.
-func (in Input) applyTo(c *Customer) []string {
+// ApplyTo writes the input's fields into c and returns the names of the fields
+// whose value changed, in a fixed order: the names of their columns. The names,
+// never the values, go into the audit log. in must be normalized.
+func (in Input) ApplyTo(c *Customer) []string {
 	var changed []string
 	str := func(name string, f Field[string], dst *string) {
 		if !f.Set {

@@ -2,11 +2,14 @@ package customers
 
 import (
 	"encoding/json"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
 	"github.com/punchcard-loyalty/punchcard/platform/metadata"
+	"github.com/punchcard-loyalty/punchcard/platform/problem"
 )
 
 // FuzzInputNormalize decodes arbitrary request bodies the way the API does and
@@ -44,7 +47,7 @@ func FuzzInputNormalize(f *testing.F) {
 			return
 		}
 		var c Customer
-		norm.applyTo(&c)
+		norm.ApplyTo(&c)
 		if utf8.RuneCountInString(c.Name) > MaxName || utf8.RuneCountInString(c.Email) > MaxEmail ||
 			utf8.RuneCountInString(c.SourceID) > MaxSourceID || len(c.Metadata) > metadata.MaxKeys {
 			t.Fatalf("accepted out-of-limit customer %+v", c)
@@ -54,8 +57,51 @@ func FuzzInputNormalize(f *testing.F) {
 				t.Fatalf("accepted birthdate %q", c.Birthdate)
 			}
 		}
-		if changed := norm.applyTo(&c); len(changed) != 0 {
+		if changed := norm.ApplyTo(&c); len(changed) != 0 {
 			t.Fatalf("second application changed %v", changed)
 		}
 	})
+}
+
+// TestCheckProfile: a redemption's customer data is checked as POST /v1/customers
+// checks it, its fields named under the prefix, and what names the customer is
+// left to the caller.
+func TestCheckProfile(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	tooMany := map[string]any{}
+	for i := range metadata.MaxKeys + 1 {
+		tooMany[string(rune('a'+i%26))+string(rune('a'+i/26))] = i
+	}
+	for name, c := range map[string]struct {
+		in    Input
+		field string // "" for accepted
+	}{
+		"accepted":      {in: Input{Name: Some("Ada"), Email: Some(" ada@example.com "), Metadata: Some(map[string]any{"tier": "gold"})}},
+		"names ignored": {in: Input{ID: "cust_x", SourceID: Some(""), Name: Some("Ada")}},
+		"email":         {in: Input{Email: Some("ada")}, field: "customer.email"},
+		"future":        {in: Input{Birthdate: Some("2030-01-01")}, field: "customer.birthdate"},
+		"address part":  {in: Input{Address: Some(Address{City: "a\x00b"})}, field: "customer.address.city"},
+		"metadata keys": {in: Input{Metadata: Some(tooMany)}, field: "customer.metadata"},
+		"description":   {in: Input{Description: Some(string(make([]byte, MaxDescription+1)))}, field: "customer.description"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			out, err := CheckProfile("customer.", c.in, now)
+			if c.field == "" {
+				if err != nil {
+					t.Fatalf("CheckProfile = %v, want accepted", err)
+				}
+				if out.ID != "" || out.SourceID.Set {
+					t.Errorf("CheckProfile kept id %q / source_id %+v, want both left out", out.ID, out.SourceID)
+				}
+				if out.Email.Value != nil && *out.Email.Value != "ada@example.com" {
+					t.Errorf("email %q, want it trimmed", *out.Email.Value)
+				}
+				return
+			}
+			var p *problem.Error
+			if !errors.As(err, &p) || p.Kind != problem.KindInvalid || !strings.HasPrefix(p.Field, c.field) || !strings.HasPrefix(p.Details, c.field) {
+				t.Fatalf("CheckProfile = %#v, want invalid naming %s in field and details", err, c.field)
+			}
+		})
+	}
 }

@@ -91,7 +91,7 @@ func (s *Service) upsert(ctx context.Context, tenantID string, in Input, now tim
 
 func (s *Service) create(ctx context.Context, tx bun.Tx, tenantID string, in Input, now time.Time) (Customer, error) {
 	c := Customer{ID: ids.New(ids.Customer), CreatedAt: now, UpdatedAt: now}
-	changed := in.applyTo(&c)
+	changed := in.ApplyTo(&c)
 	if err := insertCustomer(ctx, tx, tenantID, &c); err != nil {
 		return Customer{}, err
 	}
@@ -100,13 +100,16 @@ func (s *Service) create(ctx context.Context, tx bun.Tx, tenantID string, in Inp
 
 // Ensure returns the tenant's customer with sourceID, creating it in tx when
 // there is none: a redemption that names a new customer by source_id creates
-// it, as Voucherify does. created reports whether it did; the creation is
-// audited in tx as customer.created, like POST /v1/customers. Transactions
-// creating the same source_id at once end with one customer: the insert does
-// nothing on a conflict (on PostgreSQL after waiting for the other insert's
-// transaction) and the customer is then read.
-func Ensure(ctx context.Context, tx bun.Tx, log *audit.Log, tenantID, sourceID string, now time.Time) (c Customer, created bool, err error) {
+// it, as Voucherify does, with the profile the request gives (a normalized
+// Input: see CheckProfile); an existing customer gets the profile's fields as
+// Amend gives them. created reports whether it created the customer; the
+// creation is audited in tx as customer.created, like POST /v1/customers.
+// Transactions creating the same source_id at once end with one customer: the
+// insert does nothing on a conflict (on PostgreSQL after waiting for the other
+// insert's transaction) and the customer is then read.
+func Ensure(ctx context.Context, tx bun.Tx, log *audit.Log, tenantID, sourceID string, profile Input, now time.Time) (c Customer, created bool, err error) {
 	c = Customer{TenantID: tenantID, ID: ids.New(ids.Customer), SourceID: sourceID, CreatedAt: now, UpdatedAt: now}
+	changed := append([]string{"source_id"}, profile.ApplyTo(&c)...)
 	res, err := tx.NewInsert().Model(&c).On("CONFLICT (tenant_id, source_id) DO NOTHING").Exec(ctx)
 	if err != nil {
 		return Customer{}, false, fmt.Errorf("insert customer: %w", err)
@@ -117,14 +120,44 @@ func Ensure(ctx context.Context, tx bun.Tx, log *audit.Log, tenantID, sourceID s
 	}
 	if n == 0 {
 		c, err = selectCustomer(ctx, tx, tenantID, "source_id", sourceID)
+		if err != nil {
+			return Customer{}, false, err
+		}
+		c, err = amend(ctx, tx, log, tenantID, c, profile, now)
 		return c, false, err
 	}
-	return c, true, record(ctx, log, tx, tenantID, "customer.created", c.ID, map[string]any{"changed": []string{"source_id"}})
+	return c, true, record(ctx, log, tx, tenantID, "customer.created", c.ID, map[string]any{"changed": changed})
+}
+
+// Amend gives the tenant's customer id the fields profile sets (a normalized
+// Input: see CheckProfile) in tx, as a redemption that carries customer data
+// does in Voucherify, and returns the customer. Only the columns that change are
+// written, so fields the request does not name keep what a concurrent update
+// gives them; a change is audited as customer.updated, like PUT /v1/customers.
+func Amend(ctx context.Context, tx bun.Tx, log *audit.Log, tenantID, id string, profile Input, now time.Time) (Customer, error) {
+	c, err := selectCustomer(ctx, tx, tenantID, "id", id)
+	if err != nil {
+		return Customer{}, err
+	}
+	return amend(ctx, tx, log, tenantID, c, profile, now)
+}
+
+func amend(ctx context.Context, tx bun.Tx, log *audit.Log, tenantID string, c Customer, profile Input, now time.Time) (Customer, error) {
+	changed := profile.ApplyTo(&c)
+	if len(changed) == 0 {
+		return c, nil
+	}
+	c.UpdatedAt = now
+	if _, err := tx.NewUpdate().Model(&c).Column(append(changed, "updated_at")...).
+		Where("tenant_id = ?", tenantID).Where("id = ?", c.ID).Exec(ctx); err != nil {
+		return Customer{}, fmt.Errorf("update customer %s: %w", c.ID, err)
+	}
+	return c, record(ctx, log, tx, tenantID, "customer.updated", c.ID, map[string]any{"changed": changed})
 }
 
 // update applies in to c and saves it, unless nothing changes.
 func (s *Service) update(ctx context.Context, tx bun.Tx, tenantID string, c Customer, in Input, now time.Time) (Customer, error) {
-	changed := in.applyTo(&c)
+	changed := in.ApplyTo(&c)
 	if len(changed) == 0 {
 		return c, nil
 	}

@@ -74,6 +74,10 @@ type Result struct {
 	Customer *customers.Customer
 	Channel  string
 	Local    Local
+
+	// customerChanges names the fields of Customer the request's customer data
+	// changes: a redemption writes them.
+	customerChanges []string
 }
 
 // Local is the request's moment in the tenant's time zone.
@@ -91,8 +95,9 @@ type snapshot struct {
 	tiers     map[string]campaigns.Tier    // by id
 	campaigns map[string]campaigns.Campaign
 	usage     map[usageKey]int64
-	customer  *customers.Customer
-	recent    int64 // the customer's redemptions in the last hour
+	customer  *customers.Customer // with the request's customer data
+	changes   []string            // the fields of customer the request's data changes
+	recent    int64               // the customer's redemptions in the last hour
 }
 
 type usageKey struct{ campaign, customer, period string }
@@ -113,7 +118,7 @@ func (e *Engine) Validate(ctx context.Context, t Tenant, req Request) (Result, e
 // It reads in tx, or in a read transaction of its own when tx is nil.
 func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request, tx bun.IDB) (Result, error) {
 	// The request's shape first, so that a malformed one reads nothing.
-	if err := req.check(MaxRedeemablesRead); err != nil {
+	if err := req.check(MaxRedeemablesRead, e.now()); err != nil {
 		return Result{}, err
 	}
 	if err := req.Order.Normalize(t.Currency); err != nil {
@@ -130,7 +135,7 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request, tx bun.ID
 	if len(req.Redeemables) > snap.stacking.RedeemablesLimit {
 		return Result{}, tooManyRedeemables(len(req.Redeemables), snap.stacking.RedeemablesLimit)
 	}
-	res := Result{Stacking: snap.stacking, Customer: snap.customer, Channel: req.channel(), Local: local}
+	res := Result{Stacking: snap.stacking, Customer: snap.customer, Channel: req.channel(), Local: local, customerChanges: snap.changes}
 	// The input every decision of this request shares, converted for OPA once.
 	in, err := e.document(ctx, t, tx, now, local, res.Channel, snap.customer, req.Order)
 	if err != nil {
@@ -524,9 +529,10 @@ func customerWithRecentStatement(column string) *db.Statement {
 
 // findCustomer loads the customer the request names, trying the lookups of
 // customers.Find in its order, with the customer's redemptions in the hour
-// before now. A source_id the tenant does not know (and no id) names a new
-// customer: one without an id yet and with nothing redeemed, whom a redemption
-// creates (store). An unknown id names no one.
+// before now, and gives it the customer data the request carries. A source_id
+// the tenant does not know (and no id) names a new customer: one without an id
+// yet and with nothing redeemed, whom a redemption creates (store). An unknown
+// id names no one.
 func findCustomer(ctx context.Context, tx bun.IDB, tenantID string, ref *CustomerRef, now time.Time, snap *snapshot) error {
 	for _, l := range customers.Lookups(ref.ID, ref.SourceID) {
 		var row customerRow
@@ -538,10 +544,12 @@ func findCustomer(ctx context.Context, tx bun.IDB, tenantID string, ref *Custome
 			return fmt.Errorf("load customer: %w", err)
 		}
 		snap.customer, snap.recent = &row.Customer, row.RecentRedemptions
+		snap.changes = ref.applyProfile(snap.customer)
 		return nil
 	}
 	if ref.ID == "" && ref.SourceID != "" {
 		snap.customer = &customers.Customer{TenantID: tenantID, SourceID: ref.SourceID, CreatedAt: now, UpdatedAt: now}
+		snap.changes = ref.applyProfile(snap.customer)
 	}
 	return nil
 }

@@ -69,6 +69,13 @@ func (e *Engine) Qualify(ctx context.Context, t Tenant, q QualifyRequest) (Resul
 	if err := q.Order.Normalize(t.Currency); err != nil {
 		return Result{}, false, err
 	}
+	if c := q.Customer; c != nil {
+		if c.ID == "" && c.SourceID == "" {
+			q.Customer = nil
+		} else if err := c.check(e.now()); err != nil {
+			return Result{}, false, err
+		}
+	}
 	now, local, err := e.clock(t)
 	if err != nil {
 		return Result{}, false, err

@@ -315,13 +315,21 @@ func (e *Engine) store(ctx context.Context, tx bun.Tx, t Tenant, req *Request, r
 	now := e.now().UTC().Truncate(time.Microsecond)
 	customerID := ""
 	if c := res.Customer; c != nil {
-		if c.ID == "" {
+		switch {
+		case c.ID == "":
 			// A new customer, named by source_id: the redemption creates it.
-			created, _, err := customers.Ensure(ctx, tx, e.audit, t.ID, c.SourceID, now)
+			created, _, err := customers.Ensure(ctx, tx, e.audit, t.ID, c.SourceID, req.Customer.profile, now)
 			if err != nil {
 				return Redemption{}, err
 			}
 			res.Customer = &created
+		case len(res.customerChanges) > 0:
+			// The request's customer data changes the customer: saved with it.
+			amended, err := customers.Amend(ctx, tx, e.audit, t.ID, c.ID, req.Customer.profile, now)
+			if err != nil {
+				return Redemption{}, err
+			}
+			res.Customer = &amended
 		}
 		customerID = res.Customer.ID
 	}

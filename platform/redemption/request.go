@@ -3,6 +3,7 @@ package redemption
 import (
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/punchcard-loyalty/punchcard/platform/customers"
@@ -45,11 +46,51 @@ type GiftCredit struct {
 	Credits int64 `json:"credits"`
 }
 
-// CustomerRef names the customer by id or source_id.
+// CustomerRef names the customer by id or source_id, and may carry the
+// customer's data, as Voucherify's customer object of a redemption does: a
+// redemption writes the fields it sets to the customer (creating a new one with
+// them), and the decisions of a validation, redemption or qualification read the
+// customer with them, so that a validation and the redemption after it decide
+// alike. Fields a request leaves out keep their stored values.
 type CustomerRef struct {
-	ID       string `json:"id,omitempty"`
-	SourceID string `json:"source_id,omitempty"`
+	ID          string                             `json:"id,omitempty"`
+	SourceID    string                             `json:"source_id,omitempty"`
+	Name        customers.Field[string]            `json:"name,omitempty" jsonschema:"nullable,maxLength=200"`
+	Email       customers.Field[string]            `json:"email,omitempty" jsonschema:"nullable,maxLength=254,format=email"`
+	Phone       customers.Field[string]            `json:"phone,omitempty" jsonschema:"nullable,maxLength=50"`
+	Birthdate   customers.Field[string]            `json:"birthdate,omitempty" jsonschema:"nullable,format=date,description=YYYY-MM-DD; not in the future"`
+	Birthday    customers.Field[string]            `json:"birthday,omitempty" jsonschema:"nullable,format=date,description=Deprecated: Voucherify's old name of birthdate; used when birthdate is absent"`
+	Description customers.Field[string]            `json:"description,omitempty" jsonschema:"nullable,maxLength=2000"`
+	Address     customers.Field[customers.Address] `json:"address,omitempty" jsonschema:"nullable,description=Replaces the whole address; null or {} removes it"`
+	Metadata    customers.Field[map[string]any]    `json:"metadata,omitempty" jsonschema:"nullable,description=Replaces the whole metadata object (at most 100 keys and 16 KiB); null or {} removes it"`
+
+	profile customers.Input // the fields above, normalized by check
 }
+
+// check refuses an id or source_id no customer can have and a profile field
+// POST /v1/customers would refuse, naming the field under "customer.", and
+// normalizes the profile. now is the current time (a birthdate may not lie
+// after it).
+func (c *CustomerRef) check(now time.Time) error {
+	// A redemption creates the customer a new source_id names: it must be
+	// one POST /v1/customers would accept.
+	if c.SourceID != "" {
+		if err := customers.CheckSourceID("customer.source_id", c.SourceID); err != nil {
+			return err
+		}
+	}
+	if utf8.RuneCountInString(c.ID) > customers.MaxSourceID || strings.ContainsRune(c.ID, 0) {
+		return problem.Invalid("customer.id", "customer.id is not a customer id")
+	}
+	var err error
+	c.profile, err = customers.CheckProfile("customer.", customers.Input{Name: c.Name, Email: c.Email, Phone: c.Phone,
+		Birthdate: c.Birthdate, Birthday: c.Birthday, Description: c.Description, Address: c.Address, Metadata: c.Metadata}, now)
+	return err
+}
+
+// applyProfile writes the request's customer data to c, a copy of the stored
+// customer, and returns the names of the fields it changes.
+func (c *CustomerRef) applyProfile(to *customers.Customer) []string { return c.profile.ApplyTo(to) }
 
 // channel is the request's sales channel, metadata.channel, "online" by default.
 func (r *Request) channel() string { return channelOf(r.Metadata) }
@@ -69,7 +110,7 @@ func tooManyRedeemables(sent, limit int) error {
 
 // check validates the shape of the request with at most limit redeemables (the
 // tenant's redeemables_limit is checked once the stacking rules are read).
-func (r *Request) check(limit int) error {
+func (r *Request) check(limit int, now time.Time) error {
 	switch {
 	case len(r.Redeemables) == 0:
 		return problem.Invalid("redeemables", "redeemables must name at least one redeemable")
@@ -105,17 +146,8 @@ func (r *Request) check(limit int) error {
 	if r.Customer != nil && r.Customer.ID == "" && r.Customer.SourceID == "" {
 		r.Customer = nil
 	}
-	if c := r.Customer; c != nil {
-		// A redemption creates the customer a new source_id names: it must be
-		// one POST /v1/customers would accept.
-		if c.SourceID != "" {
-			if err := customers.CheckSourceID("customer.source_id", c.SourceID); err != nil {
-				return err
-			}
-		}
-		if utf8.RuneCountInString(c.ID) > customers.MaxSourceID || strings.ContainsRune(c.ID, 0) {
-			return problem.Invalid("customer.id", "customer.id is not a customer id")
-		}
+	if r.Customer != nil {
+		return r.Customer.check(now)
 	}
 	return nil
 }
