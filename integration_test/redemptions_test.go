@@ -1,6 +1,7 @@
 package integration_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -1068,17 +1069,19 @@ func TestQualifications(t *testing.T) {
 		for _, d := range q.Redeemables.Data {
 			got = append(got, fmt.Sprintf("%s:%d", d.Object, d.Order.TotalDiscountAmount))
 		}
-		if fmt.Sprint(got) != "[promotion_tier:2000 promotion_tier:1000 voucher:500]" || q.Redeemables.Data[2].ID != codes[0] {
+		// Newest first (Voucherify's DEFAULT sorting): the wallet's voucher, then the
+		// promotion's tiers, created together, in their hierarchy.
+		if fmt.Sprint(got) != "[voucher:500 promotion_tier:2000 promotion_tier:1000]" || q.Redeemables.Data[0].ID != codes[0] {
 			t.Fatalf("ALL for ada on 200.00: %v", got)
 		}
 		// The order as sent, and as each redeemable alone would leave it.
-		if first := q.Redeemables.Data[0].Order; q.Order.Amount != 20000 || q.Order.TotalAmount != 20000 || first.Amount != 20000 || first.TotalAmount != 18000 {
+		if first := q.Redeemables.Data[1].Order; q.Order.Amount != 20000 || q.Order.TotalAmount != 20000 || first.Amount != 20000 || first.TotalAmount != 18000 {
 			t.Fatalf("order totals: %+v, first %+v", q.Order, first)
 		}
 		// On 50.00 the 100.00 tier does not qualify, and 5.00 off beats 5%.
 		var best found
 		s.do(t, "POST", "/v1/qualifications", tn.bearer(), map[string]any{"customer": map[string]any{"id": ada.ID}, "order": map[string]any{"amount": 5000},
-			"options": map[string]any{"limit": 1}}).decode(t, &best)
+			"options": map[string]any{"limit": 1, "sorting_rule": "BEST_DEAL"}}).decode(t, &best)
 		if len(best.Redeemables.Data) != 1 || best.Redeemables.Data[0].ID != codes[0] || !best.Redeemables.HasMore {
 			t.Fatalf("best on 50.00, limit 1: %+v", best)
 		}
@@ -1094,6 +1097,86 @@ func TestQualifications(t *testing.T) {
 			t.Fatalf("audience only: %+v", audience)
 		}
 		s.do(t, "POST", "/v1/qualifications", tn.bearer(), map[string]any{"scenario": "EVERYTHING"}).wantError(t, http.StatusBadRequest, "", "scenario")
+	})
+}
+
+// TestQualificationPages pages through a customer's qualified redeemables as a
+// Voucherify client does: newest first, each page from the created_at of the last
+// redeemable of the one before, never splitting redeemables created together.
+func TestQualificationPages(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *server) {
+		tn := s.newTenant(t)
+		var ada struct{ ID string }
+		s.do(t, "POST", "/v1/customers", tn.bearer(), map[string]any{"source_id": "ada"}).decode(t, &ada)
+		var want []string // newest first
+		for i := 1; i <= 5; i++ {
+			code := fmt.Sprintf("WALLET-%d", i)
+			s.do(t, "POST", "/v1/vouchers", tn.bearer(), map[string]any{"code": code, "type": "DISCOUNT_VOUCHER",
+				"discount": map[string]any{"type": "AMOUNT", "amount_off": i * 100}}).wantStatus(t, http.StatusOK)
+			s.do(t, "POST", "/v1/publications", tn.bearer(), map[string]any{"customer": map[string]any{"id": ada.ID}, "voucher": code}).wantStatus(t, http.StatusOK)
+			want = append([]string{code}, want...)
+		}
+		tiers := []any{}
+		for i := 1; i <= 3; i++ {
+			tiers = append(tiers, map[string]any{"name": fmt.Sprintf("Tier %d", i), "action": map[string]any{"discount": map[string]any{"type": "PERCENT", "percent_off": i}}})
+		}
+		s.do(t, "POST", "/v1/campaigns", tn.bearer(), map[string]any{"name": "Tiers", "campaign_type": "PROMOTION",
+			"promotion": map[string]any{"tiers": tiers}}).wantStatus(t, http.StatusOK)
+		want = append([]string{"Tier 1", "Tier 2", "Tier 3"}, want...)
+
+		type page struct {
+			Redeemables struct {
+				Data []struct {
+					ID        string    `json:"id"`
+					Name      string    `json:"name"`
+					CreatedAt time.Time `json:"created_at"`
+					Order     struct {
+						TotalDiscountAmount int64 `json:"total_discount_amount"`
+					} `json:"order"`
+				} `json:"data"`
+				HasMore bool `json:"has_more"`
+			} `json:"redeemables"`
+		}
+		qualify := func(options map[string]any) page {
+			var p page
+			s.do(t, "POST", "/v1/qualifications", tn.bearer(), map[string]any{"customer": map[string]any{"id": ada.ID},
+				"order": map[string]any{"amount": 20000}, "options": options}).decode(t, &p)
+			return p
+		}
+		var got, sizes []string
+		options := map[string]any{"limit": 2}
+		for range 10 {
+			p := qualify(options)
+			sizes = append(sizes, fmt.Sprint(len(p.Redeemables.Data)))
+			for _, d := range p.Redeemables.Data {
+				got = append(got, cmp.Or(d.Name, d.ID))
+			}
+			if !p.Redeemables.HasMore {
+				break
+			}
+			last := p.Redeemables.Data[len(p.Redeemables.Data)-1]
+			options = map[string]any{"limit": 2, "starting_after": last.CreatedAt.Format(time.RFC3339Nano)}
+		}
+		// The three tiers, created together, fill the first page whole.
+		if fmt.Sprint(got) != fmt.Sprint(want) || strings.Join(sizes, ",") != "3,2,2,1" {
+			t.Fatalf("pages of 2 (sizes %v): %v, want %v", sizes, got, want)
+		}
+
+		best := qualify(map[string]any{"limit": 2, "sorting_rule": "BEST_DEAL"})
+		if len(best.Redeemables.Data) != 2 || best.Redeemables.Data[0].Name != "Tier 3" || best.Redeemables.Data[1].ID != "WALLET-5" || !best.Redeemables.HasMore {
+			t.Fatalf("BEST_DEAL, limit 2: %+v, want Tier 3 (6.00) then WALLET-5 (5.00)", best)
+		}
+		least := qualify(map[string]any{"limit": 1, "sorting_rule": "LEAST_DEAL"})
+		if len(least.Redeemables.Data) != 1 || least.Redeemables.Data[0].ID != "WALLET-1" {
+			t.Fatalf("LEAST_DEAL, limit 1: %+v, want WALLET-1 (1.00)", least)
+		}
+		for field, options := range map[string]map[string]any{
+			"options.sorting_rule":   {"sorting_rule": "RANDOM"},
+			"options.starting_after": {"starting_after": "yesterday"},
+		} {
+			s.do(t, "POST", "/v1/qualifications", tn.bearer(), map[string]any{"customer": map[string]any{"id": ada.ID}, "options": options}).
+				wantError(t, http.StatusBadRequest, "", field)
+		}
 	})
 }
 

@@ -660,6 +660,7 @@ type qualifiedBody struct {
 	Name         string           `json:"name,omitempty"`
 	CampaignName string           `json:"campaign_name,omitempty"`
 	CampaignID   string           `json:"campaign_id,omitempty"`
+	CreatedAt    time.Time        `json:"created_at" jsonschema:"description=when the voucher or promotion tier was created: the next page's options.starting_after"`
 }
 
 type qualifiedList struct {
@@ -688,7 +689,7 @@ func (s *Server) qualify(c *gin.Context) error {
 	out := qualificationBody{Redeemables: qualifiedList{Object: "list", DataRef: "data", Data: []qualifiedBody{}, HasMore: more},
 		Order: toOrderBody(redemption.Result{Order: res.Order, Customer: res.Customer, Totals: res.Totals}), StackingRules: res.Stacking}
 	for _, o := range res.Outcomes {
-		q := qualifiedBody{ID: o.Ref.ID, Object: o.Ref.Object, Result: applicableResult(o), Metadata: metadataOf(o)}
+		q := qualifiedBody{ID: o.Ref.ID, Object: o.Ref.Object, Result: applicableResult(o), Metadata: metadataOf(o), CreatedAt: o.CreatedAt().UTC()}
 		if q.Metadata == nil {
 			q.Metadata = map[string]any{}
 		}
