@@ -83,17 +83,19 @@ func newVelocity() *velocity {
 	return &velocity{validations: newWindow(validationsWindow), failures: newWindow(failuresWindow)}
 }
 
-// velocityKey is a request's key in the windows: its tenant and known customer,
-// or "" (nothing counted) without one.
+// velocityKey is a request's key in the windows: its tenant and customer, or ""
+// (nothing counted) without one. A customer is counted by source_id when it has
+// one, so that the requests of a new customer, known by source_id until a
+// redemption creates it, and its requests after that count together; by id
+// otherwise.
 func velocityKey(tenantID string, c *customers.Customer) string {
-	if c == nil {
+	switch {
+	case c == nil:
 		return ""
-	}
-	if c.ID == "" {
-		// A new customer, known by source_id until a redemption creates it.
+	case c.SourceID != "":
 		return tenantID + "\x00source_id\x00" + c.SourceID
 	}
-	return tenantID + "\x00" + c.ID
+	return tenantID + "\x00id\x00" + c.ID
 }
 
 // counts are the fraud input's counts before this request.

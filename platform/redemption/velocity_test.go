@@ -55,6 +55,17 @@ func TestVelocityCountsKnownCustomersOnly(t *testing.T) {
 	if n, f := v.counts(k, now); n != 2 || f != 1 {
 		t.Errorf("counts = %d validations, %d failures; want 2, 1", n, f)
 	}
+	// A new customer's requests, by source_id, and its requests once a redemption
+	// created it count together; one without a source_id counts by id, apart.
+	newcomer := velocityKey("ten_a", &customers.Customer{SourceID: "ada"})
+	v.validated(newcomer, false, now)
+	created := velocityKey("ten_a", &customers.Customer{ID: "cus_2", SourceID: "ada"})
+	if n, f := v.counts(created, now); n != 1 || f != 1 {
+		t.Errorf("after creation counts = %d, %d; want the new customer's 1, 1", n, f)
+	}
+	if velocityKey("ten_a", &customers.Customer{ID: "ada"}) == newcomer {
+		t.Error("a customer with id ada and none with source_id ada share a key")
+	}
 	// Without a customer nothing is counted, and nothing is read.
 	anonymous := velocityKey("ten_a", nil)
 	v.validated(anonymous, false, now)
