@@ -1134,7 +1134,8 @@ func TestQualificationPages(t *testing.T) {
 						TotalDiscountAmount int64 `json:"total_discount_amount"`
 					} `json:"order"`
 				} `json:"data"`
-				HasMore bool `json:"has_more"`
+				HasMore           bool       `json:"has_more"`
+				MoreStartingAfter *time.Time `json:"more_starting_after"`
 			} `json:"redeemables"`
 		}
 		qualify := func(options map[string]any) page {
@@ -1154,7 +1155,11 @@ func TestQualificationPages(t *testing.T) {
 			if !p.Redeemables.HasMore {
 				break
 			}
+			// The client's cursor, as Voucherify documents it: the last one's created_at.
 			last := p.Redeemables.Data[len(p.Redeemables.Data)-1]
+			if p.Redeemables.MoreStartingAfter == nil || !p.Redeemables.MoreStartingAfter.Equal(last.CreatedAt) {
+				t.Fatalf("more_starting_after %v, want the last created_at %v", p.Redeemables.MoreStartingAfter, last.CreatedAt)
+			}
 			options = map[string]any{"limit": 2, "starting_after": last.CreatedAt.Format(time.RFC3339Nano)}
 		}
 		// The three tiers, created together, fill the first page whole.
@@ -1166,9 +1171,23 @@ func TestQualificationPages(t *testing.T) {
 		if len(best.Redeemables.Data) != 2 || best.Redeemables.Data[0].Name != "Tier 3" || best.Redeemables.Data[1].ID != "WALLET-5" || !best.Redeemables.HasMore {
 			t.Fatalf("BEST_DEAL, limit 2: %+v, want Tier 3 (6.00) then WALLET-5 (5.00)", best)
 		}
+		// A promotion of more tiers than one read takes, created together: one page
+		// holds them all, and nothing is left.
+		many := []any{}
+		for i := range 60 {
+			many = append(many, map[string]any{"name": fmt.Sprintf("Many %02d", i), "action": map[string]any{"discount": map[string]any{"type": "AMOUNT", "amount_off": 1}}})
+		}
+		s.do(t, "POST", "/v1/campaigns", tn.bearer(), map[string]any{"name": "Many", "campaign_type": "PROMOTION",
+			"promotion": map[string]any{"tiers": many}}).wantStatus(t, http.StatusOK)
+		var all page
+		s.do(t, "POST", "/v1/qualifications", tn.bearer(), map[string]any{"scenario": "AUDIENCE_ONLY",
+			"order": map[string]any{"amount": 20000}, "options": map[string]any{"limit": 50}}).decode(t, &all)
+		if n := len(all.Redeemables.Data); n != 60 || !all.Redeemables.HasMore || all.Redeemables.Data[59].Name != "Many 59" {
+			t.Fatalf("60 tiers created together, limit 50: %d returned (has_more %v), want all 60 and more after them", n, all.Redeemables.HasMore)
+		}
 		least := qualify(map[string]any{"limit": 1, "sorting_rule": "LEAST_DEAL"})
-		if len(least.Redeemables.Data) != 1 || least.Redeemables.Data[0].ID != "WALLET-1" {
-			t.Fatalf("LEAST_DEAL, limit 1: %+v, want WALLET-1 (1.00)", least)
+		if len(least.Redeemables.Data) != 1 || least.Redeemables.Data[0].Name != "Many 00" {
+			t.Fatalf("LEAST_DEAL, limit 1: %+v, want Many 00 (0.01, the first of the newest)", least)
 		}
 		for field, options := range map[string]map[string]any{
 			"options.sorting_rule":   {"sorting_rule": "RANDOM"},
@@ -1345,6 +1364,7 @@ deny contains {"code": "gold_only", "message": "Gold members only.", "rule": "te
 			"customer.email":     {"source_id": "bob", "email": "not an address", "metadata": map[string]any{"tier": "gold"}},
 			"customer.birthdate": {"source_id": "bob", "birthdate": "2999-01-01", "metadata": map[string]any{"tier": "gold"}},
 			"customer.name":      {"source_id": "bob", "name": strings.Repeat("n", 201), "metadata": map[string]any{"tier": "gold"}},
+			"customer.source_id": {"email": "bob@example.com", "metadata": map[string]any{"tier": "gold"}},
 		} {
 			s.do(t, "POST", "/v1/redemptions", tn.bearer(), body(bad)).wantError(t, http.StatusBadRequest, "", field)
 		}

@@ -28,19 +28,23 @@ import (
 // PUNCHCARD_GC_PERCENT once the live heap outgrows it. Marking costs what is
 // live, not the heap's size, so the floor costs memory, not CPU.
 //
-// GOGC and GOMEMLIMIT, when set, win (GOGC switches the floor off). cfg must be
+// The floor is at most half the memory limit. GOGC and GOMEMLIMIT, when set, win
+// (GOGC switches the floor off). cfg must be
 // valid (New validates it). TuneRuntime may be called again; the last call's
 // settings hold.
 func TuneRuntime(cfg config.Config) {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(cfg.SoftMemoryLimit())
+	}
 	if os.Getenv("GOGC") == "" {
-		heapFloor.set(cfg.GCPercent, cfg.GCMinHeap)
+		// Half the memory limit at most: a floor near the limit would leave the
+		// limit, not the percentage, deciding every collection.
+		limit := debug.SetMemoryLimit(-1) // reads it
+		heapFloor.set(cfg.GCPercent, min(cfg.GCMinHeap, limit/2))
 		debug.SetGCPercent(cfg.GCPercent)
 		heapFloor.adjust()
 	} else {
 		heapFloor.set(0, 0)
-	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(cfg.SoftMemoryLimit())
 	}
 }
 

@@ -62,32 +62,44 @@ func TestHeapFloor(t *testing.T) {
 	})
 	t.Setenv("GOGC", "")
 	t.Setenv("GOMEMLIMIT", "")
-	const minHeap = 1 << 30
-	app.TuneRuntime(config.Config{GCPercent: 100, GCMinHeap: minHeap, PolicyCacheBytes: 64 << 20})
-
-	// The floor adjusts after a collection, on the runtime's cleanup goroutine.
-	var got int64
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		debug.SetGCPercent(100)
-		runtime.GC()
-		time.Sleep(10 * time.Millisecond)
-		if got = readMetric("/gc/gogc:percent"); got > 100 {
-			break
+	// The live heap of a test binary is far below these floors, so after a
+	// collection the percentage aims the next one at the floor:
+	// live × (1 + percent/100) ≈ floor.
+	for _, c := range []struct {
+		name                 string
+		minHeap, policyCache int64
+		wantFloor            int64
+	}{
+		{"floor", 1 << 30, 1 << 30, 1 << 30},
+		// Above half the memory limit (2 × 64 MiB + 512 MiB): lowered to it.
+		{"floor above half the limit", 8 << 30, 64 << 20, (128<<20 + 512<<20) / 2},
+	} {
+		app.TuneRuntime(config.Config{GCPercent: 100, GCMinHeap: c.minHeap, PolicyCacheBytes: c.policyCache})
+		// The floor adjusts after a collection, on the runtime's cleanup goroutine.
+		var got int64
+		for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			debug.SetGCPercent(100)
+			runtime.GC()
+			time.Sleep(10 * time.Millisecond)
+			if got = readMetric("/gc/gogc:percent"); got > 100 {
+				break
+			}
+		}
+		if got <= 100 {
+			t.Fatalf("%s: after collections GC percent = %d, want it raised above 100", c.name, got)
+		}
+		live := readMetric("/gc/heap/live:bytes")
+		if goal := float64(live) * (1 + float64(got)/100); goal < float64(c.wantFloor)/2 || goal > 2*float64(c.wantFloor) {
+			t.Errorf("%s: GC percent %d with %d bytes live aims at %.0f bytes, want about %d", c.name, got, live, goal, c.wantFloor)
 		}
 	}
-	if got <= 100 {
-		t.Fatalf("after collections GC percent = %d, want it raised above 100 for a %d-byte floor", got, minHeap)
-	}
-	// The live heap of a test binary is far below 1 GiB, so the percentage aims the
-	// next collection at the floor: live × (1 + percent/100) ≈ minHeap.
-	live := readMetric("/gc/heap/live:bytes")
-	if goal := float64(live) * (1 + float64(got)/100); goal < minHeap/2 || goal > 2*minHeap {
-		t.Errorf("GC percent %d with %d bytes live aims at %.0f bytes, want about %d", got, live, goal, int64(minHeap))
-	}
 
-	// Off: a setting made afterwards stays through collections.
+	// Off: a setting made afterwards stays through collections (after one that
+	// lets an adjustment already under way finish).
 	t.Setenv("GOGC", "100")
 	app.TuneRuntime(config.Config{PolicyCacheBytes: 64 << 20})
+	runtime.GC()
+	time.Sleep(10 * time.Millisecond)
 	debug.SetGCPercent(150)
 	for range 3 {
 		runtime.GC()

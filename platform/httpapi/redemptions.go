@@ -669,6 +669,8 @@ type qualifiedList struct {
 	Data    []qualifiedBody `json:"data"`
 	Total   int             `json:"total"`
 	HasMore bool            `json:"has_more"`
+	// MoreStartingAfter is the next page's options.starting_after.
+	MoreStartingAfter *time.Time `json:"more_starting_after,omitempty" jsonschema:"description=the options.starting_after of the next page, when there may be one"`
 }
 
 type qualificationBody struct {
@@ -682,11 +684,11 @@ func (s *Server) qualify(c *gin.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	res, more, err := s.Redemptions.Qualify(withClient(c), tenantOf(c), req)
+	res, page, err := s.Redemptions.Qualify(withClient(c), tenantOf(c), req)
 	if err != nil {
 		return err
 	}
-	out := qualificationBody{Redeemables: qualifiedList{Object: "list", DataRef: "data", Data: []qualifiedBody{}, HasMore: more},
+	out := qualificationBody{Redeemables: qualifiedList{Object: "list", DataRef: "data", Data: []qualifiedBody{}, HasMore: page.More, MoreStartingAfter: page.StartingAfter},
 		Order: toOrderBody(redemption.Result{Order: res.Order, Customer: res.Customer, Totals: res.Totals}), StackingRules: res.Stacking}
 	for _, o := range res.Outcomes {
 		q := qualifiedBody{ID: o.Ref.ID, Object: o.Ref.Object, Result: applicableResult(o), Metadata: metadataOf(o), CreatedAt: o.CreatedAt().UTC()}

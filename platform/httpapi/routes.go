@@ -130,7 +130,7 @@ func (s *Server) routeTable() []route {
 		{method: http.MethodPost, path: "/v1/redemptions", auth: authTenant, roles: redeemRoles, handler: s.idempotent(s.redeem),
 			doc: doc{summary: "Redeem redeemables: all limits enforced atomically; Idempotency-Key supported", tag: "Redemptions", request: redemption.Request{}, response: redeemBody{}}},
 		{method: http.MethodPost, path: "/v1/qualifications", auth: authTenant, roles: redeemRoles, handler: s.qualify,
-			doc: doc{summary: "Find the vouchers and promotion tiers that would apply to an order and customer, best first", tag: "Redemptions", request: redemption.QualifyRequest{}, response: qualificationBody{}}},
+			doc: doc{summary: "Find the vouchers and promotion tiers that would apply to an order and customer: newest first (options.sorting_rule DEFAULT; BEST_DEAL, LEAST_DEAL), paged by options.starting_after; a page holds more than options.limit when redeemables created together would otherwise be split", tag: "Redemptions", request: redemption.QualifyRequest{}, response: qualificationBody{}}},
 		{method: http.MethodGet, path: "/v1/redemptions", auth: authTenant, roles: redeemReadRoles, handler: s.listRedemptions,
 			doc: doc{summary: "List redemptions and rollbacks, newest first", tag: "Redemptions", response: redemptionList{}, query: redemptionListParams}},
 		{method: http.MethodGet, path: "/v1/redemptions/:id", auth: authTenant, roles: redeemReadRoles, handler: s.getRedemption,

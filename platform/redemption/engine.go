@@ -366,7 +366,7 @@ func category(o *Outcome) string {
 
 // read loads everything the evaluation of refs needs in one transaction: tx, or
 // a read transaction of its own when tx is nil. Callers bound refs
-// (MaxRedeemablesRead, MaxQualifyCandidates).
+// (MaxRedeemablesRead, and qualifyBatch or momentCap per kind).
 func (e *Engine) read(ctx context.Context, t Tenant, tx bun.IDB, refs []RedeemableRef, customer *CustomerRef, local Local, now time.Time) (*snapshot, error) {
 	snap := &snapshot{vouchers: map[string]campaigns.Voucher{}, tiers: map[string]campaigns.Tier{}, campaigns: map[string]campaigns.Campaign{}, usage: map[usageKey]int64{}}
 	var codes, tierIDs []string

@@ -35,12 +35,16 @@ const (
 const (
 	// MaxQualifyCandidates bounds the redeemables one qualification reads. A page
 	// of the newest qualified ones usually takes a batch or two; past the bound the
-	// answer says has_more, and the next page starts after the last one returned.
+	// answer says has_more, and more_starting_after where reading stopped.
 	MaxQualifyCandidates = 200
 	DefaultQualifyLimit  = 5
 	MaxQualifyLimit      = 50
 	// qualifyBatch is how many candidates of each kind one round reads.
 	qualifyBatch = 50
+	// momentCap bounds the candidates of each kind created at one moment that
+	// a qualification reads (a promotion has at most campaigns.MaxTiers tiers;
+	// codes generated together for one wallet are the case this bounds).
+	momentCap = 1000
 )
 
 // QualifyRequest is the body of POST /v1/qualifications.
@@ -61,10 +65,12 @@ type QualifyOption struct {
 
 // Qualify finds the redeemables that would apply to the order, each judged alone
 // by the eligibility policy and priced alone, in the order of the sorting rule,
-// and says whether more may qualify than it returned. It pages as Voucherify
-// does: newest first, each page starting after the created_at of the last
-// redeemable of the one before (options.starting_after).
-func (e *Engine) Qualify(ctx context.Context, t Tenant, q QualifyRequest) (Result, bool, error) {
+// and says whether more may qualify than it returned, and from where. It pages
+// as Voucherify does: newest first, each page starting after the created_at of
+// the last redeemable of the one before (options.starting_after, answered as
+// more_starting_after). With BEST_DEAL or LEAST_DEAL a page is the best (least)
+// of the candidates one request reads, and the next page reads on from there.
+func (e *Engine) Qualify(ctx context.Context, t Tenant, q QualifyRequest) (Result, QualifyPage, error) {
 	ctx, span := e.tracer.Start(ctx, "redemption.Qualify", trace.WithAttributes(telemetry.TenantAttr(t.ID)))
 	defer span.End()
 	switch q.Scenario {
@@ -72,7 +78,7 @@ func (e *Engine) Qualify(ctx context.Context, t Tenant, q QualifyRequest) (Resul
 		q.Scenario = ScenarioAll
 	case ScenarioAll, ScenarioCustomerWallet, ScenarioAudienceOnly:
 	default:
-		return Result{}, false, problem.Invalid("scenario", "scenario must be ALL, CUSTOMER_WALLET or AUDIENCE_ONLY")
+		return Result{}, QualifyPage{}, problem.Invalid("scenario", "scenario must be ALL, CUSTOMER_WALLET or AUDIENCE_ONLY")
 	}
 	var opts QualifyOption
 	if q.Options != nil {
@@ -81,7 +87,7 @@ func (e *Engine) Qualify(ctx context.Context, t Tenant, q QualifyRequest) (Resul
 	limit := DefaultQualifyLimit
 	if opts.Limit != 0 {
 		if opts.Limit < 1 || opts.Limit > MaxQualifyLimit {
-			return Result{}, false, problem.Invalidf("options.limit", "options.limit must be between 1 and %d", MaxQualifyLimit)
+			return Result{}, QualifyPage{}, problem.Invalidf("options.limit", "options.limit must be between 1 and %d", MaxQualifyLimit)
 		}
 		limit = opts.Limit
 	}
@@ -90,38 +96,39 @@ func (e *Engine) Qualify(ctx context.Context, t Tenant, q QualifyRequest) (Resul
 		opts.SortingRule = SortDefault
 	case SortDefault, SortBestDeal, SortLeastDeal:
 	default:
-		return Result{}, false, problem.Invalid("options.sorting_rule", "options.sorting_rule must be DEFAULT, BEST_DEAL or LEAST_DEAL")
+		return Result{}, QualifyPage{}, problem.Invalid("options.sorting_rule", "options.sorting_rule must be DEFAULT, BEST_DEAL or LEAST_DEAL")
 	}
 	var page cursor
 	if opts.StartingAfter != "" {
 		at, err := time.Parse(time.RFC3339Nano, opts.StartingAfter)
 		if err != nil {
-			return Result{}, false, problem.Invalid("options.starting_after",
+			return Result{}, QualifyPage{}, problem.Invalid("options.starting_after",
 				"options.starting_after must be a date-time such as 2026-12-03T10:00:00.123456Z: the created_at of the last redeemable of the previous page")
 		}
-		at = at.UTC() // stored times are UTC, and SQLite compares them as text
+		// Stored times are UTC microseconds, and SQLite compares them as text:
+		// "before t" is "before t rounded up to the microsecond".
+		at = at.UTC()
+		if r := at.Sub(at.Truncate(time.Microsecond)); r > 0 {
+			at = at.Truncate(time.Microsecond).Add(time.Microsecond)
+		}
 		page.at = &at
 	}
 	if q.Order == nil {
 		q.Order = &Order{}
 	}
 	if err := q.Order.Normalize(t.Currency); err != nil {
-		return Result{}, false, err
+		return Result{}, QualifyPage{}, err
 	}
-	if c := q.Customer; c != nil {
-		if c.ID == "" && c.SourceID == "" {
-			q.Customer = nil
-		} else if err := c.check(e.now()); err != nil {
-			return Result{}, false, err
-		}
+	if err := checkCustomer(&q.Customer, e.now()); err != nil {
+		return Result{}, QualifyPage{}, err
 	}
 	now, local, err := e.clock(t)
 	if err != nil {
-		return Result{}, false, err
+		return Result{}, QualifyPage{}, err
 	}
 	holderID, err := e.holder(ctx, t, q)
 	if err != nil {
-		return Result{}, false, err
+		return Result{}, QualifyPage{}, err
 	}
 
 	var (
@@ -134,17 +141,17 @@ func (e *Engine) Qualify(ctx context.Context, t Tenant, q QualifyRequest) (Resul
 		var batch []RedeemableRef
 		batch, page, exhausted, err = e.candidates(ctx, t, q.Scenario, holderID, page)
 		if err != nil {
-			return Result{}, false, err
+			return Result{}, QualifyPage{}, err
 		}
 		snap, err := e.read(ctx, t, nil, batch, q.Customer, local, now)
 		if err != nil {
-			return Result{}, false, err
+			return Result{}, QualifyPage{}, err
 		}
 		if first {
 			res = Result{Stacking: snap.stacking, Customer: snap.customer, Channel: channelOf(q.Metadata), Local: local, Order: *q.Order,
 				Totals: NewCalculation(q.Order, snap.stacking.DiscountCalculationMode, false).Totals()}
 			if in, err = e.document(ctx, t, nil, now, local, res.Channel, snap.customer, q.Order); err != nil {
-				return Result{}, false, err
+				return Result{}, QualifyPage{}, err
 			}
 		}
 		judged += len(batch)
@@ -174,13 +181,33 @@ func (e *Engine) Qualify(ctx context.Context, t Tenant, q QualifyRequest) (Resul
 		slices.SortStableFunc(res.Outcomes, func(a, b Outcome) int { return cmp.Compare(a.Applied.Total(), b.Applied.Total()) })
 	}
 	cut := min(len(res.Outcomes), limit)
+	var next QualifyPage
+	if !exhausted {
+		// What was read ends at the cursor: the next page starts there.
+		next.StartingAfter = page.startingAfter()
+	}
 	if opts.SortingRule == SortDefault {
 		cut = pageCut(res.Outcomes, limit)
+		if cut < len(res.Outcomes) {
+			at := res.Outcomes[cut-1].CreatedAt()
+			next.StartingAfter = &at
+		}
 	}
-	more := cut < len(res.Outcomes) || !exhausted
+	next.More = cut < len(res.Outcomes) || !exhausted
 	res.Outcomes = res.Outcomes[:cut]
 	res.Valid = len(res.Outcomes) > 0
-	return res, more, nil
+	return res, next, nil
+}
+
+// QualifyPage is where a qualification's answer sits among all it could give.
+type QualifyPage struct {
+	// More says more redeemables may qualify than were returned.
+	More bool
+	// StartingAfter, when set, is the starting_after of the next page: newest
+	// first, the created_at of the last redeemable returned; past the candidates
+	// one request reads (or, with BEST_DEAL and LEAST_DEAL, which sort what was
+	// read), where reading stopped.
+	StartingAfter *time.Time
 }
 
 // pageCut is where a page of outcomes, newest first, ends: after limit of them,
@@ -247,8 +274,28 @@ type cursor struct {
 	inclusive bool
 }
 
-func (c cursor) where(q *bun.SelectQuery, column string) *bun.SelectQuery {
+// startingAfter is the cursor as Voucherify's starting_after says it: created
+// before a moment. Times are stored to the microsecond, so "at or before t" is
+// "before t plus a microsecond".
+func (c cursor) startingAfter() *time.Time {
+	if c.at == nil {
+		return nil
+	}
+	at := *c.at
+	if c.inclusive {
+		at = at.Add(time.Microsecond)
+	}
+	return &at
+}
+
+// read is one read of the candidate lists: from the cursor, at most n of each
+// kind, or, with a moment, those created at that moment (at most n).
+type read func(from cursor, moment *time.Time, n int) ([][]candidate, error)
+
+func (c cursor) where(q *bun.SelectQuery, column string, moment *time.Time) *bun.SelectQuery {
 	switch {
+	case moment != nil:
+		return q.Where(column+" = ?", *moment)
 	case c.at == nil:
 		return q
 	case c.inclusive:
@@ -266,66 +313,71 @@ type candidate struct {
 // candidates reads the next batch, newest first, of the redeemables a
 // qualification judges: the wallet's active vouchers (holderID's, unless the
 // scenario is AUDIENCE_ONLY) and the active tiers of active promotions (unless it
-// is CUSTOMER_WALLET), created before from. A batch ends where both kinds are
-// read completely, so that the next batch, from the returned cursor, neither
-// misses nor repeats one; exhausted says there is none after it.
+// is CUSTOMER_WALLET), created before from. exhausted says there is none after
+// the batch; otherwise next is where the next batch starts (see nextBatch).
 func (e *Engine) candidates(ctx context.Context, t Tenant, scenario, holderID string, from cursor) (refs []RedeemableRef, next cursor, exhausted bool, err error) {
-	var lists [][]candidate
-	err = e.db.Read(ctx, t.ID, func(ctx context.Context, tx bun.Tx) error {
-		if scenario != ScenarioAudienceOnly && holderID != "" {
-			var vs []campaigns.Voucher
-			q := tx.NewSelect().Model(&vs).Column("v.code", "v.created_at").Where("v.tenant_id = ? AND v.holder_id = ? AND v.active", t.ID, holderID)
-			if err := from.where(q, "v.created_at").OrderExpr("v.created_at DESC, v.id DESC").Limit(qualifyBatch).Scan(ctx); err != nil {
-				return fmt.Errorf("load the customer's vouchers: %w", err)
+	readLists := func(from cursor, moment *time.Time, n int) ([][]candidate, error) {
+		var lists [][]candidate
+		err := e.db.Read(ctx, t.ID, func(ctx context.Context, tx bun.Tx) error {
+			if scenario != ScenarioAudienceOnly && holderID != "" {
+				var vs []campaigns.Voucher
+				q := tx.NewSelect().Model(&vs).Column("v.code", "v.created_at").Where("v.tenant_id = ? AND v.holder_id = ? AND v.active", t.ID, holderID)
+				if err := from.where(q, "v.created_at", moment).OrderExpr("v.created_at DESC, v.id DESC").Limit(int64(n)).Scan(ctx); err != nil {
+					return fmt.Errorf("load the customer's vouchers: %w", err)
+				}
+				l := make([]candidate, len(vs))
+				for i, v := range vs {
+					l[i] = candidate{RedeemableRef{Object: ObjectVoucher, ID: v.Code}, v.CreatedAt}
+				}
+				lists = append(lists, l)
 			}
-			l := make([]candidate, len(vs))
-			for i, v := range vs {
-				l[i] = candidate{RedeemableRef{Object: ObjectVoucher, ID: v.Code}, v.CreatedAt}
+			if scenario != ScenarioCustomerWallet {
+				var ts []campaigns.Tier
+				q := tx.NewSelect().Model(&ts).Column("pt.id", "pt.created_at").
+					Join("JOIN campaigns AS cp ON cp.tenant_id = pt.tenant_id AND cp.id = pt.campaign_id").
+					Where("pt.tenant_id = ? AND pt.active AND cp.active", t.ID)
+				if err := from.where(q, "pt.created_at", moment).OrderExpr("pt.created_at DESC, pt.hierarchy, pt.id").Limit(int64(n)).Scan(ctx); err != nil {
+					return fmt.Errorf("load promotion tiers: %w", err)
+				}
+				l := make([]candidate, len(ts))
+				for i, tr := range ts {
+					l[i] = candidate{RedeemableRef{Object: ObjectPromotionTier, ID: tr.ID}, tr.CreatedAt}
+				}
+				lists = append(lists, l)
 			}
-			lists = append(lists, l)
-		}
-		if scenario != ScenarioCustomerWallet {
-			var ts []campaigns.Tier
-			q := tx.NewSelect().Model(&ts).Column("pt.id", "pt.created_at").
-				Join("JOIN campaigns AS cp ON cp.tenant_id = pt.tenant_id AND cp.id = pt.campaign_id").
-				Where("pt.tenant_id = ? AND pt.active AND cp.active", t.ID)
-			if err := from.where(q, "pt.created_at").OrderExpr("pt.created_at DESC, pt.hierarchy, pt.id").Limit(qualifyBatch).Scan(ctx); err != nil {
-				return fmt.Errorf("load promotion tiers: %w", err)
-			}
-			l := make([]candidate, len(ts))
-			for i, tr := range ts {
-				l[i] = candidate{RedeemableRef{Object: ObjectPromotionTier, ID: tr.ID}, tr.CreatedAt}
-			}
-			lists = append(lists, l)
-		}
-		return nil
-	})
+			return nil
+		})
+		return lists, err
+	}
+	batch, next, exhausted, err := nextBatch(readLists, qualifyBatch, from)
+	return refsOf(batch), next, exhausted, err
+}
+
+// nextBatch reads the batch of candidates after from, newest first, at most
+// about n of each kind, with the cursor of the next batch, or exhausted when
+// there is none. A batch ends where every list is read completely, so that the
+// next batch neither misses nor repeats a candidate: a full list may have more at
+// its oldest moment, so the batch stops above that moment and the next one
+// starts at it; when a whole batch is one moment (a promotion's tiers, codes
+// generated together, past n of them), that moment is read whole, up to
+// momentCap of each kind, and the next batch starts below it.
+func nextBatch(r read, n int, from cursor) (batch []candidate, next cursor, exhausted bool, err error) {
+	lists, err := r(from, nil, n)
 	if err != nil {
 		return nil, from, false, err
 	}
-	batch, next, exhausted := batchOf(lists, qualifyBatch, from)
-	return refsOf(batch), next, exhausted, nil
-}
-
-// batchOf is the batch of candidates lists (each newest first, at most n long,
-// read from the cursor from) hold, newest first, with the cursor of the next
-// batch and whether there is none.
-func batchOf(lists [][]candidate, n int, from cursor) (batch []candidate, next cursor, exhausted bool) {
 	all, boundary := mergeNewestFirst(lists, n)
 	if boundary == nil {
-		return all, from, true
+		return all, from, true, nil
 	}
-	// A full list may have more at its oldest moment: the batch stops above it,
-	// and the next one starts there.
-	newer := slices.DeleteFunc(slices.Clone(all), func(c candidate) bool { return !c.at.After(*boundary) })
-	if len(newer) > 0 {
-		return newer, cursor{at: boundary, inclusive: true}, false
+	if newer := slices.DeleteFunc(all, func(c candidate) bool { return !c.at.After(*boundary) }); len(newer) > 0 {
+		return newer, cursor{at: boundary, inclusive: true}, false, nil
 	}
-	// A full batch created at one moment, and nothing newer: the batch is what
-	// was read of that moment, and the rest of it is not judged (bulk-generated
-	// codes in one wallet, past qualifyBatch of them).
-	at := slices.DeleteFunc(all, func(c candidate) bool { return !c.at.Equal(*boundary) })
-	return at, cursor{at: boundary}, false
+	if lists, err = r(from, boundary, momentCap); err != nil {
+		return nil, from, false, err
+	}
+	all, _ = mergeNewestFirst(lists, 0)
+	return all, cursor{at: boundary}, false, nil
 }
 
 // mergeNewestFirst merges lists, each newest first, into one (stable: at one
@@ -336,7 +388,7 @@ func mergeNewestFirst(lists [][]candidate, n int) ([]candidate, *time.Time) {
 	var boundary *time.Time
 	for _, l := range lists {
 		all = append(all, l...)
-		if len(l) == n {
+		if n > 0 && len(l) == n {
 			if oldest := l[n-1].at; boundary == nil || oldest.After(*boundary) {
 				boundary = &oldest
 			}

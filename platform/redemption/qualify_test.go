@@ -9,14 +9,15 @@ import (
 	"github.com/punchcard-loyalty/punchcard/platform/campaigns"
 )
 
-// TestBatchOfPagesWithoutGapsOrRepeats drives batchOf over two sorted lists the
-// way candidates reads them (each from the cursor, at most n), and checks that the
-// batches together hold every candidate once, newest first, whatever the ties.
-func TestBatchOfPagesWithoutGapsOrRepeats(t *testing.T) {
+// TestNextBatchReadsEveryCandidateOnce drives nextBatch over two sorted lists
+// the way candidates reads them (from the cursor, at most n, or one moment
+// whole), and checks that the batches together hold every candidate once, newest
+// first, whatever the ties and the batch size.
+func TestNextBatchReadsEveryCandidateOnce(t *testing.T) {
 	base := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
-	// Moments with ties within and across the lists.
+	// Moments with ties within and across the lists, one tie longer than most n.
 	vouchers := []int{9, 9, 8, 7, 7, 7, 5, 3, 3, 1}
-	tiers := []int{9, 8, 8, 8, 6, 3, 2}
+	tiers := []int{9, 8, 8, 8, 6, 4, 4, 4, 4, 4, 4, 3, 2}
 	mk := func(prefix string, moments []int) []candidate {
 		var cs []candidate
 		for i, m := range moments {
@@ -24,30 +25,40 @@ func TestBatchOfPagesWithoutGapsOrRepeats(t *testing.T) {
 		}
 		return cs
 	}
-	all := [][]candidate{mk("v", vouchers), mk("t", tiers)}
-	read := func(l []candidate, c cursor, n int) []candidate {
-		var out []candidate
-		for _, x := range l {
-			if c.at != nil && (x.at.After(*c.at) || (!c.inclusive && x.at.Equal(*c.at))) {
-				continue
+	lists := [][]candidate{mk("v", vouchers), mk("t", tiers)}
+	var reads int
+	r := func(c cursor, moment *time.Time, n int) ([][]candidate, error) {
+		reads++
+		var out [][]candidate
+		for _, l := range lists {
+			var got []candidate
+			for _, x := range l {
+				switch {
+				case moment != nil && !x.at.Equal(*moment):
+				case moment == nil && c.at != nil && (x.at.After(*c.at) || (!c.inclusive && x.at.Equal(*c.at))):
+				case len(got) < n:
+					got = append(got, x)
+				}
 			}
-			if len(out) < n {
-				out = append(out, x)
-			}
+			out = append(out, got)
 		}
-		return out
+		return out, nil
 	}
-	for n := 1; n <= 12; n++ {
+	for n := 1; n <= 14; n++ {
 		var (
 			c    cursor
 			seen []string
 			prev *time.Time
 		)
-		for round := 0; ; round++ {
-			if round > 100 {
-				t.Fatalf("n=%d: no end after 100 batches", n)
+		reads = 0
+		for {
+			if reads > 100 {
+				t.Fatalf("n=%d: no end after 100 reads", n)
 			}
-			batch, next, exhausted := batchOf([][]candidate{read(all[0], c, n), read(all[1], c, n)}, n, c)
+			batch, next, exhausted, err := nextBatch(r, n, c)
+			if err != nil {
+				t.Fatal(err)
+			}
 			for _, x := range batch {
 				if prev != nil && x.at.After(*prev) {
 					t.Fatalf("n=%d: %s at %v after an older one", n, x.ref.ID, x.at)
@@ -61,16 +72,29 @@ func TestBatchOfPagesWithoutGapsOrRepeats(t *testing.T) {
 			}
 			c = next
 		}
-		// With n ≥ the largest tie group (3) nothing may be missed or repeated.
-		want := len(vouchers) + len(tiers)
 		sorted := slices.Clone(seen)
 		slices.Sort(sorted)
 		if len(slices.Compact(sorted)) != len(seen) {
 			t.Fatalf("n=%d: a candidate repeated: %v", n, seen)
 		}
-		if n >= 3 && len(seen) != want {
+		if want := len(vouchers) + len(tiers); len(seen) != want {
 			t.Fatalf("n=%d: %d candidates in the batches, want %d: %v", n, len(seen), want, seen)
 		}
+	}
+}
+
+// The cursor a page hands on, as starting_after: after an inclusive cursor at t,
+// the next page starts with what was created at t.
+func TestCursorStartingAfter(t *testing.T) {
+	at := time.Date(2026, 12, 3, 10, 0, 0, 5000, time.UTC)
+	if got := (cursor{at: &at}).startingAfter(); !got.Equal(at) {
+		t.Errorf("exclusive cursor: starting_after %v, want %v", got, at)
+	}
+	if got := (cursor{at: &at, inclusive: true}).startingAfter(); !got.Equal(at.Add(time.Microsecond)) {
+		t.Errorf("inclusive cursor: starting_after %v, want a microsecond later", got)
+	}
+	if (cursor{}).startingAfter() != nil {
+		t.Error("the newest cursor has a starting_after")
 	}
 }
 

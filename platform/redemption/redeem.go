@@ -309,8 +309,9 @@ func (e *Engine) confirmGifts(ctx context.Context, tx bun.IDB, tenantID string, 
 }
 
 // store writes a valid evaluation's redemption as tx's last work: the customer
-// a new source_id names (customers.Ensure), its records, audit event and outbox
-// event, then the guards of its claims.
+// a new source_id names (customers.Ensure) or the customer data the request
+// changes (customers.Amend), its records, audit event and outbox event, then the
+// guards of its claims.
 func (e *Engine) store(ctx context.Context, tx bun.Tx, t Tenant, req *Request, res Result, commit Commit) (Redemption, error) {
 	now := e.now().UTC().Truncate(time.Microsecond)
 	customerID := ""
@@ -326,10 +327,15 @@ func (e *Engine) store(ctx context.Context, tx bun.Tx, t Tenant, req *Request, r
 		case len(res.customerChanges) > 0:
 			// The request's customer data changes the customer: saved with it.
 			amended, err := customers.Amend(ctx, tx, e.audit, t.ID, c.ID, req.Customer.profile, now)
-			if err != nil {
+			switch {
+			case db.IsNotFound(err):
+				// Erased since the evaluation read it: nothing to amend. The
+				// redemption stands as evaluated, as it would without the data.
+			case err != nil:
 				return Redemption{}, err
+			default:
+				res.Customer = &amended
 			}
-			res.Customer = &amended
 		}
 		customerID = res.Customer.ID
 	}

@@ -88,6 +88,12 @@ func (c *CustomerRef) check(now time.Time) error {
 	return err
 }
 
+// hasData reports whether the object carries customer data besides what names
+// the customer.
+func (c *CustomerRef) hasData() bool {
+	return c.Name.Set || c.Email.Set || c.Phone.Set || c.Birthdate.Set || c.Birthday.Set || c.Description.Set || c.Address.Set || c.Metadata.Set
+}
+
 // applyProfile writes the request's customer data to c, a copy of the stored
 // customer, and returns the names of the fields it changes.
 func (c *CustomerRef) applyProfile(to *customers.Customer) []string { return c.profile.ApplyTo(to) }
@@ -143,11 +149,22 @@ func (r *Request) check(limit int, now time.Time) error {
 	if r.Order == nil {
 		r.Order = &Order{}
 	}
-	if r.Customer != nil && r.Customer.ID == "" && r.Customer.SourceID == "" {
-		r.Customer = nil
+	return checkCustomer(&r.Customer, now)
+}
+
+// checkCustomer checks a request's customer object (see CustomerRef.check), and
+// drops one that names no customer and carries no data.
+func checkCustomer(c **CustomerRef, now time.Time) error {
+	ref := *c
+	switch {
+	case ref == nil:
+		return nil
+	case ref.ID == "" && ref.SourceID == "":
+		if ref.hasData() {
+			return problem.Invalid("customer.source_id", "customer.source_id (or customer.id) is required to send customer data")
+		}
+		*c = nil
+		return nil
 	}
-	if r.Customer != nil {
-		return r.Customer.check(now)
-	}
-	return nil
+	return ref.check(now)
 }
