@@ -105,3 +105,24 @@ func TestCheckProfile(t *testing.T) {
 		})
 	}
 }
+
+func TestMetadataEqualComparesNumbersByValue(t *testing.T) {
+	n := func(s string) json.Number { return json.Number(s) }
+	for _, c := range []struct {
+		a, b map[string]any
+		want bool
+	}{
+		{map[string]any{"n": n("1e2")}, map[string]any{"n": n("100")}, true},
+		{map[string]any{"n": n("1.50")}, map[string]any{"n": n("1.5")}, true},
+		{map[string]any{"n": n("12345678901234567")}, map[string]any{"n": n("12345678901234568")}, false},
+		{map[string]any{"deep": []any{map[string]any{"n": n("2E0")}}}, map[string]any{"deep": []any{map[string]any{"n": n("2")}}}, true},
+		{map[string]any{"n": n("1e999999999")}, map[string]any{"n": n("1e999999998")}, false},
+		{map[string]any{"n": n("1")}, map[string]any{"n": "1"}, false},
+		{map[string]any{"a": true}, map[string]any{"a": true, "b": nil}, false},
+		{map[string]any{"s": "x"}, map[string]any{"s": "x"}, true},
+	} {
+		if got := metadataEqual(c.a, c.b); got != c.want {
+			t.Errorf("metadataEqual(%v, %v) = %v, want %v", c.a, c.b, got, c.want)
+		}
+	}
+}

@@ -60,7 +60,7 @@ type QualifyRequest struct {
 type QualifyOption struct {
 	Limit         int    `json:"limit,omitempty" jsonschema:"minimum=1,maximum=50"`
 	StartingAfter string `json:"starting_after,omitempty" jsonschema:"format=date-time,description=Paging cursor: the created_at of the last redeemable of the previous page; only redeemables created before it are judged"`
-	SortingRule   string `json:"sorting_rule,omitempty" jsonschema:"enum=DEFAULT,enum=BEST_DEAL,enum=LEAST_DEAL,description=DEFAULT (the default): newest first; BEST_DEAL: the largest discount first; LEAST_DEAL: the smallest first"`
+	SortingRule   string `json:"sorting_rule,omitempty" jsonschema:"enum=DEFAULT,enum=BEST_DEAL,enum=LEAST_DEAL,description=DEFAULT (the default): newest first; BEST_DEAL: the largest discount first; LEAST_DEAL: the smallest first. BEST_DEAL and LEAST_DEAL sort what one request reads (up to 200 candidates, newest first): page on with more_starting_after"`
 }
 
 // Qualify finds the redeemables that would apply to the order, each judged alone
