@@ -95,7 +95,7 @@ func main() {
 	}
 }
 
-func mainErr(args []string, stdout, stderr io.Writer) error {
+func mainErr(args []string, stdout, stderr io.Writer) (rerr error) {
 	fs := flag.NewFlagSet("punchbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
@@ -199,7 +199,12 @@ func mainErr(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		defer f.Close()
+		defer func() {
+			// A profile or trace cut short must not pass for a whole one.
+			if cerr := f.Close(); cerr != nil && rerr == nil {
+				rerr = fmt.Errorf("close %s: %w", p.name, cerr)
+			}
+		}()
 		*p.w = f
 	}
 	for _, s := range selected {
@@ -326,10 +331,16 @@ func measure(ctx context.Context, e *env, setup func(context.Context, *env, stri
 		return result{}, err
 	}
 	defer w.close()
-	if prof != nil && prof.cpu != nil && pprof.StartCPUProfile(prof.cpu) == nil {
+	if prof != nil && prof.cpu != nil {
+		if err := pprof.StartCPUProfile(prof.cpu); err != nil {
+			return result{}, fmt.Errorf("cpu profile: %w", err)
+		}
 		defer pprof.StopCPUProfile()
 	}
-	if prof != nil && prof.trace != nil && trace.Start(prof.trace) == nil {
+	if prof != nil && prof.trace != nil {
+		if err := trace.Start(prof.trace); err != nil {
+			return result{}, fmt.Errorf("execution trace: %w", err)
+		}
 		defer trace.Stop()
 	}
 	r, err := run(ctx, e.client, w.next, opts)
