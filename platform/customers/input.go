@@ -52,6 +52,32 @@ type Input struct {
 	Metadata Field[map[string]any]
 }
 
+// Profile is a customer's data as a request carries it: Voucherify's customer
+// fields besides those that name the customer. POST /v1/customers and the
+// customer object of a validation, redemption or qualification share it. A field
+// that is absent is left alone; null or "" clears it.
+type Profile struct {
+	Name        Field[string]         `json:"name,omitempty" jsonschema:"nullable,maxLength=200"`
+	Email       Field[string]         `json:"email,omitempty" jsonschema:"nullable,maxLength=254,format=email"`
+	Phone       Field[string]         `json:"phone,omitempty" jsonschema:"nullable,maxLength=50"`
+	Birthdate   Field[string]         `json:"birthdate,omitempty" jsonschema:"nullable,format=date,description=YYYY-MM-DD; not in the future"`
+	Birthday    Field[string]         `json:"birthday,omitempty" jsonschema:"nullable,format=date,description=Deprecated: Voucherify's old name of birthdate; used when birthdate is absent"`
+	Description Field[string]         `json:"description,omitempty" jsonschema:"nullable,maxLength=2000"`
+	Address     Field[Address]        `json:"address,omitempty" jsonschema:"nullable,description=Replaces the whole address; null or {} removes it"`
+	Metadata    Field[map[string]any] `json:"metadata,omitempty" jsonschema:"nullable,description=Replaces the whole metadata object (at most 100 keys and 16 KiB); null or {} removes it"`
+}
+
+// Input is the profile as an Input naming no customer.
+func (p Profile) Input() Input {
+	return Input{Name: p.Name, Email: p.Email, Phone: p.Phone, Birthdate: p.Birthdate, Birthday: p.Birthday,
+		Description: p.Description, Address: p.Address, Metadata: p.Metadata}
+}
+
+// Empty reports whether the profile sets no field.
+func (p Profile) Empty() bool {
+	return !p.Name.Set && !p.Email.Set && !p.Phone.Set && !p.Birthdate.Set && !p.Birthday.Set && !p.Description.Set && !p.Address.Set && !p.Metadata.Set
+}
+
 // CheckProfile normalizes the profile a redemption or validation request's
 // customer object carries (every field of in but ID and SourceID, which name the
 // customer and are checked where they are read) as POST /v1/customers does,

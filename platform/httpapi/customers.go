@@ -16,24 +16,15 @@ import (
 // PUT /v1/customers/{id} (its CustomerBase). A field that is absent is left alone,
 // null or "" clears it.
 type customerRequest struct {
-	ID          string                             `json:"id,omitempty" jsonschema:"description=POST only: an existing customer to update; 404 if there is none"`
-	SourceID    customers.Field[string]            `json:"source_id,omitempty" jsonschema:"nullable,maxLength=255,description=Your own unique key for the customer (a CRM id or an email address). POST updates the customer that has it."`
-	Name        customers.Field[string]            `json:"name,omitempty" jsonschema:"nullable,maxLength=200"`
-	Email       customers.Field[string]            `json:"email,omitempty" jsonschema:"nullable,maxLength=254,format=email"`
-	Phone       customers.Field[string]            `json:"phone,omitempty" jsonschema:"nullable,maxLength=50"`
-	Birthdate   customers.Field[string]            `json:"birthdate,omitempty" jsonschema:"nullable,format=date,description=YYYY-MM-DD; not in the future"`
-	Birthday    customers.Field[string]            `json:"birthday,omitempty" jsonschema:"nullable,format=date,description=Deprecated: Voucherify's old name of birthdate; used when birthdate is absent"`
-	Description customers.Field[string]            `json:"description,omitempty" jsonschema:"nullable,maxLength=2000"`
-	Address     customers.Field[customers.Address] `json:"address,omitempty" jsonschema:"nullable,description=Replaces the whole address; null or {} removes it"`
-	Metadata    customers.Field[map[string]any]    `json:"metadata,omitempty" jsonschema:"nullable,description=Replaces the whole metadata object (at most 100 keys and 16 KiB); null or {} removes it"`
+	ID       string                  `json:"id,omitempty" jsonschema:"description=POST only: an existing customer to update; 404 if there is none"`
+	SourceID customers.Field[string] `json:"source_id,omitempty" jsonschema:"nullable,maxLength=255,description=Your own unique key for the customer (a CRM id or an email address). POST updates the customer that has it."`
+	customers.Profile
 }
 
 func (r customerRequest) input() customers.Input {
-	return customers.Input{
-		ID: r.ID, SourceID: r.SourceID, Name: r.Name, Email: r.Email, Phone: r.Phone,
-		Birthdate: r.Birthdate, Birthday: r.Birthday, Description: r.Description,
-		Address: r.Address, Metadata: r.Metadata,
-	}
+	in := r.Profile.Input()
+	in.ID, in.SourceID = r.ID, r.SourceID
+	return in
 }
 
 // customerResponse is Voucherify's CustomerWithSummaryLoyaltyReferrals. Fields

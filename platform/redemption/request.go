@@ -53,16 +53,9 @@ type GiftCredit struct {
 // customer with them, so that a validation and the redemption after it decide
 // alike. Fields a request leaves out keep their stored values.
 type CustomerRef struct {
-	ID          string                             `json:"id,omitempty"`
-	SourceID    string                             `json:"source_id,omitempty"`
-	Name        customers.Field[string]            `json:"name,omitempty" jsonschema:"nullable,maxLength=200"`
-	Email       customers.Field[string]            `json:"email,omitempty" jsonschema:"nullable,maxLength=254,format=email"`
-	Phone       customers.Field[string]            `json:"phone,omitempty" jsonschema:"nullable,maxLength=50"`
-	Birthdate   customers.Field[string]            `json:"birthdate,omitempty" jsonschema:"nullable,format=date,description=YYYY-MM-DD; not in the future"`
-	Birthday    customers.Field[string]            `json:"birthday,omitempty" jsonschema:"nullable,format=date,description=Deprecated: Voucherify's old name of birthdate; used when birthdate is absent"`
-	Description customers.Field[string]            `json:"description,omitempty" jsonschema:"nullable,maxLength=2000"`
-	Address     customers.Field[customers.Address] `json:"address,omitempty" jsonschema:"nullable,description=Replaces the whole address; null or {} removes it"`
-	Metadata    customers.Field[map[string]any]    `json:"metadata,omitempty" jsonschema:"nullable,description=Replaces the whole metadata object (at most 100 keys and 16 KiB); null or {} removes it"`
+	ID       string `json:"id,omitempty"`
+	SourceID string `json:"source_id,omitempty"`
+	customers.Profile
 
 	profile customers.Input // the fields above, normalized by check
 }
@@ -83,15 +76,8 @@ func (c *CustomerRef) check(now time.Time) error {
 		return problem.Invalid("customer.id", "customer.id is not a customer id")
 	}
 	var err error
-	c.profile, err = customers.CheckProfile("customer.", customers.Input{Name: c.Name, Email: c.Email, Phone: c.Phone,
-		Birthdate: c.Birthdate, Birthday: c.Birthday, Description: c.Description, Address: c.Address, Metadata: c.Metadata}, now)
+	c.profile, err = customers.CheckProfile("customer.", c.Profile.Input(), now)
 	return err
-}
-
-// hasData reports whether the object carries customer data besides what names
-// the customer.
-func (c *CustomerRef) hasData() bool {
-	return c.Name.Set || c.Email.Set || c.Phone.Set || c.Birthdate.Set || c.Birthday.Set || c.Description.Set || c.Address.Set || c.Metadata.Set
 }
 
 // applyProfile writes the request's customer data to c, a copy of the stored
@@ -160,7 +146,7 @@ func checkCustomer(c **CustomerRef, now time.Time) error {
 	case ref == nil:
 		return nil
 	case ref.ID == "" && ref.SourceID == "":
-		if ref.hasData() {
+		if !ref.Profile.Empty() {
 			return problem.Invalid("customer.source_id", "customer.source_id (or customer.id) is required to send customer data")
 		}
 		*c = nil
