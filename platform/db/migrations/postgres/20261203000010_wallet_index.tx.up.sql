@@ -1,0 +1,11 @@
+-- A customer's wallet, newest first: what a qualification pages through with
+-- options.starting_after (a created_at cursor). Without it, every qualification of a
+-- customer scanned all of the tenant's vouchers.
+--
+-- Built in the migration's transaction: CREATE INDEX CONCURRENTLY would wait for
+-- every older snapshot, among them those of nodes starting beside this one, which
+-- wait in the migration lock this migration holds, so it would never end. The
+-- build holds off writes to vouchers while it runs; on a large table, create the
+-- index concurrently by hand before upgrading, and this migration skips it:
+--   CREATE INDEX CONCURRENTLY vouchers_holder ON vouchers (tenant_id, holder_id, created_at DESC, id DESC) WHERE holder_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS vouchers_holder ON vouchers (tenant_id, holder_id, created_at DESC, id DESC) WHERE holder_id IS NOT NULL;
