@@ -74,21 +74,17 @@ func (p Profile) Input() Input {
 }
 
 // Empty reports whether the profile sets no field.
-func (p Profile) Empty() bool {
-	return !p.Name.Set && !p.Email.Set && !p.Phone.Set && !p.Birthdate.Set && !p.Birthday.Set && !p.Description.Set && !p.Address.Set && !p.Metadata.Set
-}
+func (p Profile) Empty() bool { return p == Profile{} }
 
-// CheckProfile normalizes the profile a redemption or validation request's
-// customer object carries (every field of in but ID and SourceID, which name the
-// customer and are checked where they are read) as POST /v1/customers does,
-// naming a bad field under prefix, such as "customer.".
-func CheckProfile(prefix string, in Input, today time.Time) (Input, error) {
-	in.ID, in.SourceID = "", Field[string]{}
-	out, err := in.normalize(today)
-	var p *problem.Error
-	if errors.As(err, &p) && p.Kind == problem.KindInvalid && p.Field != "" {
-		q := *p
-		q.Field, q.Details = prefix+p.Field, prefix+p.Details
+// CheckProfile normalizes the customer data a validation, redemption or
+// qualification request carries as POST /v1/customers does, naming a bad field
+// under prefix, such as "customer.".
+func CheckProfile(prefix string, p Profile, today time.Time) (Input, error) {
+	out, err := p.Input().normalize(today)
+	var e *problem.Error
+	if errors.As(err, &e) && e.Kind == problem.KindInvalid && e.Field != "" {
+		q := *e
+		q.Field, q.Details = prefix+e.Field, prefix+e.Details
 		return out, &q
 	}
 	return out, err

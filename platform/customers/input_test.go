@@ -64,8 +64,7 @@ func FuzzInputNormalize(f *testing.F) {
 }
 
 // TestCheckProfile: a redemption's customer data is checked as POST /v1/customers
-// checks it, its fields named under the prefix, and what names the customer is
-// left to the caller.
+// checks it, its fields named under the prefix.
 func TestCheckProfile(t *testing.T) {
 	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
 	tooMany := map[string]any{}
@@ -73,16 +72,15 @@ func TestCheckProfile(t *testing.T) {
 		tooMany[string(rune('a'+i%26))+string(rune('a'+i/26))] = i
 	}
 	for name, c := range map[string]struct {
-		in    Input
+		in    Profile
 		field string // "" for accepted
 	}{
-		"accepted":      {in: Input{Name: Some("Ada"), Email: Some(" ada@example.com "), Metadata: Some(map[string]any{"tier": "gold"})}},
-		"names ignored": {in: Input{ID: "cust_x", SourceID: Some(""), Name: Some("Ada")}},
-		"email":         {in: Input{Email: Some("ada")}, field: "customer.email"},
-		"future":        {in: Input{Birthdate: Some("2030-01-01")}, field: "customer.birthdate"},
-		"address part":  {in: Input{Address: Some(Address{City: "a\x00b"})}, field: "customer.address.city"},
-		"metadata keys": {in: Input{Metadata: Some(tooMany)}, field: "customer.metadata"},
-		"description":   {in: Input{Description: Some(string(make([]byte, MaxDescription+1)))}, field: "customer.description"},
+		"accepted":      {in: Profile{Name: Some("Ada"), Email: Some(" ada@example.com "), Metadata: Some(map[string]any{"tier": "gold"})}},
+		"email":         {in: Profile{Email: Some("ada")}, field: "customer.email"},
+		"future":        {in: Profile{Birthdate: Some("2030-01-01")}, field: "customer.birthdate"},
+		"address part":  {in: Profile{Address: Some(Address{City: "a\x00b"})}, field: "customer.address.city"},
+		"metadata keys": {in: Profile{Metadata: Some(tooMany)}, field: "customer.metadata"},
+		"description":   {in: Profile{Description: Some(string(make([]byte, MaxDescription+1)))}, field: "customer.description"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			out, err := CheckProfile("customer.", c.in, now)
@@ -91,10 +89,10 @@ func TestCheckProfile(t *testing.T) {
 					t.Fatalf("CheckProfile = %v, want accepted", err)
 				}
 				if out.ID != "" || out.SourceID.Set {
-					t.Errorf("CheckProfile kept id %q / source_id %+v, want both left out", out.ID, out.SourceID)
+					t.Errorf("CheckProfile named a customer: id %q / source_id %+v", out.ID, out.SourceID)
 				}
-				if out.Email.Value != nil && *out.Email.Value != "ada@example.com" {
-					t.Errorf("email %q, want it trimmed", *out.Email.Value)
+				if *out.Email.Value != "ada@example.com" || *out.Name.Value != "Ada" {
+					t.Errorf("normalized %q / %q, want the email trimmed and the name kept", *out.Email.Value, *out.Name.Value)
 				}
 				return
 			}
@@ -103,6 +101,9 @@ func TestCheckProfile(t *testing.T) {
 				t.Fatalf("CheckProfile = %#v, want invalid naming %s in field and details", err, c.field)
 			}
 		})
+	}
+	if !(Profile{}).Empty() || (Profile{Name: Null[string]()}).Empty() {
+		t.Error("Empty: a profile is empty exactly when it sets no field (null sets one)")
 	}
 }
 

@@ -82,7 +82,7 @@ func (s *Service) upsert(ctx context.Context, tenantID string, in Input, now tim
 		if created {
 			c, err = s.create(ctx, tx, tenantID, in, now)
 		} else {
-			c, err = s.update(ctx, tx, tenantID, c, in, now)
+			c, err = amend(ctx, tx, s.audit, tenantID, c, in, now)
 		}
 		return err
 	})
@@ -142,30 +142,19 @@ func Amend(ctx context.Context, tx bun.Tx, log *audit.Log, tenantID, id string, 
 	return amend(ctx, tx, log, tenantID, c, profile, now)
 }
 
+// amend applies profile to c and saves the fields it changes, audited as
+// customer.updated, unless nothing changes: the update of PUT /v1/customers and
+// of a redemption's customer data.
 func amend(ctx context.Context, tx bun.Tx, log *audit.Log, tenantID string, c Customer, profile Input, now time.Time) (Customer, error) {
 	changed := profile.ApplyTo(&c)
 	if len(changed) == 0 {
 		return c, nil
 	}
 	c.UpdatedAt = now
-	if _, err := tx.NewUpdate().Model(&c).Column(append(changed, "updated_at")...).
-		Where("tenant_id = ?", tenantID).Where("id = ?", c.ID).Exec(ctx); err != nil {
-		return Customer{}, fmt.Errorf("update customer %s: %w", c.ID, err)
-	}
-	return c, record(ctx, log, tx, tenantID, "customer.updated", c.ID, map[string]any{"changed": changed})
-}
-
-// update applies in to c and saves it, unless nothing changes.
-func (s *Service) update(ctx context.Context, tx bun.Tx, tenantID string, c Customer, in Input, now time.Time) (Customer, error) {
-	changed := in.ApplyTo(&c)
-	if len(changed) == 0 {
-		return c, nil
-	}
-	c.UpdatedAt = now
-	if err := updateCustomer(ctx, tx, tenantID, &c); err != nil {
+	if err := updateCustomer(ctx, tx, tenantID, &c, changed); err != nil {
 		return Customer{}, err
 	}
-	return c, s.record(ctx, tx, tenantID, "customer.updated", c.ID, map[string]any{"changed": changed})
+	return c, record(ctx, log, tx, tenantID, "customer.updated", c.ID, map[string]any{"changed": changed})
 }
 
 // Get returns the customer with the given id or, failing that, source_id.
@@ -193,7 +182,7 @@ func (s *Service) Update(ctx context.Context, tenantID, idOrSourceID string, in 
 		if err != nil {
 			return err
 		}
-		c, err = s.update(ctx, tx, tenantID, found, in, now)
+		c, err = amend(ctx, tx, s.audit, tenantID, found, in, now)
 		return err
 	})
 	return c, sourceIDConflict(err)

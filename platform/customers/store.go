@@ -14,9 +14,6 @@ import (
 // errSourceIDTaken reports that another customer of the tenant has the source_id.
 var errSourceIDTaken = errors.New("source_id belongs to another customer")
 
-// customerColumns are the columns an update writes: all but the keys and created_at.
-var customerColumns = []string{"source_id", "name", "email", "phone", "birthdate", "description", "address", "metadata", "updated_at"}
-
 func insertCustomer(ctx context.Context, tx bun.IDB, tenantID string, c *Customer) error {
 	c.TenantID = tenantID
 	if _, err := tx.NewInsert().Model(c).Exec(ctx); err != nil {
@@ -28,8 +25,10 @@ func insertCustomer(ctx context.Context, tx bun.IDB, tenantID string, c *Custome
 	return nil
 }
 
-func updateCustomer(ctx context.Context, tx bun.IDB, tenantID string, c *Customer) error {
-	_, err := tx.NewUpdate().Model(c).Column(customerColumns...).
+// updateCustomer writes c's columns named by changed (see Input.ApplyTo), and
+// updated_at: only those, so that a concurrent update of others is not undone.
+func updateCustomer(ctx context.Context, tx bun.IDB, tenantID string, c *Customer, changed []string) error {
+	_, err := tx.NewUpdate().Model(c).Column(append(changed, "updated_at")...).
 		Where("tenant_id = ?", tenantID).Where("id = ?", c.ID).Exec(ctx)
 	if err != nil {
 		if db.IsUniqueViolation(err) {

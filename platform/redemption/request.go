@@ -76,7 +76,7 @@ func (c *CustomerRef) check(now time.Time) error {
 		return problem.Invalid("customer.id", "customer.id is not a customer id")
 	}
 	var err error
-	c.profile, err = customers.CheckProfile("customer.", c.Profile.Input(), now)
+	c.profile, err = customers.CheckProfile("customer.", c.Profile, now)
 	return err
 }
 
