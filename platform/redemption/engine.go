@@ -365,18 +365,11 @@ func category(o *Outcome) string {
 }
 
 // read loads everything the evaluation of refs needs in one transaction: tx, or
-// a read transaction of its own when tx is nil. Callers bound refs
-// (MaxRedeemablesRead, and qualifyBatch or momentCap per kind).
+// a read transaction of its own when tx is nil: the stacking rules, the customer
+// and what loadRefs reads. Callers bound refs (MaxRedeemablesRead, and
+// qualifyBatch or momentCap per kind).
 func (e *Engine) read(ctx context.Context, t Tenant, tx bun.IDB, refs []RedeemableRef, customer *CustomerRef, local Local, now time.Time) (*snapshot, error) {
-	snap := &snapshot{vouchers: map[string]campaigns.Voucher{}, tiers: map[string]campaigns.Tier{}, campaigns: map[string]campaigns.Campaign{}, usage: map[usageKey]int64{}}
-	var codes, tierIDs []string
-	for _, r := range refs {
-		if r.Object == ObjectPromotionTier {
-			tierIDs = append(tierIDs, r.ID)
-		} else {
-			codes = append(codes, r.ID)
-		}
-	}
+	snap := newSnapshot()
 	load := func(ctx context.Context, tx bun.IDB) error {
 		var err error
 		if snap.stacking, err = e.settings.cachedStackingRules(ctx, tx, t.ID); err != nil {
@@ -387,74 +380,7 @@ func (e *Engine) read(ctx context.Context, t Tenant, tx bun.IDB, refs []Redeemab
 				return err
 			}
 		}
-		if len(codes) > 0 {
-			var vs []voucherRow
-			if err := vouchersByCode.Scan(ctx, tx, &vs, len(codes), listArgs(t.ID, codes)...); err != nil {
-				return fmt.Errorf("load vouchers: %w", err)
-			}
-			for _, v := range vs {
-				snap.vouchers[v.Code] = v.Voucher
-				if v.Campaign.ID != "" {
-					snap.campaigns[v.Campaign.ID] = v.Campaign
-				}
-			}
-		}
-		var tierCampIDs []string
-		if len(tierIDs) > 0 {
-			var ts []campaigns.Tier
-			if err := tx.NewSelect().Model(&ts).Where("pt.tenant_id = ?", t.ID).Where("pt.id IN (?)", bun.List(tierIDs)).Scan(ctx); err != nil {
-				return fmt.Errorf("load promotion tiers: %w", err)
-			}
-			for _, tr := range ts {
-				snap.tiers[tr.ID] = tr
-				if _, ok := snap.campaigns[tr.CampaignID]; !ok && !slices.Contains(tierCampIDs, tr.CampaignID) {
-					tierCampIDs = append(tierCampIDs, tr.CampaignID)
-				}
-			}
-		}
-		if len(tierCampIDs) > 0 {
-			var cs []campaigns.Campaign
-			if err := campaignsByID.Scan(ctx, tx, &cs, len(tierCampIDs), listArgs(t.ID, tierCampIDs)...); err != nil {
-				return fmt.Errorf("load campaigns: %w", err)
-			}
-			for _, c := range cs {
-				snap.campaigns[c.ID] = c
-			}
-		}
-		// Usage counters exist only for campaigns with per-customer or per-period
-		// limits; without such a campaign there is nothing to read.
-		var campIDs []string
-		for id, c := range snap.campaigns {
-			if countsUsage(c.Limits) {
-				campIDs = append(campIDs, id)
-			}
-		}
-		if len(campIDs) == 0 {
-			return nil
-		}
-		customerIDs := []string{""}
-		if snap.customer != nil {
-			customerIDs = append(customerIDs, snap.customer.ID)
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT campaign_id, customer_id, period, count FROM redemption_usage
-			WHERE tenant_id = ? AND campaign_id IN (?) AND customer_id IN (?) AND period IN (?)`,
-			t.ID, bun.List(campIDs), bun.List(customerIDs), bun.List([]string{"", local.Date, local.Date[:7]}))
-		if err != nil {
-			return fmt.Errorf("load usage: %w", err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var k usageKey
-			var n int64
-			if err := rows.Scan(&k.campaign, &k.customer, &k.period, &n); err != nil {
-				return err
-			}
-			snap.usage[k] = n
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		return nil
+		return e.loadRefs(ctx, t, tx, snap, refs, local)
 	}
 	var err error
 	if tx != nil {
@@ -466,6 +392,101 @@ func (e *Engine) read(ctx context.Context, t Tenant, tx bun.IDB, refs []Redeemab
 		return nil, err
 	}
 	return snap, nil
+}
+
+// readRefs is a snapshot of base's stacking rules and customer with what the
+// evaluation of refs needs, read anew: a qualification reads its candidates in
+// batches, and its stacking rules and customer once.
+func (e *Engine) readRefs(ctx context.Context, t Tenant, base *snapshot, refs []RedeemableRef, local Local) (*snapshot, error) {
+	snap := newSnapshot()
+	snap.stacking, snap.customer, snap.changes, snap.recent = base.stacking, base.customer, base.changes, base.recent
+	if err := e.db.ReadEach(ctx, t.ID, func(ctx context.Context, q bun.IDB) error { return e.loadRefs(ctx, t, q, snap, refs, local) }); err != nil {
+		return nil, err
+	}
+	return snap, nil
+}
+
+func newSnapshot() *snapshot {
+	return &snapshot{vouchers: map[string]campaigns.Voucher{}, tiers: map[string]campaigns.Tier{}, campaigns: map[string]campaigns.Campaign{}, usage: map[usageKey]int64{}}
+}
+
+// loadRefs reads into snap the vouchers and promotion tiers refs name, their
+// campaigns and, for campaigns with per-customer or per-period limits, the usage
+// counters of snap's customer.
+func (e *Engine) loadRefs(ctx context.Context, t Tenant, tx bun.IDB, snap *snapshot, refs []RedeemableRef, local Local) error {
+	var codes, tierIDs []string
+	for _, r := range refs {
+		if r.Object == ObjectPromotionTier {
+			tierIDs = append(tierIDs, r.ID)
+		} else {
+			codes = append(codes, r.ID)
+		}
+	}
+	if len(codes) > 0 {
+		var vs []voucherRow
+		if err := vouchersByCode.Scan(ctx, tx, &vs, len(codes), listArgs(t.ID, codes)...); err != nil {
+			return fmt.Errorf("load vouchers: %w", err)
+		}
+		for _, v := range vs {
+			snap.vouchers[v.Code] = v.Voucher
+			if v.Campaign.ID != "" {
+				snap.campaigns[v.Campaign.ID] = v.Campaign
+			}
+		}
+	}
+	var tierCampIDs []string
+	if len(tierIDs) > 0 {
+		var ts []campaigns.Tier
+		if err := tx.NewSelect().Model(&ts).Where("pt.tenant_id = ?", t.ID).Where("pt.id IN (?)", bun.List(tierIDs)).Scan(ctx); err != nil {
+			return fmt.Errorf("load promotion tiers: %w", err)
+		}
+		for _, tr := range ts {
+			snap.tiers[tr.ID] = tr
+			if _, ok := snap.campaigns[tr.CampaignID]; !ok && !slices.Contains(tierCampIDs, tr.CampaignID) {
+				tierCampIDs = append(tierCampIDs, tr.CampaignID)
+			}
+		}
+	}
+	if len(tierCampIDs) > 0 {
+		var cs []campaigns.Campaign
+		if err := campaignsByID.Scan(ctx, tx, &cs, len(tierCampIDs), listArgs(t.ID, tierCampIDs)...); err != nil {
+			return fmt.Errorf("load campaigns: %w", err)
+		}
+		for _, c := range cs {
+			snap.campaigns[c.ID] = c
+		}
+	}
+	// Usage counters exist only for campaigns with per-customer or per-period
+	// limits; without such a campaign there is nothing to read.
+	var campIDs []string
+	for id, c := range snap.campaigns {
+		if countsUsage(c.Limits) {
+			campIDs = append(campIDs, id)
+		}
+	}
+	if len(campIDs) == 0 {
+		return nil
+	}
+	customerIDs := []string{""}
+	if snap.customer != nil {
+		customerIDs = append(customerIDs, snap.customer.ID)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT campaign_id, customer_id, period, count FROM redemption_usage
+		WHERE tenant_id = ? AND campaign_id IN (?) AND customer_id IN (?) AND period IN (?)`,
+		t.ID, bun.List(campIDs), bun.List(customerIDs), bun.List([]string{"", local.Date, local.Date[:7]}))
+	if err != nil {
+		return fmt.Errorf("load usage: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k usageKey
+		var n int64
+		if err := rows.Scan(&k.campaign, &k.customer, &k.period, &n); err != nil {
+			return err
+		}
+		snap.usage[k] = n
+	}
+	return rows.Err()
 }
 
 // The reads of every validation and redemption, prepared.

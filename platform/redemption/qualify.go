@@ -11,7 +11,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/punchcard-loyalty/punchcard/platform/campaigns"
-	"github.com/punchcard-loyalty/punchcard/platform/customers"
 	"github.com/punchcard-loyalty/punchcard/platform/problem"
 	"github.com/punchcard-loyalty/punchcard/platform/telemetry"
 	"github.com/punchcard-loyalty/punchcard/policies"
@@ -84,34 +83,9 @@ func (e *Engine) Qualify(ctx context.Context, t Tenant, q QualifyRequest) (Resul
 	if q.Options != nil {
 		opts = *q.Options
 	}
-	limit := DefaultQualifyLimit
-	if opts.Limit != 0 {
-		if opts.Limit < 1 || opts.Limit > MaxQualifyLimit {
-			return Result{}, QualifyPage{}, problem.Invalidf("options.limit", "options.limit must be between 1 and %d", MaxQualifyLimit)
-		}
-		limit = opts.Limit
-	}
-	switch opts.SortingRule {
-	case "":
-		opts.SortingRule = SortDefault
-	case SortDefault, SortBestDeal, SortLeastDeal:
-	default:
-		return Result{}, QualifyPage{}, problem.Invalid("options.sorting_rule", "options.sorting_rule must be DEFAULT, BEST_DEAL or LEAST_DEAL")
-	}
-	var page cursor
-	if opts.StartingAfter != "" {
-		at, err := time.Parse(time.RFC3339Nano, opts.StartingAfter)
-		if err != nil {
-			return Result{}, QualifyPage{}, problem.Invalid("options.starting_after",
-				"options.starting_after must be a date-time such as 2026-12-03T10:00:00.123456Z: the created_at of the last redeemable of the previous page")
-		}
-		// Stored times are UTC microseconds, and SQLite compares them as text:
-		// "before t" is "before t rounded up to the microsecond".
-		at = at.UTC()
-		if r := at.Sub(at.Truncate(time.Microsecond)); r > 0 {
-			at = at.Truncate(time.Microsecond).Add(time.Microsecond)
-		}
-		page.at = &at
+	limit, page, err := opts.check()
+	if err != nil {
+		return Result{}, QualifyPage{}, err
 	}
 	if q.Order == nil {
 		q.Order = &Order{}
@@ -126,35 +100,33 @@ func (e *Engine) Qualify(ctx context.Context, t Tenant, q QualifyRequest) (Resul
 	if err != nil {
 		return Result{}, QualifyPage{}, err
 	}
-	holderID, err := e.holder(ctx, t, q)
+	// The stacking rules and the customer, once; the candidates in batches.
+	base, err := e.read(ctx, t, nil, nil, q.Customer, local, now)
+	if err != nil {
+		return Result{}, QualifyPage{}, err
+	}
+	holderID := ""
+	if q.Scenario != ScenarioAudienceOnly && base.customer != nil {
+		holderID = base.customer.ID // "" for a customer the tenant does not know yet
+	}
+	res := Result{Stacking: base.stacking, Customer: base.customer, Channel: channelOf(q.Metadata), Local: local, Order: *q.Order,
+		Totals: NewCalculation(q.Order, base.stacking.DiscountCalculationMode, false).Totals()}
+	in, err := e.document(ctx, t, nil, now, local, res.Channel, base.customer, q.Order)
 	if err != nil {
 		return Result{}, QualifyPage{}, err
 	}
 
-	var (
-		res       Result
-		in        policies.Document
-		judged    int
-		exhausted bool
-	)
-	for first := true; !exhausted && judged < MaxQualifyCandidates; first = false {
+	candidatesRead, exhausted := 0, false
+	for !exhausted && candidatesRead < MaxQualifyCandidates {
 		var batch []RedeemableRef
-		batch, page, exhausted, err = e.candidates(ctx, t, q.Scenario, holderID, page)
+		if batch, page, exhausted, err = e.candidates(ctx, t, q.Scenario, holderID, page); err != nil {
+			return Result{}, QualifyPage{}, err
+		}
+		candidatesRead += len(batch)
+		snap, err := e.readRefs(ctx, t, base, batch, local)
 		if err != nil {
 			return Result{}, QualifyPage{}, err
 		}
-		snap, err := e.read(ctx, t, nil, batch, q.Customer, local, now)
-		if err != nil {
-			return Result{}, QualifyPage{}, err
-		}
-		if first {
-			res = Result{Stacking: snap.stacking, Customer: snap.customer, Channel: channelOf(q.Metadata), Local: local, Order: *q.Order,
-				Totals: NewCalculation(q.Order, snap.stacking.DiscountCalculationMode, false).Totals()}
-			if in, err = e.document(ctx, t, nil, now, local, res.Channel, snap.customer, q.Order); err != nil {
-				return Result{}, QualifyPage{}, err
-			}
-		}
-		judged += len(batch)
 		for _, ref := range batch {
 			o, found := snap.outcome(ref)
 			if !found {
@@ -197,6 +169,40 @@ func (e *Engine) Qualify(ctx context.Context, t Tenant, q QualifyRequest) (Resul
 	res.Outcomes = res.Outcomes[:cut]
 	res.Valid = len(res.Outcomes) > 0
 	return res, next, nil
+}
+
+// check checks the options, filling in the default sorting rule, and returns
+// the page size and where the page starts.
+func (o *QualifyOption) check() (limit int, from cursor, err error) {
+	limit = DefaultQualifyLimit
+	if o.Limit != 0 {
+		if o.Limit < 1 || o.Limit > MaxQualifyLimit {
+			return 0, from, problem.Invalidf("options.limit", "options.limit must be between 1 and %d", MaxQualifyLimit)
+		}
+		limit = o.Limit
+	}
+	switch o.SortingRule {
+	case "":
+		o.SortingRule = SortDefault
+	case SortDefault, SortBestDeal, SortLeastDeal:
+	default:
+		return 0, from, problem.Invalid("options.sorting_rule", "options.sorting_rule must be DEFAULT, BEST_DEAL or LEAST_DEAL")
+	}
+	if o.StartingAfter != "" {
+		at, err := time.Parse(time.RFC3339Nano, o.StartingAfter)
+		if err != nil {
+			return 0, from, problem.Invalid("options.starting_after",
+				"options.starting_after must be a date-time such as 2026-12-03T10:00:00.123456Z: the created_at of the last redeemable of the previous page")
+		}
+		// Stored times are UTC microseconds, and SQLite compares them as text:
+		// "before t" is "before t rounded up to the microsecond".
+		at = at.UTC()
+		if us := at.Truncate(time.Microsecond); !us.Equal(at) {
+			at = us.Add(time.Microsecond)
+		}
+		from.at = &at
+	}
+	return limit, from, nil
 }
 
 // QualifyPage is where a qualification's answer sits among all it could give.
@@ -249,24 +255,6 @@ func (o Outcome) CreatedAt() time.Time {
 	return time.Time{}
 }
 
-// holder is the id of the customer whose wallet a qualification searches, or ""
-// when it searches none (AUDIENCE_ONLY, no customer, or one the tenant does not
-// know yet).
-func (e *Engine) holder(ctx context.Context, t Tenant, q QualifyRequest) (string, error) {
-	if q.Scenario == ScenarioAudienceOnly || q.Customer == nil {
-		return "", nil
-	}
-	var id string
-	err := e.db.Read(ctx, t.ID, func(ctx context.Context, tx bun.Tx) error {
-		c, err := customers.Find(ctx, tx, t.ID, q.Customer.ID, q.Customer.SourceID)
-		if c != nil {
-			id = c.ID
-		}
-		return err
-	})
-	return id, err
-}
-
 // cursor is where the next candidates start: those created before at (at or
 // before it, when inclusive); a nil at is the newest.
 type cursor struct {
@@ -288,9 +276,9 @@ func (c cursor) startingAfter() *time.Time {
 	return &at
 }
 
-// read is one read of the candidate lists: from the cursor, at most n of each
-// kind, or, with a moment, those created at that moment (at most n).
-type read func(from cursor, moment *time.Time, n int) ([][]candidate, error)
+// candidateReader is one read of the candidate lists: from the cursor, at most n
+// of each kind, or, with a moment, those created at that moment (at most n).
+type candidateReader func(from cursor, moment *time.Time, n int) ([][]candidate, error)
 
 func (c cursor) where(q *bun.SelectQuery, column string, moment *time.Time) *bun.SelectQuery {
 	switch {
@@ -361,12 +349,12 @@ func (e *Engine) candidates(ctx context.Context, t Tenant, scenario, holderID st
 // starts at it; when a whole batch is one moment (a promotion's tiers, codes
 // generated together, past n of them), that moment is read whole, up to
 // momentCap of each kind, and the next batch starts below it.
-func nextBatch(r read, n int, from cursor) (batch []candidate, next cursor, exhausted bool, err error) {
+func nextBatch(r candidateReader, n int, from cursor) (batch []candidate, next cursor, exhausted bool, err error) {
 	lists, err := r(from, nil, n)
 	if err != nil {
 		return nil, from, false, err
 	}
-	all, boundary := mergeNewestFirst(lists, n)
+	all, boundary := mergeNewestFirst(lists), fullUntil(lists, n)
 	if boundary == nil {
 		return all, from, true, nil
 	}
@@ -376,26 +364,30 @@ func nextBatch(r read, n int, from cursor) (batch []candidate, next cursor, exha
 	if lists, err = r(from, boundary, momentCap); err != nil {
 		return nil, from, false, err
 	}
-	all, _ = mergeNewestFirst(lists, 0)
-	return all, cursor{at: boundary}, false, nil
+	return mergeNewestFirst(lists), cursor{at: boundary}, false, nil
 }
 
 // mergeNewestFirst merges lists, each newest first, into one (stable: at one
-// moment, the earlier list's first), and returns the latest of the oldest
-// moments of the lists that were full (n long), or nil when none was.
-func mergeNewestFirst(lists [][]candidate, n int) ([]candidate, *time.Time) {
-	var all []candidate
-	var boundary *time.Time
+// moment, the earlier list's first).
+func mergeNewestFirst(lists [][]candidate) []candidate {
+	all := slices.Concat(lists...)
+	slices.SortStableFunc(all, func(a, b candidate) int { return b.at.Compare(a.at) })
+	return all
+}
+
+// fullUntil is the latest of the oldest moments of the lists that are full (n
+// long), which may hold more at that moment, or nil when none is: the lists are
+// complete above it.
+func fullUntil(lists [][]candidate, n int) *time.Time {
+	var until *time.Time
 	for _, l := range lists {
-		all = append(all, l...)
-		if n > 0 && len(l) == n {
-			if oldest := l[n-1].at; boundary == nil || oldest.After(*boundary) {
-				boundary = &oldest
+		if len(l) == n {
+			if oldest := l[n-1].at; until == nil || oldest.After(*until) {
+				until = &oldest
 			}
 		}
 	}
-	slices.SortStableFunc(all, func(a, b candidate) int { return b.at.Compare(a.at) })
-	return all, boundary
+	return until
 }
 
 func refsOf(cs []candidate) []RedeemableRef {
