@@ -109,8 +109,20 @@ func TestStatementPreparedMatchesUnprepared(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 		check(t, read)
-		// ReadEach runs them prepared too, on SQLite outside a transaction.
+		// ReadEach runs them prepared too, on SQLite outside a transaction; a
+		// bun handle outside ReadEach runs them unprepared.
 		check(t, d.ReadEach)
+		if err := d.ReadEach(ctx, a, func(ctx context.Context, q bun.IDB) error {
+			if !db.RunsPrepared(ctx, customersByID, q, 3) {
+				t.Error("ReadEach runs a prepared statement unprepared")
+			}
+			if db.RunsPrepared(context.Background(), customersByID, q, 3) {
+				t.Error("a statement runs prepared outside Read, InTx and ReadEach")
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
 		for range 3 {
 			check(t, write)
 		}
