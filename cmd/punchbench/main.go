@@ -183,29 +183,28 @@ func mainErr(args []string, stdout, stderr io.Writer) (rerr error) {
 		Clients: opts.Clients, Rate: opts.Rate, Duration: opts.Duration.String(), Warmup: opts.Warmup.String(),
 		Repeat: *repeat,
 	}
-	var prof profiles
-	var record *profiles // the first Punchcard side's, then nil
+	var prof *profiles // the first Punchcard side's recordings, then nil
 	if *cpuProf != "" || *execTrace != "" {
-		record = &prof
-	}
-	for _, p := range []struct {
-		name string
-		w    *io.Writer
-	}{{*cpuProf, &prof.cpu}, {*execTrace, &prof.trace}} {
-		if p.name == "" {
-			continue
-		}
-		f, err := os.Create(p.name)
-		if err != nil {
-			return err
-		}
-		defer func() {
-			// A profile or trace cut short must not pass for a whole one.
-			if cerr := f.Close(); cerr != nil && rerr == nil {
-				rerr = fmt.Errorf("close %s: %w", p.name, cerr)
+		prof = &profiles{}
+		for _, p := range []struct {
+			name string
+			w    *io.Writer
+		}{{*cpuProf, &prof.cpu}, {*execTrace, &prof.trace}} {
+			if p.name == "" {
+				continue
 			}
-		}()
-		*p.w = f
+			f, err := os.Create(p.name)
+			if err != nil {
+				return err
+			}
+			defer func() {
+				// A profile or trace cut short must not pass for a whole one.
+				if cerr := f.Close(); cerr != nil && rerr == nil {
+					rerr = fmt.Errorf("close %s: %w", p.name, cerr)
+				}
+			}()
+			*p.w = f
+		}
 	}
 	for _, s := range selected {
 		rounds := []string{""}
@@ -224,11 +223,11 @@ func mainErr(args []string, stdout, stderr io.Writer) (rerr error) {
 				// Even repetitions measure Punchcard before its floors, so that a
 				// machine speeding up or slowing down over the run, or a database
 				// growing, favours neither side.
-				cmp, err := compare(ctx, e, s, db, url, opts, record, n%2 == 0, stderr)
+				cmp, err := compare(ctx, e, s, db, url, opts, prof, n%2 == 0, stderr)
 				if err != nil {
 					return err
 				}
-				record = nil
+				prof = nil
 				if *repeat > 1 {
 					cmp.Repetition = n
 				}

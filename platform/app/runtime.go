@@ -29,9 +29,8 @@ import (
 // live, not the heap's size, so the floor costs memory, not CPU.
 //
 // The floor is at most half the memory limit. GOGC and GOMEMLIMIT, when set, win
-// (GOGC switches the floor off). cfg must be
-// valid (New validates it). TuneRuntime may be called again; the last call's
-// settings hold.
+// (GOGC switches the floor off). cfg must be valid (New validates it).
+// TuneRuntime may be called again; the last call's settings hold.
 func TuneRuntime(cfg config.Config) {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(cfg.SoftMemoryLimit())
