@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,14 +25,18 @@ type loadOptions struct {
 
 // result is what a measured run observed.
 type result struct {
-	Requests   int           `json:"requests"`
-	Errors     int           `json:"errors"`
-	Dropped    int           `json:"dropped,omitempty"` // open loop: sends skipped because every client was busy
-	Throughput float64       `json:"throughput_rps"`
-	P50        time.Duration `json:"p50_ns"`
-	P99        time.Duration `json:"p99_ns"`
-	P999       time.Duration `json:"p999_ns"`
-	Max        time.Duration `json:"max_ns"`
+	Requests int `json:"requests"`
+	Errors   int `json:"errors"`
+	// Failures counts the errors by answer ("503", or "transport" for a request
+	// that got none); FirstFailure is the first one with the start of its body.
+	Failures     map[string]int `json:"failures,omitempty"`
+	FirstFailure string         `json:"first_failure,omitempty"`
+	Dropped      int            `json:"dropped,omitempty"` // open loop: sends skipped because every client was busy
+	Throughput   float64        `json:"throughput_rps"`
+	P50          time.Duration  `json:"p50_ns"`
+	P99          time.Duration  `json:"p99_ns"`
+	P999         time.Duration  `json:"p999_ns"`
+	Max          time.Duration  `json:"max_ns"`
 	// Open loop: how late the driver sent requests, a part of their latencies.
 	// The driver shares the machine's CPUs with the server, so when both are
 	// busy its sends slip behind their schedule.
@@ -57,6 +62,8 @@ func run(ctx context.Context, client *http.Client, next request, opts loadOption
 		errs      atomic.Int64
 		dropped   atomic.Int64
 		fatal     error
+		failures  map[string]int
+		first     string
 		late      []time.Duration // open loop: send time - due time, measured window
 	)
 	fail := func(err error) {
@@ -69,17 +76,41 @@ func run(ctx context.Context, client *http.Client, next request, opts loadOption
 		latencies = append(latencies, local...)
 		mu.Unlock()
 	}
+	// failed notes a failure of the measured window (the errors counted).
+	failed := func(due time.Time, kind, detail string) {
+		if due.Before(measureFrom) {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if failures == nil {
+			failures = map[string]int{}
+			first = kind + " " + detail
+		}
+		failures[kind]++
+	}
 	do := func(worker, i int, due time.Time) (time.Duration, bool, error) {
 		req, err := next(ctx, worker, i)
 		if err != nil {
 			return 0, false, err
 		}
 		resp, err := client.Do(req)
-		ok := err == nil && resp.StatusCode >= 200 && resp.StatusCode < 300
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
+		if err != nil {
+			lat := time.Since(due)
+			if ctx.Err() == nil {
+				failed(due, "transport", err.Error())
+			}
+			return lat, false, nil
 		}
+		ok := resp.StatusCode >= 200 && resp.StatusCode < 300
+		if ok {
+			_, _ = io.Copy(io.Discard, resp.Body)
+		} else {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
+			_, _ = io.Copy(io.Discard, resp.Body)
+			failed(due, strconv.Itoa(resp.StatusCode), string(body))
+		}
+		_ = resp.Body.Close()
 		return time.Since(due), ok, nil
 	}
 
@@ -163,14 +194,16 @@ func run(ctx context.Context, client *http.Client, next request, opts loadOption
 	}
 	slices.Sort(latencies)
 	r := result{
-		Requests:   len(latencies),
-		Errors:     int(errs.Load()),
-		Dropped:    int(dropped.Load()),
-		Throughput: float64(len(latencies)) / opts.Duration.Seconds(),
-		P50:        quantile(latencies, 0.50),
-		P99:        quantile(latencies, 0.99),
-		P999:       quantile(latencies, 0.999),
-		Max:        latencies[len(latencies)-1],
+		Requests:     len(latencies),
+		Errors:       int(errs.Load()),
+		Failures:     failures,
+		FirstFailure: first,
+		Dropped:      int(dropped.Load()),
+		Throughput:   float64(len(latencies)) / opts.Duration.Seconds(),
+		P50:          quantile(latencies, 0.50),
+		P99:          quantile(latencies, 0.99),
+		P999:         quantile(latencies, 0.999),
+		Max:          latencies[len(latencies)-1],
 	}
 	if len(late) > 0 {
 		slices.Sort(late)

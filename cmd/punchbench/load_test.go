@@ -31,7 +31,7 @@ func TestRunCountsErrors(t *testing.T) {
 	var n atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if n.Add(1)%2 == 0 {
-			w.WriteHeader(http.StatusInternalServerError)
+			http.Error(w, "boom", http.StatusInternalServerError)
 		}
 	}))
 	defer srv.Close()
@@ -53,6 +53,13 @@ func TestRunCountsErrors(t *testing.T) {
 		// up to the requests in flight there.
 		if d := r.Requests - 2*r.Errors; d < -2*opts.Clients || d > 2*opts.Clients {
 			t.Fatalf("%+v: %d errors among %d requests, want half", opts, r.Errors, r.Requests)
+		}
+		sum := 0
+		for _, c := range r.Failures {
+			sum += c
+		}
+		if sum != r.Errors || r.Failures["500"] != r.Errors || r.FirstFailure != "500 boom\n" {
+			t.Fatalf("%+v: failures %v (first %q) do not account for %d errors", opts, r.Failures, r.FirstFailure, r.Errors)
 		}
 		if r.P50 > r.P99 || r.P99 > r.P999 || r.P999 > r.Max {
 			t.Fatalf("percentiles out of order: %+v", r)

@@ -23,6 +23,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/signal"
@@ -368,6 +369,23 @@ func printReport(w io.Writer, rep report) {
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w)
+	failed := false
+	for _, c := range rep.Comparisons {
+		for _, m := range append(slices.Clone(c.Floors), c.Punchcard) {
+			if m.Errors == 0 {
+				continue
+			}
+			kinds := slices.Sorted(maps.Keys(m.Failures))
+			for i, k := range kinds {
+				kinds[i] = fmt.Sprintf("%d × %s", m.Failures[k], k)
+			}
+			fmt.Fprintf(w, "%s [%s] %s: %s; the first: %.300q\n", c.label(), m.Database, m.What, strings.Join(kinds, ", "), m.FirstFailure)
+			failed = true
+		}
+	}
+	if failed {
+		fmt.Fprintln(w)
+	}
 	late := false
 	for _, c := range rep.Comparisons {
 		if m := c.Punchcard; m.SendLateP99 > 0 {
