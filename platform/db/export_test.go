@@ -16,6 +16,6 @@ func PreparedOn(s *Statement, d *DB, n int) bool {
 // RunsPrepared reports whether s, with a list of n, runs prepared on q in ctx
 // (a context of Read, InTx or ReadEach).
 func RunsPrepared(ctx context.Context, s *Statement, q bun.IDB, n int) bool {
-	_, ref, p := s.use(ctx, q, n)
+	_, ref, p := s.use(ctx, q, listArity(n))
 	return ref != nil && p != nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,8 +15,25 @@ import (
 )
 
 // MaxListArity is the longest IN list a Statement prepares; longer lists run
-// unprepared.
-const MaxListArity = 8
+// unprepared. A list of up to 8 is prepared at its length; a longer one at the
+// next power of two, its last argument repeated to fill the list (which an IN
+// list does not mind), so that a statement is prepared at most 11 times per pool.
+const MaxListArity = 64
+
+// exactArity is the longest IN list prepared at its own length.
+const exactArity = 8
+
+// listArity is the length an IN list of n is prepared at.
+func listArity(n int) int {
+	if n <= exactArity {
+		return n
+	}
+	a := exactArity
+	for a < n {
+		a *= 2
+	}
+	return a
+}
 
 // Statement is a query that every validation or redemption runs. It is prepared
 // once per pooled connection and reused, so neither SQLite nor PostgreSQL parses
@@ -54,15 +72,18 @@ const Placeholder = bun.Safe("?")
 // Scan runs the statement in tx with args and scans the result into dest: every
 // row into a slice with bun, or the first row into a bun model or a scalar, where
 // no row is sql.ErrNoRows as with SelectQuery.Scan. n is the length of the
-// statement's IN list (0 for none).
+// statement's IN list (0 for none), whose arguments come last in args.
 //
 // A statement not yet prepared on the transaction's pool runs unprepared while it
 // is prepared in the background: the pool may have no other connection free
 // until this transaction ends (the SQLite writer has one).
 func (s *Statement) Scan(ctx context.Context, tx bun.IDB, dest any, n int, args ...any) error {
-	btx, ref, p := s.use(ctx, tx, n)
+	btx, ref, p := s.use(ctx, tx, listArity(n))
 	if p == nil {
 		return tx.NewRaw(s.render(tx, n), args...).Scan(ctx, dest)
+	}
+	if a := listArity(n); a > n && len(args) > 0 {
+		args = append(args[:len(args):len(args)], slices.Repeat(args[len(args)-1:], a-n)...)
 	}
 	ctx, done := ref.start(ctx, s, p.text)
 	rows, err := p.in(ctx, btx).QueryContext(ctx, ref.args(args)...)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -70,6 +71,22 @@ func TestStatementPreparedMatchesUnprepared(t *testing.T) {
 				if want := []string{"cust_1 cust_1@example.com", "cust_2 cust_2@example.com"}; !slices.Equal(got, want) {
 					t.Errorf("rows = %q, want %q", got, want)
 				}
+				// Longer lists: 12 is prepared as 16, its last id repeated; 65 runs
+				// unprepared.
+				for _, n := range []int{12, 65} {
+					args := []any{a, "cust_1"}
+					for i := range n - 2 {
+						args = append(args, fmt.Sprintf("cust_missing_%d", i))
+					}
+					args = append(args, "cust_2")
+					var long []customers.Customer
+					if err := customersByID.Scan(ctx, tx, &long, n, args...); err != nil {
+						return err
+					}
+					if len(long) != 2 || long[0].ID != "cust_1" || long[1].ID != "cust_2" {
+						t.Errorf("a list of %d: %d rows %+v, want cust_1 and cust_2", n, len(long), long)
+					}
+				}
 				var one customers.Customer
 				if err := customersByID.Scan(ctx, tx, &one, 1, a, "cust_3"); !errors.Is(err, sql.ErrNoRows) {
 					t.Errorf("another tenant's customer as a struct: %v, want sql.ErrNoRows", err)
@@ -101,7 +118,7 @@ func TestStatementPreparedMatchesUnprepared(t *testing.T) {
 		check(t, read)
 		check(t, d.ReadEach)
 		deadline := time.Now().Add(10 * time.Second)
-		for !db.PreparedOn(customersByID, d, 3) || !db.PreparedOn(customersByID, d, 1) || !db.PreparedOn(customerCreatedAfter, d, 0) {
+		for !db.PreparedOn(customersByID, d, 3) || !db.PreparedOn(customersByID, d, 1) || !db.PreparedOn(customersByID, d, 16) || !db.PreparedOn(customerCreatedAfter, d, 0) {
 			if time.Now().After(deadline) {
 				t.Fatal("statements not prepared after 10s")
 			}
@@ -115,6 +132,9 @@ func TestStatementPreparedMatchesUnprepared(t *testing.T) {
 		if err := d.ReadEach(ctx, a, func(ctx context.Context, q bun.IDB) error {
 			if !db.RunsPrepared(ctx, customersByID, q, 3) {
 				t.Error("ReadEach runs a prepared statement unprepared")
+			}
+			if !db.RunsPrepared(ctx, customersByID, q, 12) || db.RunsPrepared(ctx, customersByID, q, 65) {
+				t.Error("a list of 12 runs unprepared, or one of 65 prepared")
 			}
 			if db.RunsPrepared(context.Background(), customersByID, q, 3) {
 				t.Error("a statement runs prepared outside Read, InTx and ReadEach")
