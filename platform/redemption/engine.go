@@ -437,7 +437,7 @@ func (e *Engine) loadRefs(ctx context.Context, t Tenant, tx bun.IDB, snap *snaps
 	var tierCampIDs []string
 	if len(tierIDs) > 0 {
 		var ts []campaigns.Tier
-		if err := tx.NewSelect().Model(&ts).Where("pt.tenant_id = ?", t.ID).Where("pt.id IN (?)", bun.List(tierIDs)).Scan(ctx); err != nil {
+		if err := tiersByID.Scan(ctx, tx, &ts, len(tierIDs), listArgs(t.ID, tierIDs)...); err != nil {
 			return fmt.Errorf("load promotion tiers: %w", err)
 		}
 		for _, tr := range ts {
@@ -489,7 +489,7 @@ func (e *Engine) loadRefs(ctx context.Context, t Tenant, tx bun.IDB, snap *snaps
 	return rows.Err()
 }
 
-// The reads of every validation and redemption, prepared.
+// The reads of every validation, redemption and qualification, prepared.
 var (
 	// vouchersByCode reads each voucher with its campaign (see voucherRow).
 	vouchersByCode = db.NewStatement("SELECT", "vouchers", func(q bun.IDB, n int) string {
@@ -499,6 +499,10 @@ var (
 		}
 		return sel.Join("LEFT JOIN campaigns AS cp ON cp.tenant_id = v.tenant_id AND cp.id = v.campaign_id").
 			Where("v.tenant_id = ?", db.Placeholder).Where("v.code IN (?)", db.List(n)).String()
+	})
+	tiersByID = db.NewStatement("SELECT", "promotion_tiers", func(q bun.IDB, n int) string {
+		return q.NewSelect().Model((*campaigns.Tier)(nil)).
+			Where("pt.tenant_id = ?", db.Placeholder).Where("pt.id IN (?)", db.List(n)).String()
 	})
 	campaignsByID = db.NewStatement("SELECT", "campaigns", func(q bun.IDB, n int) string {
 		return q.NewSelect().Model((*campaigns.Campaign)(nil)).

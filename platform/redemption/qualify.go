@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/punchcard-loyalty/punchcard/platform/campaigns"
+	"github.com/punchcard-loyalty/punchcard/platform/db"
 	"github.com/punchcard-loyalty/punchcard/platform/problem"
 	"github.com/punchcard-loyalty/punchcard/platform/telemetry"
 	"github.com/punchcard-loyalty/punchcard/policies"
@@ -280,16 +281,46 @@ func (c cursor) startingAfter() *time.Time {
 // of each kind, or, with a moment, those created at that moment (at most n).
 type candidateReader func(from cursor, moment *time.Time, n int) ([][]candidate, error)
 
-func (c cursor) where(q *bun.SelectQuery, column string, moment *time.Time) *bun.SelectQuery {
+// where is how a read from c (or of moment) compares created_at, with the time
+// it compares with: "" when it reads from the newest. The comparison picks the
+// statement of candidateReads.
+func (c cursor) where(moment *time.Time) (cmp string, arg any) {
 	switch {
 	case moment != nil:
-		return q.Where(column+" = ?", *moment)
+		return "=", *moment
 	case c.at == nil:
-		return q
+		return "", nil
 	case c.inclusive:
-		return q.Where(column+" <= ?", *c.at)
+		return "<=", *c.at
 	}
-	return q.Where(column+" < ?", *c.at)
+	return "<", *c.at
+}
+
+// candidateReads are the prepared reads of a qualification's candidates, by
+// kind and by the comparison of cursor.where: newest first, from a cursor, at
+// most a number.
+var candidateReads = map[candidateRead]*db.Statement{}
+
+type candidateRead struct{ kind, cmp string }
+
+func init() {
+	for _, cmp := range []string{"", "=", "<=", "<"} {
+		from := func(column string) string {
+			if cmp == "" {
+				return ""
+			}
+			return " AND " + column + " " + cmp + " ?"
+		}
+		candidateReads[candidateRead{ObjectVoucher, cmp}] = db.NewRawStatement("SELECT", "vouchers",
+			`SELECT v.code, v.created_at FROM vouchers AS v
+			WHERE v.tenant_id = ? AND v.holder_id = ? AND v.active`+from("v.created_at")+`
+			ORDER BY v.created_at DESC, v.id DESC LIMIT ?`)
+		candidateReads[candidateRead{ObjectPromotionTier, cmp}] = db.NewRawStatement("SELECT", "promotion_tiers",
+			`SELECT pt.id, pt.created_at FROM promotion_tiers AS pt
+			JOIN campaigns AS cp ON cp.tenant_id = pt.tenant_id AND cp.id = pt.campaign_id
+			WHERE pt.tenant_id = ? AND pt.active AND cp.active`+from("pt.created_at")+`
+			ORDER BY pt.created_at DESC, pt.hierarchy, pt.id LIMIT ?`)
+	}
 }
 
 // candidate is a redeemable a qualification may judge, with its creation time.
@@ -306,11 +337,18 @@ type candidate struct {
 func (e *Engine) candidates(ctx context.Context, t Tenant, scenario, holderID string, from cursor) (refs []RedeemableRef, next cursor, exhausted bool, err error) {
 	readLists := func(from cursor, moment *time.Time, n int) ([][]candidate, error) {
 		var lists [][]candidate
-		err := e.db.Read(ctx, t.ID, func(ctx context.Context, tx bun.Tx) error {
+		cmp, at := from.where(moment)
+		args := func(first ...any) []any {
+			if cmp != "" {
+				first = append(first, at)
+			}
+			return append(first, n)
+		}
+		// The two lists need no one snapshot: each is judged complete on its own.
+		err := e.db.ReadEach(ctx, t.ID, func(ctx context.Context, q bun.IDB) error {
 			if scenario != ScenarioAudienceOnly && holderID != "" {
 				var vs []campaigns.Voucher
-				q := tx.NewSelect().Model(&vs).Column("v.code", "v.created_at").Where("v.tenant_id = ? AND v.holder_id = ? AND v.active", t.ID, holderID)
-				if err := from.where(q, "v.created_at", moment).OrderExpr("v.created_at DESC, v.id DESC").Limit(int64(n)).Scan(ctx); err != nil {
+				if err := candidateReads[candidateRead{ObjectVoucher, cmp}].Scan(ctx, q, &vs, 0, args(t.ID, holderID)...); err != nil {
 					return fmt.Errorf("load the customer's vouchers: %w", err)
 				}
 				l := make([]candidate, len(vs))
@@ -321,10 +359,7 @@ func (e *Engine) candidates(ctx context.Context, t Tenant, scenario, holderID st
 			}
 			if scenario != ScenarioCustomerWallet {
 				var ts []campaigns.Tier
-				q := tx.NewSelect().Model(&ts).Column("pt.id", "pt.created_at").
-					Join("JOIN campaigns AS cp ON cp.tenant_id = pt.tenant_id AND cp.id = pt.campaign_id").
-					Where("pt.tenant_id = ? AND pt.active AND cp.active", t.ID)
-				if err := from.where(q, "pt.created_at", moment).OrderExpr("pt.created_at DESC, pt.hierarchy, pt.id").Limit(int64(n)).Scan(ctx); err != nil {
+				if err := candidateReads[candidateRead{ObjectPromotionTier, cmp}].Scan(ctx, q, &ts, 0, args(t.ID)...); err != nil {
 					return fmt.Errorf("load promotion tiers: %w", err)
 				}
 				l := make([]candidate, len(ts))
