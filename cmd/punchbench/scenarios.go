@@ -133,6 +133,11 @@ var scenarios = []scenario{
 		},
 	},
 	{
+		name: "qualify", what: "POST /v1/qualifications", summary: fmt.Sprintf("which of a customer's %d wallet vouchers and %d promotion tiers fit a cart, page of 5, vs gin hello-world", walletVouchers, promotionTiers),
+		floors: []floor{hello}, perDatabase: true, ratios: againstHello,
+		setupTarget: qualifyWorkload,
+	},
+	{
 		name: "redeem-hot", what: "POST /v1/redemptions, one campaign", summary: "redemptions on one capped campaign vs pgbench redeem_hot.sql with the same clients (PostgreSQL)",
 		floors: []floor{pgbenchFloor("redeem_hot.sql")}, perDatabase: true, databases: []string{"postgres"},
 		setupTarget: func(ctx context.Context, e *env, db string) (workload, error) { return redeemWorkload(ctx, e, db, 1) },
