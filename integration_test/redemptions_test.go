@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -1373,6 +1374,34 @@ deny contains {"code": "gold_only", "message": "Gold members only.", "rule": "te
 		s.do(t, "GET", "/v1/customers/bob", tn.bearer(), nil).wantError(t, http.StatusNotFound, "", "")
 		if got := countRows(t, s, tn.ID, "redemptions"); got != redemptions {
 			t.Fatalf("bad customer data wrote redemptions: %d rows, want %d", got, redemptions)
+		}
+	})
+}
+
+// A request of more codes than one statement reads with their campaigns (five
+// and more) reads the codes, then their campaigns once each: the campaigns
+// still decide.
+func TestManyCodesReadTheirCampaigns(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *server) {
+		tn := s.newTenant(t)
+		_, open := campaignCodes(t, s, tn, discountCampaign("Open", 5, map[string]any{"type": "AMOUNT", "amount_off": 100}, nil))
+		closedID, closed := campaignCodes(t, s, tn, discountCampaign("Closed", 2, map[string]any{"type": "AMOUNT", "amount_off": 100}, nil))
+		s.do(t, "POST", "/v1/campaigns/"+closedID+"/disable", tn.bearer(), nil).wantStatus(t, http.StatusOK)
+
+		var v validation
+		s.do(t, "POST", "/v1/validations", tn.bearer(), map[string]any{"redeemables": vouchers(open...), "order": map[string]any{"amount": 10000}}).decode(t, &v)
+		if !v.Valid || len(v.Redeemables) != 5 || v.Order.TotalDiscountAmount != 500 {
+			t.Fatalf("five codes of an open campaign: %+v", v)
+		}
+		s.do(t, "POST", "/v1/validations", tn.bearer(), map[string]any{"redeemables": vouchers(append(open[:4:4], closed...)...), "order": map[string]any{"amount": 10000}}).decode(t, &v)
+		if v.Valid || len(v.Redeemables) != 6 {
+			t.Fatalf("four open codes and two of a disabled campaign: %+v", v)
+		}
+		for _, r := range v.Redeemables {
+			disabled := slices.Contains(closed, r.ID)
+			if got := r.Status == "INAPPLICABLE" && r.Result.Error != nil && r.Result.Error.Key == "campaign_disabled"; got != disabled {
+				t.Errorf("%s (of the disabled campaign: %v): %s %+v", r.ID, disabled, r.Status, r.Result.Error)
+			}
 		}
 	})
 }

@@ -422,7 +422,15 @@ func (e *Engine) loadRefs(ctx context.Context, t Tenant, tx bun.IDB, snap *snaps
 			codes = append(codes, r.ID)
 		}
 	}
-	if len(codes) > 0 {
+	// The campaigns to read after the vouchers and tiers.
+	var campIDs []string
+	needCampaign := func(id string) {
+		if _, ok := snap.campaigns[id]; !ok && id != "" && !slices.Contains(campIDs, id) {
+			campIDs = append(campIDs, id)
+		}
+	}
+	switch {
+	case len(codes) > 0 && len(codes) <= joinedCodes:
 		var vs []voucherRow
 		if err := vouchersByCode.Scan(ctx, tx, &vs, len(codes), listArgs(t.ID, codes)...); err != nil {
 			return fmt.Errorf("load vouchers: %w", err)
@@ -433,8 +441,16 @@ func (e *Engine) loadRefs(ctx context.Context, t Tenant, tx bun.IDB, snap *snaps
 				snap.campaigns[v.Campaign.ID] = v.Campaign
 			}
 		}
+	case len(codes) > 0:
+		var vs []campaigns.Voucher
+		if err := vouchersOnlyByCode.Scan(ctx, tx, &vs, len(codes), listArgs(t.ID, codes)...); err != nil {
+			return fmt.Errorf("load vouchers: %w", err)
+		}
+		for _, v := range vs {
+			snap.vouchers[v.Code] = v
+			needCampaign(v.CampaignID)
+		}
 	}
-	var tierCampIDs []string
 	if len(tierIDs) > 0 {
 		var ts []campaigns.Tier
 		if err := tiersByID.Scan(ctx, tx, &ts, len(tierIDs), listArgs(t.ID, tierIDs)...); err != nil {
@@ -442,14 +458,12 @@ func (e *Engine) loadRefs(ctx context.Context, t Tenant, tx bun.IDB, snap *snaps
 		}
 		for _, tr := range ts {
 			snap.tiers[tr.ID] = tr
-			if _, ok := snap.campaigns[tr.CampaignID]; !ok && !slices.Contains(tierCampIDs, tr.CampaignID) {
-				tierCampIDs = append(tierCampIDs, tr.CampaignID)
-			}
+			needCampaign(tr.CampaignID)
 		}
 	}
-	if len(tierCampIDs) > 0 {
+	if len(campIDs) > 0 {
 		var cs []campaigns.Campaign
-		if err := campaignsByID.Scan(ctx, tx, &cs, len(tierCampIDs), listArgs(t.ID, tierCampIDs)...); err != nil {
+		if err := campaignsByID.Scan(ctx, tx, &cs, len(campIDs), listArgs(t.ID, campIDs)...); err != nil {
 			return fmt.Errorf("load campaigns: %w", err)
 		}
 		for _, c := range cs {
@@ -458,13 +472,13 @@ func (e *Engine) loadRefs(ctx context.Context, t Tenant, tx bun.IDB, snap *snaps
 	}
 	// Usage counters exist only for campaigns with per-customer or per-period
 	// limits; without such a campaign there is nothing to read.
-	var campIDs []string
+	var counted []string
 	for id, c := range snap.campaigns {
 		if countsUsage(c.Limits) {
-			campIDs = append(campIDs, id)
+			counted = append(counted, id)
 		}
 	}
-	if len(campIDs) == 0 {
+	if len(counted) == 0 {
 		return nil
 	}
 	customerIDs := []string{""}
@@ -473,7 +487,7 @@ func (e *Engine) loadRefs(ctx context.Context, t Tenant, tx bun.IDB, snap *snaps
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT campaign_id, customer_id, period, count FROM redemption_usage
 		WHERE tenant_id = ? AND campaign_id IN (?) AND customer_id IN (?) AND period IN (?)`,
-		t.ID, bun.List(campIDs), bun.List(customerIDs), bun.List([]string{"", local.Date, local.Date[:7]}))
+		t.ID, bun.List(counted), bun.List(customerIDs), bun.List([]string{"", local.Date, local.Date[:7]}))
 	if err != nil {
 		return fmt.Errorf("load usage: %w", err)
 	}
@@ -504,11 +518,22 @@ var (
 		return q.NewSelect().Model((*campaigns.Tier)(nil)).
 			Where("pt.tenant_id = ?", db.Placeholder).Where("pt.id IN (?)", db.List(n)).String()
 	})
+	// vouchersOnlyByCode reads vouchers alone, for more than joinedCodes.
+	vouchersOnlyByCode = db.NewStatement("SELECT", "vouchers", func(q bun.IDB, n int) string {
+		return q.NewSelect().Model((*campaigns.Voucher)(nil)).
+			Where("v.tenant_id = ?", db.Placeholder).Where("v.code IN (?)", db.List(n)).String()
+	})
 	campaignsByID = db.NewStatement("SELECT", "campaigns", func(q bun.IDB, n int) string {
 		return q.NewSelect().Model((*campaigns.Campaign)(nil)).
 			Where("cp.tenant_id = ?", db.Placeholder).Where("cp.id IN (?)", db.List(n)).String()
 	})
 )
+
+// joinedCodes is the most codes read with their campaigns in one statement
+// (vouchersByCode), as a validation's or redemption's few are: one round trip.
+// More, as a qualification's batch of a customer's wallet, whose codes often
+// share a few campaigns, are read alone and their campaigns once each after.
+const joinedCodes = 4
 
 // voucherRow is a voucher and its campaign, read in one statement: a
 // validation reads both, and on PostgreSQL each statement is a round trip. A
