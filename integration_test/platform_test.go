@@ -183,6 +183,13 @@ func TestOperatorTenantValidation(t *testing.T) {
 		if after := writes(t, s, anchor.ID); after != before {
 			t.Fatalf("rejected tenant creations wrote rows: %v → %v", before, after)
 		}
+		var slugs []string
+		for _, c := range cases {
+			slugs = append(slugs, slugOf(c.body))
+		}
+		if n := tenantsNamed(t, s, slugs...); n != 0 {
+			t.Fatalf("rejected tenant creations made %d of the tenants %q", n, slugs)
+		}
 		tn := s.newTenant(t)
 		s.do(t, "POST", "/operator/v1/tenants", s.operatorAuth(), map[string]any{"slug": tn.Slug}).wantError(t, http.StatusConflict, "duplicate_slug", tn.Slug)
 		s.do(t, "POST", "/operator/v1/tenants/no-such-tenant/suspend", s.operatorAuth(), nil).wantError(t, http.StatusNotFound, "not_found", "no-such-tenant")
