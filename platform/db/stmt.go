@@ -3,6 +3,8 @@ package db
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strconv"
@@ -62,6 +64,8 @@ func NewRawStatement(op, table, query string) *Statement {
 }
 
 // List is the placeholder of an IN list of n arguments, for a Statement's render.
+// A statement has at most one, after every other placeholder: its arguments come
+// last, where Scan repeats the last to fill a list prepared longer.
 func List(n int) bun.Safe {
 	return bun.Safe(strings.TrimSuffix(strings.Repeat("?, ", n), ", "))
 }
@@ -82,7 +86,10 @@ func (s *Statement) Scan(ctx context.Context, tx bun.IDB, dest any, n int, args 
 	if p == nil {
 		return tx.NewRaw(s.render(tx, n), args...).Scan(ctx, dest)
 	}
-	if a := listArity(n); a > n && len(args) > 0 {
+	if n > len(args) {
+		return fmt.Errorf("%s %s: an IN list of %d with %d arguments", strings.ToLower(s.op), s.table, n, len(args))
+	}
+	if a := listArity(n); a > n && n > 0 {
 		args = append(args[:len(args):len(args)], slices.Repeat(args[len(args)-1:], a-n)...)
 	}
 	ctx, done := ref.start(ctx, s, p.text)
@@ -213,26 +220,77 @@ func (r *poolRef) prepared(s *Statement, n int) *prepared {
 	if r.ctx.Err() != nil {
 		return nil // the pool is closing
 	}
-	if _, loaded := r.stmts.LoadOrStore(key, &prepared{}); loaded {
+	placeholder := &prepared{}
+	if _, loaded := r.stmts.LoadOrStore(key, placeholder); loaded {
 		return nil
 	}
 	r.preparing.Go(func() {
 		ctx, cancel := context.WithTimeout(r.ctx, time.Minute)
 		defer cancel()
-		text := s.render(r.h, n)
-		q := text
-		if r.db.dialect == Postgres {
-			q = numbered(text)
-		}
-		stmt, err := r.h.DB.PrepareContext(ctx, q)
+		p, err := r.prepare(ctx, s, n)
 		if err != nil {
 			// Unprepared until a later call tries again (the tables may not exist
 			// yet, or the pool was closing).
-			r.stmts.Delete(key)
+			r.stmts.CompareAndDelete(key, placeholder)
 			return
 		}
-		r.stmts.Store(key, &prepared{stmt: stmt, text: text})
+		r.keep(key, p)
 	})
+	return nil
+}
+
+// prepare prepares s for a list of n on the pool.
+func (r *poolRef) prepare(ctx context.Context, s *Statement, n int) (*prepared, error) {
+	text := s.render(r.h, n)
+	q := text
+	if r.db.dialect == Postgres {
+		q = numbered(text)
+	}
+	stmt, err := r.h.DB.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("prepare %s %s: %w", strings.ToLower(s.op), s.table, err)
+	}
+	return &prepared{stmt: stmt, text: text}, nil
+}
+
+// keep stores p for key, unless a statement prepared concurrently is there
+// already: p is closed then.
+func (r *poolRef) keep(key stmtKey, p *prepared) {
+	for {
+		v, loaded := r.stmts.LoadOrStore(key, p)
+		if !loaded {
+			return
+		}
+		old := v.(*prepared)
+		if old.stmt != nil {
+			_ = p.stmt.Close()
+			return
+		}
+		if r.stmts.CompareAndSwap(key, old, p) {
+			return
+		}
+	}
+}
+
+// Prepare prepares s, with an IN list of n, on the pools of tenant reads and
+// writes now, where its first use would prepare it in the background and run
+// unprepared meanwhile: for a server that readies its statements before it
+// serves, and for tests of the prepared path.
+func (d *DB) Prepare(ctx context.Context, s *Statement, n int) error {
+	n = listArity(n)
+	for _, r := range []*poolRef{d.readRef, d.writeRef} {
+		if v, ok := r.stmts.Load(stmtKey{s, n}); ok && v.(*prepared).stmt != nil {
+			continue
+		}
+		if r.ctx.Err() != nil {
+			return errors.New("db: prepare on a closed database")
+		}
+		p, err := r.prepare(ctx, s, n)
+		if err != nil {
+			return err
+		}
+		r.keep(stmtKey{s, n}, p)
+	}
 	return nil
 }
 

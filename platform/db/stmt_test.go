@@ -151,3 +151,45 @@ func TestStatementPreparedMatchesUnprepared(t *testing.T) {
 		}
 	})
 }
+
+// IN lists are prepared at their length up to 8, then at the next power of two
+// up to MaxListArity.
+func TestListArity(t *testing.T) {
+	for n, want := range map[int]int{0: 0, 1: 1, 8: 8, 9: 16, 16: 16, 17: 32, 33: 64, 64: 64, 65: 128} {
+		if got := db.ListArity(n); got != want {
+			t.Errorf("a list of %d is prepared at %d, want %d", n, got, want)
+		}
+	}
+	if db.ListArity(db.MaxListArity) != db.MaxListArity {
+		t.Errorf("MaxListArity %d is not a length lists are prepared at", db.MaxListArity)
+	}
+}
+
+// Prepare readies a statement on the reader and the writer now, a list at the
+// length it is prepared at.
+func TestPrepare(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		tenant := dbtest.Tenants(t, d, time.Now, 1)[0]
+		for n, s := range map[int]*db.Statement{0: customerCreatedAfter, 12: customersByID} {
+			if err := d.Prepare(ctx, s, n); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Prepare(ctx, s, n); err != nil { // again: nothing to do
+				t.Fatal(err)
+			}
+			if !db.PreparedOn(s, d, db.ListArity(n)) {
+				t.Errorf("a list of %d not prepared on the reader", n)
+			}
+			err := d.InTx(ctx, tenant, func(ctx context.Context, tx bun.Tx) error {
+				if !db.RunsPrepared(ctx, s, tx, n) {
+					t.Errorf("a list of %d not prepared on the writer", n)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
