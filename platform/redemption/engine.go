@@ -424,8 +424,10 @@ func (e *Engine) loadRefs(ctx context.Context, t Tenant, tx bun.IDB, snap *snaps
 	}
 	// The campaigns to read after the vouchers and tiers.
 	var campIDs []string
+	needed := map[string]bool{}
 	needCampaign := func(id string) {
-		if _, ok := snap.campaigns[id]; !ok && id != "" && !slices.Contains(campIDs, id) {
+		if _, ok := snap.campaigns[id]; !ok && id != "" && !needed[id] {
+			needed[id] = true
 			campIDs = append(campIDs, id)
 		}
 	}

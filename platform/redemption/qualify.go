@@ -284,7 +284,7 @@ type candidateReader func(from cursor, moment *time.Time, n int) ([][]candidate,
 // where is how a read from c (or of moment) compares created_at, with the time
 // it compares with: "" when it reads from the newest. The comparison picks the
 // statement of candidateReads.
-func (c cursor) where(moment *time.Time) (cmp string, arg any) {
+func (c cursor) where(moment *time.Time) (op string, arg any) {
 	switch {
 	case moment != nil:
 		return "=", *moment
@@ -299,28 +299,30 @@ func (c cursor) where(moment *time.Time) (cmp string, arg any) {
 // candidateReads are the prepared reads of a qualification's candidates, by
 // kind and by the comparison of cursor.where: newest first, from a cursor, at
 // most a number.
-var candidateReads = map[candidateRead]*db.Statement{}
+var candidateReads = newCandidateReads()
 
-type candidateRead struct{ kind, cmp string }
+type candidateRead struct{ kind, op string }
 
-func init() {
-	for _, cmp := range []string{"", "=", "<=", "<"} {
+func newCandidateReads() map[candidateRead]*db.Statement {
+	reads := map[candidateRead]*db.Statement{}
+	for _, op := range []string{"", "=", "<=", "<"} {
 		from := func(column string) string {
-			if cmp == "" {
+			if op == "" {
 				return ""
 			}
-			return " AND " + column + " " + cmp + " ?"
+			return " AND " + column + " " + op + " ?"
 		}
-		candidateReads[candidateRead{ObjectVoucher, cmp}] = db.NewRawStatement("SELECT", "vouchers",
+		reads[candidateRead{ObjectVoucher, op}] = db.NewRawStatement("SELECT", "vouchers",
 			`SELECT v.code, v.created_at FROM vouchers AS v
 			WHERE v.tenant_id = ? AND v.holder_id = ? AND v.active`+from("v.created_at")+`
 			ORDER BY v.created_at DESC, v.id DESC LIMIT ?`)
-		candidateReads[candidateRead{ObjectPromotionTier, cmp}] = db.NewRawStatement("SELECT", "promotion_tiers",
+		reads[candidateRead{ObjectPromotionTier, op}] = db.NewRawStatement("SELECT", "promotion_tiers",
 			`SELECT pt.id, pt.created_at FROM promotion_tiers AS pt
 			JOIN campaigns AS cp ON cp.tenant_id = pt.tenant_id AND cp.id = pt.campaign_id
 			WHERE pt.tenant_id = ? AND pt.active AND cp.active`+from("pt.created_at")+`
 			ORDER BY pt.created_at DESC, pt.hierarchy, pt.id LIMIT ?`)
 	}
+	return reads
 }
 
 // candidate is a redeemable a qualification may judge, with its creation time.
@@ -337,9 +339,9 @@ type candidate struct {
 func (e *Engine) candidates(ctx context.Context, t Tenant, scenario, holderID string, from cursor) (refs []RedeemableRef, next cursor, exhausted bool, err error) {
 	readLists := func(from cursor, moment *time.Time, n int) ([][]candidate, error) {
 		var lists [][]candidate
-		cmp, at := from.where(moment)
+		op, at := from.where(moment)
 		args := func(first ...any) []any {
-			if cmp != "" {
+			if op != "" {
 				first = append(first, at)
 			}
 			return append(first, n)
@@ -348,7 +350,7 @@ func (e *Engine) candidates(ctx context.Context, t Tenant, scenario, holderID st
 		err := e.db.ReadEach(ctx, t.ID, func(ctx context.Context, q bun.IDB) error {
 			if scenario != ScenarioAudienceOnly && holderID != "" {
 				var vs []campaigns.Voucher
-				if err := candidateReads[candidateRead{ObjectVoucher, cmp}].Scan(ctx, q, &vs, 0, args(t.ID, holderID)...); err != nil {
+				if err := candidateReads[candidateRead{ObjectVoucher, op}].Scan(ctx, q, &vs, 0, args(t.ID, holderID)...); err != nil {
 					return fmt.Errorf("load the customer's vouchers: %w", err)
 				}
 				l := make([]candidate, len(vs))
@@ -359,7 +361,7 @@ func (e *Engine) candidates(ctx context.Context, t Tenant, scenario, holderID st
 			}
 			if scenario != ScenarioCustomerWallet {
 				var ts []campaigns.Tier
-				if err := candidateReads[candidateRead{ObjectPromotionTier, cmp}].Scan(ctx, q, &ts, 0, args(t.ID)...); err != nil {
+				if err := candidateReads[candidateRead{ObjectPromotionTier, op}].Scan(ctx, q, &ts, 0, args(t.ID)...); err != nil {
 					return fmt.Errorf("load promotion tiers: %w", err)
 				}
 				l := make([]candidate, len(ts))
