@@ -97,9 +97,7 @@ func run(ctx context.Context, client *http.Client, next request, opts loadOption
 		resp, err := client.Do(req)
 		if err != nil {
 			lat := time.Since(due)
-			if ctx.Err() == nil {
-				failed(due, "transport", err.Error())
-			}
+			failed(due, "transport", err.Error())
 			return lat, false, nil
 		}
 		ok := resp.StatusCode >= 200 && resp.StatusCode < 300
