@@ -364,10 +364,12 @@ func category(o *Outcome) string {
 	return ""
 }
 
-// read loads everything the evaluation of refs needs in one transaction: tx, or
-// a read transaction of its own when tx is nil: the stacking rules, the customer
-// and what loadRefs reads. Callers bound refs (MaxRedeemablesRead, and
-// qualifyBatch or momentCap per kind).
+// read loads everything the evaluation of refs needs: the stacking rules, the
+// customer and what loadRefs reads, in tx, or with ReadEach when tx is nil (a
+// read transaction on PostgreSQL; on SQLite each statement reads the latest
+// committed state, and a redemption's guards check again what it relies on).
+// Callers bound refs (MaxRedeemablesRead, and qualifyBatch or momentCap per
+// kind).
 func (e *Engine) read(ctx context.Context, t Tenant, tx bun.IDB, refs []RedeemableRef, customer *CustomerRef, local Local, now time.Time) (*snapshot, error) {
 	snap := newSnapshot()
 	load := func(ctx context.Context, tx bun.IDB) error {
