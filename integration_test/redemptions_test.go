@@ -1405,3 +1405,51 @@ func TestManyCodesReadTheirCampaigns(t *testing.T) {
 		}
 	})
 }
+
+// A rollback's customer data is saved on the customer it names, as Voucherify's
+// rollback does; bad data, or an unknown customer id, refuses the rollback and
+// writes nothing.
+func TestRollbackCarriesCustomerData(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *server) {
+		tn := s.newTenant(t)
+		_, codes := campaignCodes(t, s, tn, discountCampaign("Back", 1, map[string]any{"type": "AMOUNT", "amount_off": 100}, nil))
+		var redeemed struct {
+			ParentRedemption struct {
+				ID string `json:"id"`
+			} `json:"parent_redemption"`
+		}
+		s.do(t, "POST", "/v1/redemptions", tn.bearer(), map[string]any{"redeemables": vouchers(codes[0]), "order": map[string]any{"amount": 1000},
+			"customer": map[string]any{"source_id": "grace", "name": "Grace"}}).decode(t, &redeemed)
+		path := "/v1/redemptions/" + redeemed.ParentRedemption.ID + "/rollbacks"
+		type customer struct {
+			ID       string         `json:"id"`
+			Name     string         `json:"name"`
+			Email    string         `json:"email"`
+			Metadata map[string]any `json:"metadata"`
+		}
+		grace := func() (c customer) {
+			s.do(t, "GET", "/v1/customers/grace", tn.bearer(), nil).decode(t, &c)
+			return c
+		}
+		updates := auditCount(t, s, tn, "customer.updated")
+
+		s.do(t, "POST", path, tn.bearer(), map[string]any{"customer": map[string]any{"source_id": "grace", "email": "not-an-email"}}).
+			wantError(t, http.StatusBadRequest, "", "customer.email")
+		s.do(t, "POST", path, tn.bearer(), map[string]any{"customer": map[string]any{"id": "cust_00000000000000000000000000", "name": "Nobody"}}).
+			wantError(t, http.StatusNotFound, "not_found", "cust_00000000000000000000000000")
+		if c := grace(); c.Name != "Grace" || auditCount(t, s, tn, "customer.updated") != updates {
+			t.Fatalf("refused rollbacks changed the customer: %+v", c)
+		}
+
+		s.do(t, "POST", path, tn.bearer(), map[string]any{"reason": "returned", "customer": map[string]any{"id": grace().ID,
+			"name": "Grace Hopper", "email": "grace@example.com", "metadata": map[string]any{"returns": 1}}}).wantStatus(t, http.StatusOK)
+		if c := grace(); c.Name != "Grace Hopper" || c.Email != "grace@example.com" || c.Metadata["returns"] != float64(1) {
+			t.Fatalf("customer after the rollback = %+v, want the rollback's data", c)
+		}
+		if n := auditCount(t, s, tn, "customer.updated"); n != updates+1 {
+			t.Fatalf("%d customer.updated audit events after the rollback, want %d", n, updates+1)
+		}
+		// It was rolled back once: the refused attempts did not.
+		s.do(t, "POST", path, tn.bearer(), nil).wantError(t, http.StatusBadRequest, "already_rolled_back", "")
+	})
+}

@@ -491,8 +491,9 @@ func (s *Server) redeem(c *gin.Context, ticket *idempotency.Ticket) (int, any, e
 }
 
 type rollbackRequest struct {
-	Reason   string         `json:"reason,omitempty" jsonschema:"maxLength=1000"`
-	Metadata map[string]any `json:"metadata,omitempty" jsonschema:"description=kept on every rollback record"`
+	Reason   string                  `json:"reason,omitempty" jsonschema:"maxLength=1000"`
+	Metadata map[string]any          `json:"metadata,omitempty" jsonschema:"description=kept on every rollback record"`
+	Customer *redemption.CustomerRef `json:"customer,omitempty" jsonschema:"description=customer data (name, email, address, metadata…) to save on the customer it names, as a redemption's"`
 }
 
 func (s *Server) rollback(c *gin.Context, ticket *idempotency.Ticket) (int, any, error) {
@@ -514,7 +515,7 @@ func (s *Server) rollback(c *gin.Context, ticket *idempotency.Ticket) (int, any,
 	var sent []byte
 	render := func(r redemption.Redemption) any { return toRollbacksBody(r) }
 	r, err := s.Redemptions.Rollback(c.Request.Context(), tenantOf(c), c.Param("id"),
-		redemption.RollbackRequest{Reason: req.Reason, Metadata: req.Metadata}, finishWith(ticket, render, &sent))
+		redemption.RollbackRequest{Reason: req.Reason, Metadata: req.Metadata, Customer: req.Customer}, finishWith(ticket, render, &sent))
 	if err != nil {
 		return 0, nil, err
 	}

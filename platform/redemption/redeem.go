@@ -430,6 +430,9 @@ func (e *Engine) refused(ctx context.Context, t Tenant, res Result, perr error) 
 type RollbackRequest struct {
 	Reason   string
 	Metadata map[string]any
+	// Customer, when it carries customer data, is amended with it (created,
+	// for a new source_id), as Voucherify's rollback does.
+	Customer *CustomerRef
 }
 
 // Rollback reverses a successful redemption: every child's counters, voucher uses
@@ -440,6 +443,9 @@ func (e *Engine) Rollback(ctx context.Context, t Tenant, parentID string, req Ro
 	ctx, span := e.tracer.Start(ctx, "redemption.Rollback", trace.WithAttributes(telemetry.TenantAttr(t.ID)))
 	defer span.End()
 	now := e.now().UTC().Truncate(time.Microsecond)
+	if err := checkCustomer(&req.Customer, now); err != nil {
+		return Redemption{}, err
+	}
 	var out Redemption
 	err := e.db.InTx(ctx, t.ID, func(ctx context.Context, tx bun.Tx) error {
 		var parent Record
@@ -481,6 +487,11 @@ func (e *Engine) Rollback(ctx context.Context, t Tenant, parentID string, req Ro
 			return &problem.Error{Kind: problem.KindConflict, Key: "already_rolled_back", Message: "Already rolled back",
 				Details: fmt.Sprintf("redemption %s was rolled back by another request", parentID), Field: "parent_id"}
 		}
+		if c := req.Customer; c != nil && !c.Profile.Empty() {
+			if err := e.saveCustomer(ctx, tx, t.ID, c, now); err != nil {
+				return err
+			}
+		}
 		rb := Record{TenantID: t.ID, ID: ids.New(idRollback), Kind: "rollback", RedemptionID: parent.ID, Status: Succeeded,
 			CustomerID: parent.CustomerID, OrderID: parent.OrderID, Amount: parent.Amount, DiscountAmount: parent.DiscountAmount,
 			Channel: parent.Channel, LocalDate: parent.LocalDate, Reason: reason, Metadata: req.Metadata, ActorID: audit.ActorFrom(ctx).ID, CreatedAt: now}
@@ -510,6 +521,20 @@ func (e *Engine) Rollback(ctx context.Context, t Tenant, parentID string, req Ro
 		return Redemption{}, err
 	}
 	return out, nil
+}
+
+// saveCustomer gives the customer c names the data it carries: an existing
+// customer is amended, a new source_id creates one; an unknown id is not found.
+func (e *Engine) saveCustomer(ctx context.Context, tx bun.Tx, tenantID string, c *CustomerRef, now time.Time) error {
+	if c.ID == "" {
+		_, _, err := customers.Ensure(ctx, tx, e.audit, tenantID, c.SourceID, c.profile, now)
+		return err
+	}
+	_, err := customers.Amend(ctx, tx, e.audit, tenantID, c.ID, c.profile, now)
+	if db.IsNotFound(err) {
+		return problem.NotFound("customer", c.ID)
+	}
+	return err
 }
 
 func campaignLimits(ctx context.Context, tx bun.IDB, tenantID string, children []Record) (map[string]campaigns.Limits, error) {
