@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"iter"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -59,7 +61,6 @@ func run(ctx context.Context, client *http.Client, next request, opts loadOption
 	var (
 		mu        sync.Mutex
 		latencies []time.Duration
-		errs      atomic.Int64
 		dropped   atomic.Int64
 		fatal     error
 		failures  map[string]int
@@ -76,7 +77,7 @@ func run(ctx context.Context, client *http.Client, next request, opts loadOption
 		latencies = append(latencies, local...)
 		mu.Unlock()
 	}
-	// failed notes a failure of the measured window (the errors counted).
+	// failed notes a failure of the measured window: the errors are their count.
 	failed := func(due time.Time, kind, detail string) {
 		if due.Before(measureFrom) {
 			return
@@ -89,19 +90,18 @@ func run(ctx context.Context, client *http.Client, next request, opts loadOption
 		}
 		failures[kind]++
 	}
-	do := func(worker, i int, due time.Time) (time.Duration, bool, error) {
+	do := func(worker, i int, due time.Time) (time.Duration, error) {
 		req, err := next(ctx, worker, i)
 		if err != nil {
-			return 0, false, err
+			return 0, err
 		}
 		resp, err := client.Do(req)
 		if err != nil {
 			lat := time.Since(due)
 			failed(due, "transport", err.Error())
-			return lat, false, nil
+			return lat, nil
 		}
-		ok := resp.StatusCode >= 200 && resp.StatusCode < 300
-		if ok {
+		if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 			_, _ = io.Copy(io.Discard, resp.Body)
 		} else {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
@@ -109,7 +109,7 @@ func run(ctx context.Context, client *http.Client, next request, opts loadOption
 			failed(due, strconv.Itoa(resp.StatusCode), string(body))
 		}
 		_ = resp.Body.Close()
-		return time.Since(due), ok, nil
+		return time.Since(due), nil
 	}
 
 	var wg sync.WaitGroup
@@ -124,17 +124,13 @@ func run(ctx context.Context, client *http.Client, next request, opts loadOption
 					if !due.Before(stop) || ctx.Err() != nil {
 						break
 					}
-					lat, ok, err := do(w, i, due)
+					lat, err := do(w, i, due)
 					if err != nil {
 						fail(err)
 						return
 					}
-					if due.Before(measureFrom) {
-						continue
-					}
-					local = append(local, lat)
-					if !ok {
-						errs.Add(1)
+					if !due.Before(measureFrom) {
+						local = append(local, lat)
 					}
 				}
 				record(local)
@@ -143,7 +139,6 @@ func run(ctx context.Context, client *http.Client, next request, opts loadOption
 	} else {
 		interval := time.Duration(float64(time.Second) / opts.Rate)
 		slots := make(chan struct{}, opts.Clients)
-		var sent atomic.Int64
 		for i := 0; ; i++ {
 			due := start.Add(time.Duration(i) * interval)
 			if !due.Before(stop) || ctx.Err() != nil {
@@ -160,7 +155,6 @@ func run(ctx context.Context, client *http.Client, next request, opts loadOption
 				}
 				continue
 			}
-			sent.Add(1)
 			if !due.Before(measureFrom) {
 				late = append(late, time.Since(due))
 			}
@@ -168,17 +162,13 @@ func run(ctx context.Context, client *http.Client, next request, opts loadOption
 			go func() {
 				defer wg.Done()
 				defer func() { <-slots }()
-				lat, ok, err := do(i%opts.Clients, i, due)
+				lat, err := do(i%opts.Clients, i, due)
 				if err != nil {
 					fail(err)
 					return
 				}
-				if due.Before(measureFrom) {
-					return
-				}
-				record([]time.Duration{lat})
-				if !ok {
-					errs.Add(1)
+				if !due.Before(measureFrom) {
+					record([]time.Duration{lat})
 				}
 			}()
 		}
@@ -193,7 +183,7 @@ func run(ctx context.Context, client *http.Client, next request, opts loadOption
 	slices.Sort(latencies)
 	r := result{
 		Requests:     len(latencies),
-		Errors:       int(errs.Load()),
+		Errors:       sum(maps.Values(failures)),
 		Failures:     failures,
 		FirstFailure: first,
 		Dropped:      int(dropped.Load()),
@@ -214,4 +204,12 @@ func run(ctx context.Context, client *http.Client, next request, opts loadOption
 func quantile(sorted []time.Duration, q float64) time.Duration {
 	i := int(q*float64(len(sorted))+0.5) - 1
 	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+func sum(vs iter.Seq[int]) int {
+	n := 0
+	for v := range vs {
+		n += v
+	}
+	return n
 }

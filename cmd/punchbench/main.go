@@ -58,6 +58,9 @@ type comparison struct {
 	Ratios     []ratio       `json:"ratios"`
 }
 
+// sides are the comparison's measurements, its floors first, as reported.
+func (c comparison) sides() []measurement { return append(slices.Clone(c.Floors), c.Punchcard) }
+
 // label names c in the report: its scenario, and its repetition with -repeat.
 func (c comparison) label() string {
 	if c.Repetition > 0 {
@@ -358,7 +361,7 @@ func printReport(w io.Writer, rep report) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\tdb\tside\treq/s\tp50\tp99\tp99.9\tmax\terrors\t")
 	for _, c := range rep.Comparisons {
-		for _, m := range append(slices.Clone(c.Floors), c.Punchcard) {
+		for _, m := range c.sides() {
 			errs := fmt.Sprint(m.Errors)
 			if m.Dropped > 0 {
 				errs += fmt.Sprintf(" (+%d dropped)", m.Dropped)
@@ -371,7 +374,7 @@ func printReport(w io.Writer, rep report) {
 	fmt.Fprintln(w)
 	failed := false
 	for _, c := range rep.Comparisons {
-		for _, m := range append(slices.Clone(c.Floors), c.Punchcard) {
+		for _, m := range c.sides() {
 			if m.Errors == 0 {
 				continue
 			}
