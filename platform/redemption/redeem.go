@@ -316,25 +316,18 @@ func (e *Engine) store(ctx context.Context, tx bun.Tx, t Tenant, req *Request, r
 	now := e.now().UTC().Truncate(time.Microsecond)
 	customerID := ""
 	if c := res.Customer; c != nil {
-		switch {
-		case c.ID == "":
-			// A new customer, named by source_id: the redemption creates it.
-			created, _, err := customers.Ensure(ctx, tx, e.audit, t.ID, c.SourceID, req.Customer.profile, now)
-			if err != nil {
-				return Redemption{}, err
-			}
-			res.Customer = &created
-		case len(res.customerChanges) > 0:
-			// The request's customer data changes the customer: saved with it.
-			amended, err := customers.Amend(ctx, tx, e.audit, t.ID, c.ID, req.Customer.profile, now)
+		// A new customer, named by source_id, is created; a known one gets
+		// the request's data when it changes the customer.
+		if c.ID == "" || len(res.customerChanges) > 0 {
+			saved, err := e.saveCustomer(ctx, tx, t.ID, c.ID, req.Customer, now)
 			switch {
-			case db.IsNotFound(err):
+			case db.IsNotFound(err) && c.ID != "":
 				// Erased since the evaluation read it: nothing to amend. The
 				// redemption stands as evaluated, as it would without the data.
 			case err != nil:
 				return Redemption{}, err
 			default:
-				res.Customer = &amended
+				res.Customer = &saved
 			}
 		}
 		customerID = res.Customer.ID
@@ -488,7 +481,11 @@ func (e *Engine) Rollback(ctx context.Context, t Tenant, parentID string, req Ro
 				Details: fmt.Sprintf("redemption %s was rolled back by another request", parentID), Field: "parent_id"}
 		}
 		if c := req.Customer; c != nil && !c.Profile.Empty() {
-			if err := e.saveCustomer(ctx, tx, t.ID, c, now); err != nil {
+			_, err := e.saveCustomer(ctx, tx, t.ID, c.ID, c, now)
+			if db.IsNotFound(err) {
+				return problem.NotFound("customer", c.ID)
+			}
+			if err != nil {
 				return err
 			}
 		}
@@ -523,18 +520,15 @@ func (e *Engine) Rollback(ctx context.Context, t Tenant, parentID string, req Ro
 	return out, nil
 }
 
-// saveCustomer gives the customer c names the data it carries: an existing
-// customer is amended, a new source_id creates one; an unknown id is not found.
-func (e *Engine) saveCustomer(ctx context.Context, tx bun.Tx, tenantID string, c *CustomerRef, now time.Time) error {
-	if c.ID == "" {
-		_, _, err := customers.Ensure(ctx, tx, e.audit, tenantID, c.SourceID, c.profile, now)
-		return err
+// saveCustomer gives the customer id names the data ref carries (Amend), or,
+// when id is "", creates the customer ref's source_id names with it (Ensure:
+// one created meanwhile is amended). An unknown id is not found (db.IsNotFound).
+func (e *Engine) saveCustomer(ctx context.Context, tx bun.Tx, tenantID, id string, ref *CustomerRef, now time.Time) (customers.Customer, error) {
+	if id == "" {
+		c, _, err := customers.Ensure(ctx, tx, e.audit, tenantID, ref.SourceID, ref.profile, now)
+		return c, err
 	}
-	_, err := customers.Amend(ctx, tx, e.audit, tenantID, c.ID, c.profile, now)
-	if db.IsNotFound(err) {
-		return problem.NotFound("customer", c.ID)
-	}
-	return err
+	return customers.Amend(ctx, tx, e.audit, tenantID, id, ref.profile, now)
 }
 
 func campaignLimits(ctx context.Context, tx bun.IDB, tenantID string, children []Record) (map[string]campaigns.Limits, error) {
