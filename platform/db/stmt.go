@@ -82,14 +82,15 @@ const Placeholder = bun.Safe("?")
 // is prepared in the background: the pool may have no other connection free
 // until this transaction ends (the SQLite writer has one).
 func (s *Statement) Scan(ctx context.Context, tx bun.IDB, dest any, n int, args ...any) error {
-	btx, ref, p := s.use(ctx, tx, listArity(n))
+	a := listArity(n)
+	btx, ref, p := s.use(ctx, tx, a)
 	if p == nil {
 		return tx.NewRaw(s.render(tx, n), args...).Scan(ctx, dest)
 	}
 	if n > len(args) {
 		return fmt.Errorf("%s %s: an IN list of %d with %d arguments", strings.ToLower(s.op), s.table, n, len(args))
 	}
-	if a := listArity(n); a > n && n > 0 {
+	if a > n {
 		args = append(args[:len(args):len(args)], slices.Repeat(args[len(args)-1:], a-n)...)
 	}
 	ctx, done := ref.start(ctx, s, p.text)
