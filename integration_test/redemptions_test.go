@@ -1288,6 +1288,21 @@ func TestFraudValidationCounts(t *testing.T) {
 // a redemption creates a new customer with it and writes what it changes on a
 // known one; a validation writes nothing, but decides with the data; bad data is a
 // 400 naming the field, and nothing is written.
+// customerData is what the customer-data tests read back of a customer.
+type customerData struct {
+	ID       string         `json:"id"`
+	Name     string         `json:"name"`
+	Email    string         `json:"email"`
+	Metadata map[string]any `json:"metadata"`
+}
+
+// getCustomer reads the tenant's customer by id or source_id.
+func getCustomer(t *testing.T, s *server, tn tenant, idOrSourceID string) (c customerData) {
+	t.Helper()
+	s.do(t, "GET", "/v1/customers/"+idOrSourceID, tn.bearer(), nil).decode(t, &c)
+	return c
+}
+
 func TestRedemptionCarriesCustomerData(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *server) {
 		tn := s.newTenant(t)
@@ -1301,16 +1316,7 @@ deny contains {"code": "gold_only", "message": "Gold members only.", "rule": "te
 		body := func(customer map[string]any) map[string]any {
 			return map[string]any{"redeemables": vouchers(codes[0]), "order": map[string]any{"amount": 1000}, "customer": customer}
 		}
-		type customer struct {
-			ID       string         `json:"id"`
-			Name     string         `json:"name"`
-			Email    string         `json:"email"`
-			Metadata map[string]any `json:"metadata"`
-		}
-		ada := func() (c customer) {
-			s.do(t, "GET", "/v1/customers/ada", tn.bearer(), nil).decode(t, &c)
-			return c
-		}
+		ada := func() customerData { return getCustomer(t, s, tn, "ada") }
 		redeem := func(customer map[string]any) {
 			s.do(t, "POST", "/v1/redemptions", tn.bearer(), body(customer)).wantStatus(t, http.StatusOK)
 		}
@@ -1421,16 +1427,7 @@ func TestRollbackCarriesCustomerData(t *testing.T) {
 		s.do(t, "POST", "/v1/redemptions", tn.bearer(), map[string]any{"redeemables": vouchers(codes[0]), "order": map[string]any{"amount": 1000},
 			"customer": map[string]any{"source_id": "grace", "name": "Grace"}}).decode(t, &redeemed)
 		path := "/v1/redemptions/" + redeemed.ParentRedemption.ID + "/rollbacks"
-		type customer struct {
-			ID       string         `json:"id"`
-			Name     string         `json:"name"`
-			Email    string         `json:"email"`
-			Metadata map[string]any `json:"metadata"`
-		}
-		grace := func() (c customer) {
-			s.do(t, "GET", "/v1/customers/grace", tn.bearer(), nil).decode(t, &c)
-			return c
-		}
+		grace := func() customerData { return getCustomer(t, s, tn, "grace") }
 		updates := auditCount(t, s, tn, "customer.updated")
 
 		s.do(t, "POST", path, tn.bearer(), map[string]any{"customer": map[string]any{"source_id": "grace", "email": "not-an-email"}}).
