@@ -185,7 +185,11 @@ func TestOperatorTenantValidation(t *testing.T) {
 		}
 		var slugs []string
 		for _, c := range cases {
-			slugs = append(slugs, slugOf(c.body))
+			// A slug no tenant could have (none, or past the 2 MiB body limit) is
+			// not looked for.
+			if slug := slugOf(c.body); slug != "" && len(slug) < 1<<20 {
+				slugs = append(slugs, slug)
+			}
 		}
 		if n := tenantsNamed(t, s, slugs...); n != 0 {
 			t.Fatalf("rejected tenant creations made %d of the tenants %q", n, slugs)

@@ -1284,10 +1284,6 @@ func TestFraudValidationCounts(t *testing.T) {
 	})
 }
 
-// A redemption's customer object carries the customer's data, as in Voucherify:
-// a redemption creates a new customer with it and writes what it changes on a
-// known one; a validation writes nothing, but decides with the data; bad data is a
-// 400 naming the field, and nothing is written.
 // customerData is what the customer-data tests read back of a customer.
 type customerData struct {
 	ID       string         `json:"id"`
@@ -1303,6 +1299,10 @@ func getCustomer(t *testing.T, s *server, tn tenant, idOrSourceID string) (c cus
 	return c
 }
 
+// A redemption's customer object carries the customer's data, as in Voucherify:
+// a redemption creates a new customer with it and writes what it changes on a
+// known one; a validation writes nothing, but decides with the data; bad data is a
+// 400 naming the field, and nothing is written.
 func TestRedemptionCarriesCustomerData(t *testing.T) {
 	forEachBackend(t, func(t *testing.T, s *server) {
 		tn := s.newTenant(t)
@@ -1320,19 +1320,13 @@ deny contains {"code": "gold_only", "message": "Gold members only.", "rule": "te
 		redeem := func(customer map[string]any) {
 			s.do(t, "POST", "/v1/redemptions", tn.bearer(), body(customer)).wantStatus(t, http.StatusOK)
 		}
-		var v struct {
-			Valid bool `json:"valid"`
-		}
-
 		// The policy reads the request's data: without it the new customer is no gold member.
-		s.do(t, "POST", "/v1/validations", tn.bearer(), body(map[string]any{"source_id": "ada"})).decode(t, &v)
-		if v.Valid {
-			t.Fatal("validation without customer data passed the gold-only policy")
+		if v := validateCode(t, s, tn, codes[0], map[string]any{"source_id": "ada"}, 1000); !inapplicable(v, "gold_only") {
+			t.Fatalf("validation without customer data: %+v, want gold_only", v)
 		}
 		gold := map[string]any{"source_id": "ada", "name": "Ada Lovelace", "email": "ada@example.com", "metadata": map[string]any{"tier": "gold"}}
-		s.do(t, "POST", "/v1/validations", tn.bearer(), body(gold)).decode(t, &v)
-		if !v.Valid {
-			t.Fatal("validation with customer data metadata.tier gold refused")
+		if v := validateCode(t, s, tn, codes[0], gold, 1000); !v.Valid {
+			t.Fatalf("validation with customer data metadata.tier gold refused: %+v", v)
 		}
 		s.do(t, "GET", "/v1/customers/ada", tn.bearer(), nil).wantError(t, http.StatusNotFound, "", "")
 
@@ -1362,7 +1356,7 @@ deny contains {"code": "gold_only", "message": "Gold members only.", "rule": "te
 
 		// A redemption's data fails the policy: refused, and the customer keeps its data.
 		s.do(t, "POST", "/v1/redemptions", tn.bearer(), body(map[string]any{"source_id": "ada", "metadata": map[string]any{"tier": "silver"}})).
-			wantError(t, http.StatusBadRequest, "", "")
+			wantError(t, http.StatusBadRequest, "gold_only", "")
 		if after := ada(); after.Metadata["tier"] != "gold" {
 			t.Fatalf("a refused redemption changed the customer: %+v", after)
 		}
@@ -1399,11 +1393,12 @@ func TestManyCodesReadTheirCampaigns(t *testing.T) {
 		if !v.Valid || len(v.Redeemables) != 5 || v.Order.TotalDiscountAmount != 500 {
 			t.Fatalf("five codes of an open campaign: %+v", v)
 		}
-		s.do(t, "POST", "/v1/validations", tn.bearer(), map[string]any{"redeemables": vouchers(append(open[:4:4], closed...)...), "order": map[string]any{"amount": 10000}}).decode(t, &v)
-		if v.Valid || len(v.Redeemables) != 6 {
-			t.Fatalf("four open codes and two of a disabled campaign: %+v", v)
+		var mixed validation
+		s.do(t, "POST", "/v1/validations", tn.bearer(), map[string]any{"redeemables": vouchers(append(open[:4:4], closed...)...), "order": map[string]any{"amount": 10000}}).decode(t, &mixed)
+		if mixed.Valid || len(mixed.Redeemables) != 6 {
+			t.Fatalf("four open codes and two of a disabled campaign: %+v", mixed)
 		}
-		for _, r := range v.Redeemables {
+		for _, r := range mixed.Redeemables {
 			disabled := slices.Contains(closed, r.ID)
 			if got := r.Status == "INAPPLICABLE" && r.Result.Error != nil && r.Result.Error.Key == "campaign_disabled"; got != disabled {
 				t.Errorf("%s (of the disabled campaign: %v): %s %+v", r.ID, disabled, r.Status, r.Result.Error)
@@ -1446,7 +1441,7 @@ func TestRollbackCarriesCustomerData(t *testing.T) {
 		if n := auditCount(t, s, tn, "customer.updated"); n != updates+1 {
 			t.Fatalf("%d customer.updated audit events after the rollback, want %d", n, updates+1)
 		}
-		// It was rolled back once: the refused attempts did not.
+		// The rollback that saved the data rolled the redemption back.
 		s.do(t, "POST", path, tn.bearer(), nil).wantError(t, http.StatusBadRequest, "already_rolled_back", "")
 	})
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/punchcard-loyalty/punchcard/platform/customers"
 	"github.com/punchcard-loyalty/punchcard/platform/db"
 	"github.com/punchcard-loyalty/punchcard/platform/dbtest"
-	"github.com/punchcard-loyalty/punchcard/policies"
 )
 
 // BenchmarkValidate is one validation without HTTP, the request of punchbench's
@@ -43,11 +42,7 @@ func benchmarkValidate(b *testing.B, opts db.Options) {
 			b.Fatal(err)
 		}
 	}
-	pe, err := policies.New(policies.Options{TracerProvider: tp})
-	if err != nil {
-		b.Fatal(err)
-	}
-	e := NewEngine(env.db, NewSettings(env.db, env.audit, clock.Now), pe, env.audit, clock.Now, tp)
+	e := env.engine(b, clock.Now, tp)
 	t := Tenant{ID: env.tenantID, Slug: "bench", Currency: "EUR", Timezone: "Europe/Berlin"}
 	bodies := make([][]byte, spread)
 	for n := range bodies {

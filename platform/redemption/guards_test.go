@@ -13,11 +13,13 @@ import (
 
 	"github.com/oklog/ulid/v2"
 	"github.com/uptrace/bun"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/punchcard-loyalty/punchcard/platform/audit"
 	"github.com/punchcard-loyalty/punchcard/platform/campaigns"
 	"github.com/punchcard-loyalty/punchcard/platform/db"
 	"github.com/punchcard-loyalty/punchcard/platform/dbtest"
+	"github.com/punchcard-loyalty/punchcard/policies"
 )
 
 type guardEnv struct {
@@ -35,6 +37,16 @@ func eachDB(t *testing.T, test func(t *testing.T, e *guardEnv)) {
 func newGuardEnv(t testing.TB, d *db.DB, now func() time.Time) *guardEnv {
 	a := audit.New(d, now, slog.New(slog.DiscardHandler))
 	return &guardEnv{db: d, tenantID: dbtest.Tenants(t, d, now, 1)[0], audit: a, camps: campaigns.NewService(d, a, now)}
+}
+
+// engine is a redemption engine on e's database with the base policies.
+func (e *guardEnv) engine(tb testing.TB, now func() time.Time, tp trace.TracerProvider) *Engine {
+	tb.Helper()
+	pe, err := policies.New(policies.Options{TracerProvider: tp})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return NewEngine(e.db, NewSettings(e.db, e.audit, now), pe, e.audit, now, tp)
 }
 
 // campaign makes a campaign with one voucher of unlimited quantity and the given
