@@ -485,8 +485,8 @@ func (e *Engine) loadRefs(ctx context.Context, t Tenant, tx bun.IDB, snap *snaps
 	if len(counted) == 0 {
 		return nil
 	}
-	customerIDs := []string{""}
-	if snap.customer != nil {
+	customerIDs := []string{""} // "": the campaign's own counters
+	if snap.customer != nil && snap.customer.ID != "" {
 		customerIDs = append(customerIDs, snap.customer.ID)
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT campaign_id, customer_id, period, count FROM redemption_usage

@@ -14,6 +14,7 @@ import (
 	"github.com/oklog/ulid/v2"
 	"github.com/uptrace/bun"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/punchcard-loyalty/punchcard/platform/audit"
 	"github.com/punchcard-loyalty/punchcard/platform/campaigns"
@@ -335,4 +336,34 @@ func reverseClaims(ctx context.Context, d *db.DB, tx bun.IDB, tenantID, customer
 // hold, as Redeem and Rollback do.
 func (e *guardEnv) inTx(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error {
 	return explain(ctx, e.db, e.tenantID, e.db.InTx(ctx, e.tenantID, fn))
+}
+
+// A customer the tenant does not know yet (a new source_id) has redeemed
+// nothing: the campaign's own daily and monthly counters are not theirs. Once
+// created by a redemption, their own counters hold.
+func TestNewCustomersHaveNoUsage(t *testing.T) {
+	eachDB(t, func(t *testing.T, env *guardEnv) {
+		ctx := context.Background()
+		_, v := env.campaign(t, `{"per_customer":1,"per_customer_per_day":1,"per_customer_per_month":1,"per_day":100,"per_month":100}`)
+		e := env.engine(t, time.Now, noop.NewTracerProvider())
+		tn := Tenant{ID: env.tenantID, Slug: "t", Currency: "EUR", Timezone: "Europe/Berlin"}
+		req := func(sourceID string) Request {
+			return Request{Redeemables: []RedeemableRef{{Object: ObjectVoucher, ID: v.Code}},
+				Order: &Order{Amount: 5000}, Customer: &CustomerRef{SourceID: sourceID}}
+		}
+		if _, err := e.Redeem(ctx, tn, req("alice"), nil); err != nil {
+			t.Fatalf("alice's first redemption: %v", err)
+		}
+		res, err := e.Validate(ctx, tn, req("bob"))
+		if err != nil || !res.Valid {
+			t.Fatalf("validation for a new customer: valid %v, %v, outcome %+v", res.Valid, err, res.Outcomes)
+		}
+		if _, err := e.Redeem(ctx, tn, req("carol"), nil); err != nil {
+			t.Fatalf("redemption for a new customer: %v", err)
+		}
+		res, err = e.Validate(ctx, tn, req("alice"))
+		if err != nil || res.Valid || res.Outcomes[0].Reason == nil || res.Outcomes[0].Reason.Code != keyLimitExceeded {
+			t.Fatalf("alice's second validation: valid %v, %v, outcome %+v; want limit_exceeded", res.Valid, err, res.Outcomes)
+		}
+	})
 }

@@ -116,7 +116,9 @@ func redeemableDoc(o *Outcome, snap *snapshot, c *customers.Customer, l Local) m
 		usage["campaign_order_amount"] = cp.OrderTotal
 		usage["campaign_redemptions_today"] = u("", l.Date)
 		usage["campaign_redemptions_this_month"] = u("", l.Date[:7])
-		if c != nil {
+		// A customer without an id yet (a source_id the tenant does not know)
+		// has redeemed nothing: the counters of customer "" are the campaign's.
+		if c != nil && c.ID != "" {
 			usage["customer_redemptions"] = u(c.ID, "")
 			usage["customer_redemptions_today"] = u(c.ID, l.Date)
 			usage["customer_redemptions_this_month"] = u(c.ID, l.Date[:7])
