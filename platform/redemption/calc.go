@@ -162,6 +162,7 @@ func (c *Calculation) perItem(d campaigns.Discount, items []int) []ItemDiscount 
 	if d.Type == campaigns.DiscountPercent && d.AmountLimit != nil {
 		limit = *d.AmountLimit
 	}
+	left := c.left()
 	for _, i := range items {
 		var v int64
 		switch d.Type {
@@ -172,6 +173,10 @@ func (c *Calculation) perItem(d campaigns.Discount, items []int) []ItemDiscount 
 		case campaigns.DiscountFixed:
 			v = max(0, c.remaining[i]-mulCap(*d.FixedAmount, c.order.Items[i].Quantity))
 		}
+		// What ApplyDiscount will give: no more than is left of the item and
+		// of the order, so the amount limit is spent only on what is given.
+		v = min(v, c.remaining[i], left)
+		left -= v
 		if limit >= 0 {
 			v = min(v, limit)
 			limit -= v

@@ -114,6 +114,17 @@ func TestItemDiscounts(t *testing.T) {
 		t.Fatalf("socks at 3.00 each: %+v", a)
 	}
 
+	// An item percentage's amount limit is spent on what is given: in INITIAL
+	// mode 50% of a line that an earlier discount left at 1.00 is 1.00, and
+	// the other 5.00 of the 6.00 limit go to the next line.
+	calc = NewCalculation(order(t, 0, Item{ProductID: "a", Amount: 1000}, Item{ProductID: "b", Amount: 1000}), CalcInitial, false)
+	calc.ApplyDiscount(campaigns.Discount{Type: campaigns.DiscountAmount, AmountOff: i64(900), Effect: campaigns.EffectApplyToItems}, func(it Item) bool { return it.refersTo("a") })
+	capped := percent(50_00, campaigns.EffectApplyToItems)
+	capped.AmountLimit = i64(600)
+	if a := calc.ApplyDiscount(capped, nil); a.Total() != 600 || len(a.ItemDiscounts) != 2 || a.ItemDiscounts[0].Amount != 100 || a.ItemDiscounts[1].Amount != 500 {
+		t.Fatalf("50%% of the lines capped at 6.00, the first line at 1.00 left: %+v", a)
+	}
+
 	// ONCE: a line discounted once is not discounted again.
 	calc = NewCalculation(order(t, 0, items...), CalcDiscounted, true)
 	calc.ApplyDiscount(percent(10_00, campaigns.EffectApplyToItems), onlyShoes)
