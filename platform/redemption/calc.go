@@ -1,13 +1,16 @@
 package redemption
 
 import (
-	"github.com/punchcard-loyalty/punchcard/platform/campaigns"
 	"math/bits"
+	"slices"
+
+	"github.com/punchcard-loyalty/punchcard/platform/campaigns"
 )
 
 // Discount calculation modes (Punchcard's stacking setting
 // discount_calculation_mode): a percentage of the order as it came in, or of what
-// is left after the discounts applied before it.
+// is left after the discounts applied before it (where the redeemable's order
+// rules are judged too: see Calculation.Discounted).
 const (
 	CalcInitial    = "INITIAL"
 	CalcDiscounted = "DISCOUNTED"
@@ -21,7 +24,8 @@ type Calculation struct {
 	remaining []int64 // item amounts after item discounts
 	touched   []bool  // items that some redeemable discounted
 	itemsDisc int64
-	orderDisc int64
+	orderDisc int64 // order-level discounts and gift credits
+	gifts     int64 // the gift credits of orderDisc: a payment, not a discount
 	mode      string
 	once      bool // redeemables_products_application_mode ONCE: one discount per item
 }
@@ -117,7 +121,27 @@ func (c *Calculation) ApplyGift(balance, credits int64) Applied {
 	}
 	use = max(0, min(use, c.left()))
 	c.orderDisc += use
+	c.gifts += use
 	return Applied{GiftCredits: use}
+}
+
+// Discounted is the order as the discounts applied so far leave it, for the
+// rules of the redeemables after them when the calculation mode is DISCOUNTED
+// (nil otherwise, or while nothing is discounted): its amount less every
+// discount, its lines less theirs. Gift credits pay for the order; they do not
+// make it smaller.
+func (c *Calculation) Discounted() *Order {
+	disc := c.itemsDisc + c.orderDisc - c.gifts
+	if c.mode != CalcDiscounted || disc == 0 {
+		return nil
+	}
+	o := *c.order
+	o.Amount = max(0, o.Amount-disc)
+	o.Items = slices.Clone(o.Items)
+	for i := range o.Items {
+		o.Items[i].Amount = c.remaining[i]
+	}
+	return &o
 }
 
 func (c *Calculation) items(applicable func(Item) bool) []int {

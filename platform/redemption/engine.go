@@ -222,6 +222,16 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request, tx bun.ID
 			o.Status, o.Reason = StatusSkipped, &r
 			continue
 		}
+		// DISCOUNTED: the redeemable's rules are judged again on the order the
+		// discounts before it leave (a minimum order amount it no longer meets).
+		if discounted := calc.Discounted(); discounted != nil {
+			d, _ := e.policies.EvaluateDocument(ctx, t.ID, policies.Eligibility, in, map[string]any{"redeemable": docs[i], "order": orderDoc(discounted)})
+			if !d.Allowed() {
+				r := d.Deny[0]
+				o.Status, o.Reason = StatusInapplicable, &r
+				continue
+			}
+		}
 		o.Applied = e.apply(calc, o)
 		if o.Applied.None() && noEffectSkips(snap.stacking, cat) {
 			o.Status, o.Reason = StatusSkipped, &policies.Reason{Code: "no_effect", Message: "the redeemable would not change the order", Rule: "stacking.redeemables_no_effect_rule"}

@@ -54,9 +54,15 @@ func (e *guardEnv) engine(tb testing.TB, now func() time.Time, tp trace.TracerPr
 // limits, whose discount is 1000 off.
 func (e *guardEnv) campaign(t testing.TB, limits string) (campaigns.Campaign, campaigns.Voucher) {
 	t.Helper()
+	return e.coupon(t, `"voucher":{"discount":{"type":"AMOUNT","amount_off":1000}},"limits":`+limits)
+}
+
+// coupon makes a discount coupon campaign of one voucher from the members of
+// its JSON body other than name, type and count.
+func (e *guardEnv) coupon(t testing.TB, members string) (campaigns.Campaign, campaigns.Voucher) {
+	t.Helper()
 	var in campaigns.CampaignInput
-	js := `{"name":"c-` + ulid.Make().String() + `","campaign_type":"DISCOUNT_COUPONS","vouchers_count":1,
-		"voucher":{"discount":{"type":"AMOUNT","amount_off":1000}},"limits":` + limits + `}`
+	js := `{"name":"c-` + ulid.Make().String() + `","campaign_type":"DISCOUNT_COUPONS","vouchers_count":1,` + members + `}`
 	if err := json.Unmarshal([]byte(js), &in); err != nil {
 		t.Fatal(err)
 	}

@@ -35,8 +35,10 @@ type StackingRules struct {
 	NoEffectRedeemAnywayCategories                 []string `json:"no_effect_redeem_anyway_categories"`
 	RedeemablesRollbackOrderMode                   string   `json:"redeemables_rollback_order_mode" jsonschema:"enum=WITH_ORDER,enum=WITHOUT_ORDER"`
 	// DiscountCalculationMode (Punchcard): percentages of the INITIAL order or of
-	// the amount left after the discounts applied before (DISCOUNTED).
-	DiscountCalculationMode string `json:"discount_calculation_mode" jsonschema:"enum=INITIAL,enum=DISCOUNTED"`
+	// the amount left after the discounts applied before (DISCOUNTED); in
+	// DISCOUNTED mode a redeemable's order rules (min_order_amount) are also
+	// judged on that amount, as Voucherify judges its validation rules.
+	DiscountCalculationMode string `json:"discount_calculation_mode" jsonschema:"enum=INITIAL,enum=DISCOUNTED,description=INITIAL: percentages of the order as it came in; DISCOUNTED (default): of what the discounts before leave; order rules such as min_order_amount are judged on that amount too"`
 	// IncompatibleCategories (Punchcard) are groups of categories whose redeemables
 	// may not be combined with one another, e.g. [["general", "loyalty-member"]].
 	IncompatibleCategories [][]string `json:"incompatible_categories,omitempty"`

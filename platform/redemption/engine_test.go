@@ -1,0 +1,80 @@
+package redemption
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/trace/noop"
+)
+
+// In DISCOUNTED mode a redeemable's rules are judged on the order the discounts
+// before it leave, as Voucherify does: 10% off an order of 105.00 leaves 94.50,
+// below the 100.00 a 20% coupon requires. Applied the other way round, both
+// apply; in INITIAL mode both apply either way.
+func TestDiscountedOrderMeetsTheRules(t *testing.T) {
+	eachDB(t, func(t *testing.T, env *guardEnv) {
+		ctx := context.Background()
+		_, ten := env.coupon(t, `"voucher":{"discount":{"type":"PERCENT","percent_off":10}}`)
+		_, twenty := env.coupon(t, `"voucher":{"discount":{"type":"PERCENT","percent_off":20}},"rules":{"min_order_amount":10000}`)
+		e := env.engine(t, time.Now, noop.NewTracerProvider())
+		tn := Tenant{ID: env.tenantID, Slug: "t", Currency: "EUR", Timezone: "Europe/Berlin"}
+		validate := func(codes ...string) Result {
+			t.Helper()
+			req := Request{Order: &Order{Amount: 10500}}
+			for _, c := range codes {
+				req.Redeemables = append(req.Redeemables, RedeemableRef{Object: ObjectVoucher, ID: c})
+			}
+			res, err := e.Validate(ctx, tn, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res
+		}
+		statuses := func(res Result) (s []string) {
+			for _, o := range res.Outcomes {
+				st := o.Status
+				if o.Reason != nil {
+					st += " " + o.Reason.Code + " " + o.Reason.Rule
+				}
+				s = append(s, st)
+			}
+			return s
+		}
+
+		// PARTIAL, so that the first coupon still applies alone.
+		rules := DefaultStackingRules()
+		rules.RedeemablesApplicationMode = "PARTIAL"
+		if _, err := e.settings.SetStackingRules(ctx, env.tenantID, rules); err != nil {
+			t.Fatal(err)
+		}
+		res := validate(ten.Code, twenty.Code)
+		if got := statuses(res); got[0] != StatusApplicable || got[1] != StatusInapplicable+" order_rules_violated rules.min_order_amount" {
+			t.Fatalf("10%% then 20%% over 100.00: %v", got)
+		}
+		if res.Totals.TotalDiscountAmount != 1050 || res.Totals.TotalAmount != 9450 {
+			t.Fatalf("10%% alone: totals %+v", res.Totals)
+		}
+		res = validate(twenty.Code, ten.Code)
+		if got := statuses(res); got[0] != StatusApplicable || got[1] != StatusApplicable || res.Totals.TotalAmount != 7560 {
+			t.Fatalf("20%% then 10%%: %v, totals %+v", got, res.Totals)
+		}
+
+		// ALL (the default): the coupon that no longer applies fails the request.
+		rules.RedeemablesApplicationMode = "ALL"
+		if _, err := e.settings.SetStackingRules(ctx, env.tenantID, rules); err != nil {
+			t.Fatal(err)
+		}
+		if res := validate(ten.Code, twenty.Code); res.Valid || res.Totals.TotalDiscountAmount != 0 {
+			t.Fatalf("ALL: valid %v, %v, totals %+v", res.Valid, statuses(res), res.Totals)
+		}
+
+		rules.DiscountCalculationMode = CalcInitial
+		if _, err := e.settings.SetStackingRules(ctx, env.tenantID, rules); err != nil {
+			t.Fatal(err)
+		}
+		if res := validate(ten.Code, twenty.Code); !res.Valid || res.Totals.TotalDiscountAmount != 1050+2100 {
+			t.Fatalf("INITIAL: valid %v, %v, totals %+v", res.Valid, statuses(res), res.Totals)
+		}
+	})
+}
