@@ -400,6 +400,23 @@ func TestHostilePolicies(t *testing.T) {
 					t.Fatalf("%s: the other tenant is refused: %+v", name, v)
 				}
 			}
+
+			// A refusal by a policy that ran out of time is not the request's
+			// answer: its Idempotency-Key does not keep it, and the retry, once
+			// the policy is fixed, is carried out.
+			h := hostile.bearer()
+			h["Idempotency-Key"] = "timed-out-1"
+			body := map[string]any{"redeemables": vouchers(code), "order": map[string]any{"amount": 1000}}
+			s.do(t, "POST", "/v1/redemptions", h, body).wantError(t, http.StatusBadRequest, "policy_timeout", "")
+			publish(t, s, hostile, "eligibility", map[string]any{"modules": map[string]any{"fixed.rego": "package punchcard.eligibility\n\ndeny contains \"never\" if { false }\n"}})
+			r = s.do(t, "POST", "/v1/redemptions", h, body)
+			r.wantStatus(t, http.StatusOK)
+			if r.header.Get("Idempotent-Replayed") != "" {
+				t.Fatalf("the retry was a replay: %s", r.body)
+			}
+			if again := s.do(t, "POST", "/v1/redemptions", h, body); again.status != http.StatusOK || again.header.Get("Idempotent-Replayed") != "true" {
+				t.Fatalf("the redemption is not kept under its key: %d %s", again.status, again.body)
+			}
 		})
 	}
 }

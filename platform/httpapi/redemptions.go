@@ -406,7 +406,9 @@ func toRollbacksBody(r redemption.Redemption) rollbacksBody {
 // idempotent runs a value-moving handler under the request's Idempotency-Key, when
 // it has one: a repeat gets the stored reply; the first run's reply is stored by
 // the service in its own transaction (through the Commit hook) or, for a
-// refusal, alone.
+// refusal, alone. A transient refusal (problem.Error.Transient: a busy gift
+// card, a policy out of time) and any other failure release the key, so a
+// retry runs again.
 func (s *Server) idempotent(h func(c *gin.Context, ticket *idempotency.Ticket) (int, any, error)) handlerFunc {
 	return func(c *gin.Context) error {
 		key := c.GetHeader("Idempotency-Key")
@@ -437,7 +439,7 @@ func (s *Server) idempotent(h func(c *gin.Context, ticket *idempotency.Ticket) (
 		status, body, err := h(c, ticket)
 		if err != nil {
 			var p *problem.Error
-			if errors.As(err, &p) {
+			if errors.As(err, &p) && !p.Transient {
 				// A refusal is an answer: the same request gets it again.
 				eb := s.errorBody(c, p)
 				b, _ := json.Marshal(eb)

@@ -37,6 +37,10 @@ type Error struct {
 	// Errors, when set, lists located problems (a policy's compile errors with
 	// file, row and column); the API renders it as the body's "errors".
 	Errors any
+	// Transient marks an answer that the same request may not get again (a
+	// busy row, a policy that ran out of time): an Idempotency-Key does not
+	// keep it, so a retry with the key is carried out anew.
+	Transient bool
 }
 
 func (e *Error) Error() string {

@@ -654,14 +654,18 @@ func (e *Engine) zone(name string) (*time.Location, error) {
 	return l, nil
 }
 
-// refusal errors are the client's fault: 400 with the keys.
+// refusal errors are the client's fault: 400 with the keys. A refusal for a
+// policy that timed out or failed is transient: the request may pass when tried
+// again.
 func rejected(res Result) error {
 	var details string
 	key := "validation_failed"
+	transient := false
 	for _, o := range res.Outcomes {
 		if o.Reason == nil {
 			continue
 		}
+		transient = transient || o.Reason.Code == policies.CodeTimeout || o.Reason.Code == policies.CodeError
 		if details != "" {
 			details += "; "
 		}
@@ -673,5 +677,5 @@ func rejected(res Result) error {
 	if details == "" {
 		details = "no redeemable applies to this order"
 	}
-	return &problem.Error{Kind: problem.KindInvalid, Key: key, Message: "Redemption refused", Details: details, Field: "redeemables"}
+	return &problem.Error{Kind: problem.KindInvalid, Key: key, Message: "Redemption refused", Details: details, Field: "redeemables", Transient: transient}
 }

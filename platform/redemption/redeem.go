@@ -169,7 +169,9 @@ func (e *Engine) Redeem(ctx context.Context, t Tenant, req Request, commit Commi
 	)
 	res, r, err = e.redeem(ctx, t, req, commit)
 	if errors.Is(err, errGiftMoved) {
-		err = problem.Conflict("gift_card_busy", "a gift card of this request is being redeemed by other requests; try again")
+		busy := problem.Conflict("gift_card_busy", "a gift card of this request is being redeemed by other requests; try again")
+		busy.Transient = true
+		err = busy
 	}
 	err = explain(ctx, e.db, t.ID, err)
 	if errors.Is(err, errNotValid) {
