@@ -1,6 +1,7 @@
 package redemption
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"reflect"
@@ -654,12 +655,12 @@ func (e *Engine) zone(name string) (*time.Location, error) {
 	return l, nil
 }
 
-// refusal errors are the client's fault: 400 with the keys. A refusal for a
-// policy that timed out or failed is transient: the request may pass when tried
-// again.
+// refusal errors are the client's fault: 400 with the keys. The key is the
+// first inapplicable redeemable's (the others are skipped because of it), or
+// the first skipped one's. A refusal for a policy that timed out or failed is
+// transient: the request may pass when tried again.
 func rejected(res Result) error {
-	var details string
-	key := "validation_failed"
+	var details, key, skipped string
 	transient := false
 	for _, o := range res.Outcomes {
 		if o.Reason == nil {
@@ -670,10 +671,14 @@ func rejected(res Result) error {
 			details += "; "
 		}
 		details += fmt.Sprintf("%s: %s (%s)", o.Ref.ID, o.Reason.Code, o.Reason.Message)
-		if key == "validation_failed" {
+		switch {
+		case key == "" && o.Status == StatusInapplicable:
 			key = o.Reason.Code
+		case skipped == "":
+			skipped = o.Reason.Code
 		}
 	}
+	key = cmp.Or(key, skipped, "validation_failed")
 	if details == "" {
 		details = "no redeemable applies to this order"
 	}

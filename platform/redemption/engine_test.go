@@ -2,10 +2,14 @@ package redemption
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/uptrace/bun"
 	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/punchcard-loyalty/punchcard/platform/problem"
 )
 
 // In DISCOUNTED mode a redeemable's rules are judged on the order the discounts
@@ -77,4 +81,35 @@ func TestDiscountedOrderMeetsTheRules(t *testing.T) {
 			t.Fatalf("INITIAL: valid %v, %v, totals %+v", res.Valid, statuses(res), res.Totals)
 		}
 	})
+}
+
+// A refused redemption is named by the redeemable that does not apply, not by
+// one skipped because of it.
+func TestRefusalNamesTheInapplicableRedeemable(t *testing.T) {
+	eachDB(t, func(t *testing.T, env *guardEnv) {
+		_, fine := env.coupon(t, `"voucher":{"discount":{"type":"AMOUNT","amount_off":100}}`)
+		_, large := env.coupon(t, `"voucher":{"discount":{"type":"AMOUNT","amount_off":100}},"rules":{"min_order_amount":100000}`)
+		e := env.engine(t, time.Now, noop.NewTracerProvider())
+		tn := Tenant{ID: env.tenantID, Slug: "t", Currency: "EUR", Timezone: "Europe/Berlin"}
+		_, err := e.Redeem(context.Background(), tn, Request{Order: &Order{Amount: 10500}, Redeemables: []RedeemableRef{
+			{Object: ObjectVoucher, ID: fine.Code}, {Object: ObjectVoucher, ID: large.Code}}}, nil)
+		p, ok := problem.As(err)
+		if !ok || p.Key != "order_rules_violated" || p.Transient || !strings.Contains(p.Details, fine.Code+": preceding_validation_failed") {
+			t.Fatalf("refusal %#v; want order_rules_violated naming the skipped coupon too", err)
+		}
+		if n := countRedemptions(t, env); n != 0 {
+			t.Fatalf("a refused redemption wrote %d rows", n)
+		}
+	})
+}
+
+func countRedemptions(t *testing.T, env *guardEnv) (n int) {
+	t.Helper()
+	err := env.db.Read(context.Background(), env.tenantID, func(ctx context.Context, tx bun.Tx) error {
+		return tx.QueryRowContext(ctx, "SELECT count(*) FROM redemptions WHERE tenant_id = ?", env.tenantID).Scan(&n)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
