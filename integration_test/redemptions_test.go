@@ -765,13 +765,26 @@ func TestRedemptionResponsesConformToVoucherify(t *testing.T) {
 		rb := s.do(t, "POST", "/v1/redemptions/"+red.ParentRedemption.ID+"/rollbacks?reason=returned", tn.bearer(), map[string]any{"metadata": map[string]any{"till": "7"}})
 		rb.wantStatus(t, http.StatusOK)
 		conforms(t, rs, "RedemptionsRollbacksCreateResponseBody", rb)
+		type totals struct {
+			Amount              int64 `json:"amount"`
+			TotalDiscountAmount int64 `json:"total_discount_amount"`
+			TotalAmount         int64 `json:"total_amount"`
+		}
 		var rbMeta struct {
 			ParentRollback struct {
 				ID       string         `json:"id"`
 				Metadata map[string]any `json:"metadata"`
+				Order    *totals        `json:"order"`
 			} `json:"parent_rollback"`
+			Order *totals `json:"order"`
 		}
 		rb.decode(t, &rbMeta)
+		// The rollback shows the order it rolled back, as the redemption did.
+		var redeemedOrder struct{ Order totals }
+		r.decode(t, &redeemedOrder)
+		if rbMeta.Order == nil || *rbMeta.Order != redeemedOrder.Order || rbMeta.ParentRollback.Order == nil || *rbMeta.ParentRollback.Order != redeemedOrder.Order {
+			t.Fatalf("rollback order %+v, parent rollback's %+v; want the redemption's %+v", rbMeta.Order, rbMeta.ParentRollback.Order, redeemedOrder.Order)
+		}
 		var readBack struct {
 			Metadata map[string]any `json:"metadata"`
 			Channel  struct {

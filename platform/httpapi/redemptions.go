@@ -305,6 +305,7 @@ type rollbackBody struct {
 type rollbacksBody struct {
 	Rollbacks      []rollbackBody `json:"rollbacks"`
 	ParentRollback rollbackBody   `json:"parent_rollback"`
+	Order          *orderBody     `json:"order,omitempty" jsonschema:"description=the order the rolled back redemption was for"`
 }
 
 // recordAmount is a record's amount as Voucherify shows it: a gift card's
@@ -394,9 +395,11 @@ func toRollbacksBody(r redemption.Redemption) rollbacksBody {
 		if rec.GiftCredits > 0 {
 			b.Gift = &giftAmountBody{Amount: -rec.GiftCredits}
 		}
+		b.Order = storedOrderBody(rec)
 		return b
 	}
 	out := rollbacksBody{ParentRollback: one(r.Parent), Rollbacks: []rollbackBody{}}
+	out.Order = out.ParentRollback.Order
 	for _, ch := range r.Children {
 		out.Rollbacks = append(out.Rollbacks, one(ch))
 	}
@@ -567,11 +570,19 @@ func recordBody(rec redemption.Record) any {
 	if rec.GiftCredits > 0 {
 		b.Gift = &giftAmountBody{Amount: rec.GiftCredits}
 	}
-	if o, ok := rec.Order(); ok {
-		order := orderBodyOf(o.Order, o.Totals, o.ItemDiscounts, rec.CustomerID)
-		b.Order = &order
-	}
+	b.Order = storedOrderBody(rec)
 	return b
+}
+
+// storedOrderBody is the order rec stored (a parent redemption's or rollback's),
+// or nil.
+func storedOrderBody(rec redemption.Record) *orderBody {
+	o, ok := rec.Order()
+	if !ok {
+		return nil
+	}
+	order := orderBodyOf(o.Order, o.Totals, o.ItemDiscounts, rec.CustomerID)
+	return &order
 }
 
 type redemptionList struct {

@@ -72,7 +72,8 @@ type StoredOrder struct {
 	ItemDiscounts []int64 `json:"item_discounts,omitempty"` // by item index
 }
 
-// Order is the order r stored: a parent redemption's; false for other records.
+// Order is the order r stored: a parent redemption's or its rollback's; false
+// for other records.
 func (r Record) Order() (StoredOrder, bool) {
 	var o StoredOrder
 	if len(r.OrderData) == 0 || json.Unmarshal(r.OrderData, &o) != nil {
@@ -493,7 +494,8 @@ func (e *Engine) Rollback(ctx context.Context, t Tenant, parentID string, req Ro
 		}
 		rb := Record{TenantID: t.ID, ID: ids.New(idRollback), Kind: "rollback", RedemptionID: parent.ID, Status: Succeeded,
 			CustomerID: parent.CustomerID, OrderID: parent.OrderID, Amount: parent.Amount, DiscountAmount: parent.DiscountAmount,
-			Channel: parent.Channel, LocalDate: parent.LocalDate, Reason: reason, Metadata: req.Metadata, ActorID: audit.ActorFrom(ctx).ID, CreatedAt: now}
+			Channel: parent.Channel, LocalDate: parent.LocalDate, Reason: reason, Metadata: req.Metadata, ActorID: audit.ActorFrom(ctx).ID, CreatedAt: now,
+			OrderData: parent.OrderData} // the order rolled back, for the reply and the record
 		rows := []Record{rb}
 		for _, c := range children {
 			rows = append(rows, Record{TenantID: t.ID, ID: ids.New(idRollback), ParentID: rb.ID, Kind: "rollback", RedemptionID: c.ID,
