@@ -129,7 +129,7 @@ func (c *Calculation) ApplyGift(balance, credits int64) Applied {
 // rules of the redeemables after them when the calculation mode is DISCOUNTED
 // (nil otherwise, or while nothing is discounted): its amount less every
 // discount, its lines less theirs. Gift credits pay for the order; they do not
-// make it smaller.
+// make it smaller (and the engine applies gift cards after every discount).
 func (c *Calculation) Discounted() *Order {
 	disc := c.itemsDisc + c.orderDisc - c.gifts
 	if c.mode != CalcDiscounted || disc == 0 {

@@ -200,6 +200,9 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request, tx bun.ID
 		}
 		slices.SortStableFunc(order, func(a, b int) int { return rank(a) - rank(b) })
 	}
+	// Gift cards pay for what the discounts leave, so they come last: a
+	// discount after one would otherwise be cut to what the card left to pay.
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(isGift(&res.Outcomes[a]), isGift(&res.Outcomes[b])) })
 	calc := NewCalculation(req.Order, snap.stacking.DiscountCalculationMode, snap.stacking.RedeemablesProductsApplicationMode == "ONCE")
 	stackingDoc, err := policies.NewValue(stackingRulesDoc(snap.stacking))
 	if err != nil {
@@ -317,6 +320,14 @@ func (e *Engine) apply(calc *Calculation, o *Outcome) Applied {
 		}
 	}
 	return calc.ApplyDiscount(*discount, applicable)
+}
+
+// isGift is 1 for a gift card, 0 for any other redeemable.
+func isGift(o *Outcome) int {
+	if o.Voucher != nil && o.Voucher.Type == campaigns.VoucherGift {
+		return 1
+	}
+	return 0
 }
 
 // Discount is what the redeemable takes off, if it is a discount.
@@ -657,7 +668,7 @@ func (e *Engine) zone(name string) (*time.Location, error) {
 
 // refusal errors are the client's fault: 400 with the keys. The key is the
 // first inapplicable redeemable's (the others are skipped because of it), or
-// the first skipped one's. A refusal for a policy that timed out or failed is
+// the first skipped one's. A refusal for a policy that ran out of time is
 // transient: the request may pass when tried again.
 func rejected(res Result) error {
 	var details, key, skipped string
@@ -666,7 +677,7 @@ func rejected(res Result) error {
 		if o.Reason == nil {
 			continue
 		}
-		transient = transient || o.Reason.Code == policies.CodeTimeout || o.Reason.Code == policies.CodeError
+		transient = transient || o.Reason.Code == policies.CodeTimeout
 		if details != "" {
 			details += "; "
 		}

@@ -113,3 +113,27 @@ func countRedemptions(t *testing.T, env *guardEnv) (n int) {
 	}
 	return n
 }
+
+// Gift cards pay for what the discounts leave: named before a coupon, a card
+// still comes after it, so the coupon's 20% is of the whole order and its
+// minimum is judged on the order, not on what the card left to pay.
+func TestGiftCardsPayLast(t *testing.T) {
+	eachDB(t, func(t *testing.T, env *guardEnv) {
+		_, gift := env.campaignOf(t, "GIFT_VOUCHERS", `"voucher":{"gift":{"amount":5000}}`)
+		_, coupon := env.coupon(t, `"voucher":{"discount":{"type":"PERCENT","percent_off":20}},"rules":{"min_order_amount":10000}`)
+		e := env.engine(t, time.Now, noop.NewTracerProvider())
+		tn := Tenant{ID: env.tenantID, Slug: "t", Currency: "EUR", Timezone: "Europe/Berlin"}
+		r, err := e.Redeem(context.Background(), tn, Request{Order: &Order{Amount: 10000}, Redeemables: []RedeemableRef{
+			{Object: ObjectVoucher, ID: gift.Code}, {Object: ObjectVoucher, ID: coupon.Code}}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]Applied{}
+		for _, o := range r.Result.Outcomes {
+			got[o.Ref.ID] = o.Applied
+		}
+		if got[coupon.Code].OrderDiscount != 2000 || got[gift.Code].GiftCredits != 5000 || r.Result.Totals.TotalAmount != 3000 {
+			t.Fatalf("coupon %+v, gift card %+v, totals %+v; want 20.00 off, then 50.00 paid by the card", got[coupon.Code], got[gift.Code], r.Result.Totals)
+		}
+	})
+}

@@ -61,8 +61,15 @@ func (e *guardEnv) campaign(t testing.TB, limits string) (campaigns.Campaign, ca
 // its JSON body other than name, type and count.
 func (e *guardEnv) coupon(t testing.TB, members string) (campaigns.Campaign, campaigns.Voucher) {
 	t.Helper()
+	return e.campaignOf(t, "DISCOUNT_COUPONS", members)
+}
+
+// campaignOf makes a campaign of the type with one voucher, from the members of
+// its JSON body other than name, type and count.
+func (e *guardEnv) campaignOf(t testing.TB, typ, members string) (campaigns.Campaign, campaigns.Voucher) {
+	t.Helper()
 	var in campaigns.CampaignInput
-	js := `{"name":"c-` + ulid.Make().String() + `","campaign_type":"DISCOUNT_COUPONS","vouchers_count":1,` + members + `}`
+	js := `{"name":"c-` + ulid.Make().String() + `","campaign_type":"` + typ + `","vouchers_count":1,` + members + `}`
 	if err := json.Unmarshal([]byte(js), &in); err != nil {
 		t.Fatal(err)
 	}
