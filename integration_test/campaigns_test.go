@@ -179,6 +179,14 @@ func TestCampaignBadInputWritesNothing(t *testing.T) {
 			{"string count", "vouchers_count", 400, map[string]any{"name": "Bad", "campaign_type": "GIFT_VOUCHERS", "vouchers_count": "ten", "voucher": map[string]any{"gift": map[string]any{"amount": 1}}}},
 			{"too many codes for the pattern", "code_config", 400, map[string]any{"name": "Bad", "campaign_type": "GIFT_VOUCHERS", "vouchers_count": 500,
 				"voucher": map[string]any{"gift": map[string]any{"amount": 1}, "code_config": map[string]any{"pattern": "X-###", "charset": "0123456789"}}}},
+			// A generated code obeys an imported one's rules: a '/' would make
+			// the voucher unreachable at /v1/vouchers/{code}.
+			{"slash in the prefix", "code_config.prefix", 400, map[string]any{"name": "Bad", "campaign_type": "GIFT_VOUCHERS",
+				"voucher": map[string]any{"gift": map[string]any{"amount": 1}, "code_config": map[string]any{"prefix": "A/", "length": 8}}}},
+			{"space in the pattern", "code_config.pattern", 400, map[string]any{"name": "Bad", "campaign_type": "GIFT_VOUCHERS",
+				"voucher": map[string]any{"gift": map[string]any{"amount": 1}, "code_config": map[string]any{"pattern": "## ####"}}}},
+			{"slash in the charset", "code_config.charset", 400, map[string]any{"name": "Bad", "campaign_type": "GIFT_VOUCHERS",
+				"voucher": map[string]any{"gift": map[string]any{"amount": 1}, "code_config": map[string]any{"charset": "AB/C"}}}},
 			{"bad happy hour", "validity_hours", 400, map[string]any{"name": "Bad", "campaign_type": "GIFT_VOUCHERS", "voucher": map[string]any{"gift": map[string]any{"amount": 1}},
 				"validity_hours": map[string]any{"daily": []any{map[string]any{"start_time": "5pm", "expiration_time": "19:00", "days_of_week": []int{5}}}}}},
 			{"zero limit", "limits.total_redemptions", 400, map[string]any{"name": "Bad", "campaign_type": "GIFT_VOUCHERS", "voucher": map[string]any{"gift": map[string]any{"amount": 1}},

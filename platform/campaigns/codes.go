@@ -43,17 +43,18 @@ func (c *CodeConfig) normalize(field string) error {
 	}
 	seen := map[rune]bool{}
 	for _, r := range c.Charset {
-		if r == '#' || r <= ' ' || r == utf8.RuneError || seen[r] {
-			return problem.Invalidf(field+".charset", "%s.charset must list distinct printable characters other than '#'", field)
+		if r == '#' || badCodeRune(r) || seen[r] {
+			return problem.Invalidf(field+".charset", "%s.charset must list distinct printable characters other than '#', spaces and '/'", field)
 		}
 		seen[r] = true
 	}
 	if len(seen) < 2 {
 		return problem.Invalidf(field+".charset", "%s.charset needs at least two characters", field)
 	}
-	for _, f := range [...]struct{ name, value string }{{"prefix", c.Prefix}, {"postfix", c.Postfix}} {
-		if strings.ContainsFunc(f.value, func(r rune) bool { return r <= ' ' || r == utf8.RuneError }) {
-			return problem.Invalidf(field+"."+f.name, "%s.%s must hold printable characters only", field, f.name)
+	// A generated code obeys the rules of an imported one (checkCode).
+	for _, f := range [...]struct{ name, value string }{{"prefix", c.Prefix}, {"postfix", c.Postfix}, {"pattern", c.Pattern}} {
+		if strings.ContainsFunc(f.value, badCodeRune) {
+			return problem.Invalidf(field+"."+f.name, "%s.%s must not contain spaces, control characters or '/'", field, f.name)
 		}
 	}
 	switch {
@@ -146,8 +147,12 @@ func checkCode(field, code string) error {
 		return problem.Invalidf(field, "%s must not be empty", field)
 	case utf8.RuneCountInString(code) > MaxCodeLength:
 		return problem.Invalidf(field, "%s must be at most %d characters", field, MaxCodeLength)
-	case strings.ContainsFunc(code, func(r rune) bool { return r <= ' ' || r == utf8.RuneError || r == '/' }):
+	case strings.ContainsFunc(code, badCodeRune):
 		return problem.Invalidf(field, "%s must not contain spaces, control characters or '/'", field)
 	}
 	return nil
 }
+
+// badCodeRune reports whether r may not appear in a code: a space or control
+// character, or '/', which no path could carry (GET /v1/vouchers/{code}).
+func badCodeRune(r rune) bool { return r <= ' ' || r == utf8.RuneError || r == '/' }
