@@ -269,7 +269,12 @@ func TestLargeCodeGenerationIsAsynchronous(t *testing.T) {
 		if action.Progress != 2500 || c.VouchersCount != 102501 || countRows(t, s, tn.ID, "vouchers") != 102501 {
 			t.Fatalf("after adding: action %+v, campaign counts %d", action, c.VouchersCount)
 		}
-		s.do(t, "POST", "/v1/campaigns/"+c.ID+"/vouchers?vouchers_count=ten", tn.bearer(), nil).wantError(t, http.StatusBadRequest, "", "vouchers_count")
+		for _, bad := range []string{"ten", "0", "-3", ""} {
+			s.do(t, "POST", "/v1/campaigns/"+c.ID+"/vouchers?vouchers_count="+bad, tn.bearer(), nil).wantError(t, http.StatusBadRequest, "", "vouchers_count")
+		}
+		if n := countRows(t, s, tn.ID, "vouchers"); n != 102501 {
+			t.Fatalf("refused additions wrote: %d vouchers", n)
+		}
 	})
 }
 

@@ -444,15 +444,15 @@ func (s *Server) addVouchers(c *gin.Context) error {
 			return err
 		}
 	}
-	if v := c.Query("vouchers_count"); v != "" {
+	if v, ok := c.GetQuery("vouchers_count"); ok {
 		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return problem.Invalid("vouchers_count", "vouchers_count must be an integer")
+		if err != nil || n < 1 {
+			return problem.Invalid("vouchers_count", "vouchers_count must be a positive integer")
 		}
 		req.VouchersCount = n
 	}
 	if req.VouchersCount == 0 {
-		req.VouchersCount = 1
+		req.VouchersCount = 1 // none asked for: one, as Voucherify adds
 	}
 	tenantID := principal(c).Tenant.ID
 	if req.VouchersCount == 1 {
