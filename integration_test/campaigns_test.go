@@ -334,3 +334,32 @@ func TestVoucherImport(t *testing.T) {
 		}
 	})
 }
+
+// A standalone voucher's code_config with few codes: once every code is taken,
+// another is refused with a conflict that names code_config, and nothing is
+// written (it was a 500 on PostgreSQL, whose transaction a failed insert
+// aborts).
+func TestStandaloneCodeSpaceExhausted(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *server) {
+		tn := s.newTenant(t)
+		body := map[string]any{"type": "GIFT_VOUCHER", "gift": map[string]any{"amount": 100}, "code_config": map[string]any{"charset": "AB", "length": 1}}
+		codes := map[string]bool{}
+		for range 2 {
+			var v struct{ Code string }
+			s.do(t, "POST", "/v1/vouchers", tn.bearer(), body).decode(t, &v)
+			codes[v.Code] = true
+		}
+		if !codes["A"] || !codes["B"] {
+			t.Fatalf("codes %v, want A and B", codes)
+		}
+		before := writes(t, s, tn.ID)
+		for range 2 {
+			s.do(t, "POST", "/v1/vouchers", tn.bearer(), body).wantError(t, http.StatusConflict, "code_config_exhausted", "code_config")
+		}
+		s.do(t, "POST", "/v1/vouchers", tn.bearer(), map[string]any{"code": "A", "type": "GIFT_VOUCHER", "gift": map[string]any{"amount": 100}}).
+			wantError(t, http.StatusConflict, "duplicate_found", "A")
+		if after := writes(t, s, tn.ID); after != before {
+			t.Fatalf("refused vouchers wrote: %v → %v", before, after)
+		}
+	})
+}

@@ -3,7 +3,6 @@ package campaigns
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -502,19 +501,22 @@ func (s *Service) CreateVoucher(ctx context.Context, tenantID string, in Voucher
 		v.Code = cfg.generate()
 	}
 	err = s.db.InTx(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
+		// A taken code inserts nothing (a failed statement would abort the
+		// transaction on PostgreSQL): a given one is a conflict, a generated
+		// one is drawn again.
 		for round := 0; ; round++ {
-			_, err := tx.NewInsert().Model(&v).Exec(ctx)
-			if err == nil {
-				break
-			}
-			if !db.IsUniqueViolation(err) {
+			res, err := tx.NewInsert().Model(&v).On("CONFLICT (tenant_id, code) DO NOTHING").Exec(ctx)
+			if err != nil {
 				return fmt.Errorf("insert voucher: %w", err)
+			}
+			if n, _ := res.RowsAffected(); n == 1 {
+				break
 			}
 			if in.Code != "" {
 				return problem.Conflict("duplicate_found", fmt.Sprintf("a voucher with code %q already exists", v.Code))
 			}
 			if round == generationRounds {
-				return errors.New("insert voucher: generated codes keep colliding")
+				return problem.Conflict("code_config_exhausted", fmt.Sprintf("%d codes drawn from code_config were all taken: widen its charset or length", round+1))
 			}
 			v.Code = cfg.generate()
 		}
