@@ -363,3 +363,69 @@ func TestStandaloneCodeSpaceExhausted(t *testing.T) {
 		}
 	})
 }
+
+// Creating campaigns and vouchers runs once per Idempotency-Key, as API.md
+// promises for voucher generation: the retry of a request whose answer was
+// lost gets that answer, and generates nothing more.
+func TestCodeGenerationIsIdempotent(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *server) {
+		tn := s.newTenant(t)
+		var cp struct{ ID string }
+		for _, c := range []struct {
+			name, path string
+			body       any
+			status     int
+		}{
+			{"campaign", "/v1/campaigns", map[string]any{"name": "Once", "campaign_type": "DISCOUNT_COUPONS", "vouchers_count": 3,
+				"voucher": map[string]any{"discount": map[string]any{"type": "AMOUNT", "amount_off": 100}}}, http.StatusOK},
+			{"standalone voucher", "/v1/vouchers", map[string]any{"type": "GIFT_VOUCHER", "gift": map[string]any{"amount": 5000}}, http.StatusOK},
+			{"one more code", "/v1/campaigns/Once/vouchers", nil, http.StatusOK},
+			{"more codes", "/v1/campaigns/Once/vouchers?vouchers_count=5", nil, http.StatusAccepted},
+			{"import", "/v1/vouchers/import", []any{map[string]any{"code": "IMPORTED-1", "type": "GIFT_VOUCHER", "gift": map[string]any{"amount": 100}}}, http.StatusAccepted},
+		} {
+			h := tn.bearer()
+			h["Idempotency-Key"] = "create-" + c.name
+			first := s.do(t, "POST", c.path, h, c.body)
+			first.wantStatus(t, c.status)
+			if c.name == "campaign" {
+				first.decode(t, &cp)
+			}
+			waitForActions(t, s, tn)
+			vouchers := countRows(t, s, tn.ID, "vouchers")
+			again := s.do(t, "POST", c.path, h, c.body)
+			if again.status != c.status || string(again.body) != string(first.body) || again.header.Get("Idempotent-Replayed") != "true" {
+				t.Fatalf("%s: retry answered %d %s (replayed %q); want the first answer %s", c.name, again.status, again.body, again.header.Get("Idempotent-Replayed"), first.body)
+			}
+			waitForActions(t, s, tn)
+			if n := countRows(t, s, tn.ID, "vouchers"); n != vouchers {
+				t.Fatalf("%s: the retry generated codes: %d → %d", c.name, vouchers, n)
+			}
+		}
+		if n := countRows(t, s, tn.ID, "campaigns"); n != 1 {
+			t.Fatalf("%d campaigns, want 1", n)
+		}
+		if n := countRows(t, s, tn.ID, "vouchers"); n != 3+1+1+5+1 {
+			t.Fatalf("%d vouchers, want 11", n)
+		}
+	})
+}
+
+// waitForActions waits until the tenant's asynchronous actions have all ended.
+func waitForActions(t *testing.T, s *server, tn tenant) {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		var n int
+		err := s.app.DB.Read(context.Background(), tn.ID, func(ctx context.Context, tx bun.Tx) error {
+			return tx.QueryRowContext(ctx, "SELECT count(*) FROM async_actions WHERE tenant_id = ? AND status IN ('ENQUEUED', 'IN_PROGRESS')", tn.ID).Scan(&n)
+		})
+		if err != nil {
+			t.Fatalf("pending actions: %v", err)
+		}
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d actions still pending", n)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/punchcard-loyalty/punchcard/platform/campaigns"
+	"github.com/punchcard-loyalty/punchcard/platform/idempotency"
 	"github.com/punchcard-loyalty/punchcard/platform/problem"
 	"github.com/punchcard-loyalty/punchcard/tenants"
 )
@@ -265,17 +266,19 @@ var (
 	pageParams    = []param{{"limit", "integer", "page size, 1 to 100 (default 10)"}, {"page", "integer", "page number, 1 to 99 (default 1)"}, {"starting_after", "string", "the id of the last object of the previous page"}}
 )
 
-func (s *Server) createCampaign(c *gin.Context) error {
+// createCampaign, createVoucher, addVouchers and importVouchers create value:
+// they run under the request's Idempotency-Key (Server.idempotent), whose
+// reply is stored once the service has committed.
+func (s *Server) createCampaign(c *gin.Context, _ *idempotency.Ticket) (int, any, error) {
 	var in campaigns.CampaignInput
 	if err := decodeJSON(c, &in); err != nil {
-		return err
+		return 0, nil, err
 	}
 	cp, err := s.Campaigns.Create(c.Request.Context(), principal(c).Tenant.ID, in)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
-	c.JSON(http.StatusOK, toCampaignResponse(cp))
-	return nil
+	return http.StatusOK, toCampaignResponse(cp), nil
 }
 
 func (s *Server) getCampaign(c *gin.Context) error {
@@ -364,21 +367,25 @@ func (s *Server) renderVoucher(c *gin.Context, v campaigns.Voucher, err error) e
 	return nil
 }
 
-func (s *Server) createVoucher(c *gin.Context) error {
+func (s *Server) createVoucher(c *gin.Context, _ *idempotency.Ticket) (int, any, error) {
 	var in campaigns.VoucherInput
 	if err := decodeJSON(c, &in); err != nil {
-		return err
+		return 0, nil, err
 	}
 	// POST /v1/vouchers/{code}: the path names the code; a body that names
 	// another is a contradiction.
 	if code := c.Param("code"); code != "" {
 		if in.Code != "" && in.Code != code {
-			return problem.Invalidf("code", "code %q in the body is not the code %q in the path", in.Code, code)
+			return 0, nil, problem.Invalidf("code", "code %q in the body is not the code %q in the path", in.Code, code)
 		}
 		in.Code = code
 	}
 	v, err := s.Campaigns.CreateVoucher(c.Request.Context(), principal(c).Tenant.ID, in)
-	return s.renderVoucher(c, v, err)
+	if err != nil {
+		return 0, nil, err
+	}
+	out, err := s.voucherOut(c, v)
+	return http.StatusOK, out, err
 }
 
 func (s *Server) getVoucher(c *gin.Context) error {
@@ -437,17 +444,17 @@ type asyncActionRef struct {
 
 // addVouchers adds codes to a campaign: one at once (the voucher is the reply),
 // more as an asynchronous action (202 and its id), as Voucherify does.
-func (s *Server) addVouchers(c *gin.Context) error {
+func (s *Server) addVouchers(c *gin.Context, _ *idempotency.Ticket) (int, any, error) {
 	var req addVouchersRequest
 	if c.Request.ContentLength != 0 {
 		if err := decodeJSON(c, &req); err != nil {
-			return err
+			return 0, nil, err
 		}
 	}
 	if v, ok := c.GetQuery("vouchers_count"); ok {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 1 {
-			return problem.Invalid("vouchers_count", "vouchers_count must be a positive integer")
+			return 0, nil, problem.Invalid("vouchers_count", "vouchers_count must be a positive integer")
 		}
 		req.VouchersCount = n
 	}
@@ -458,16 +465,16 @@ func (s *Server) addVouchers(c *gin.Context) error {
 	if req.VouchersCount == 1 {
 		vs, err := s.Campaigns.AddVouchers(c.Request.Context(), tenantID, c.Param("id"), 1)
 		if err != nil {
-			return err
+			return 0, nil, err
 		}
-		return s.renderVoucher(c, vs[0], nil)
+		out, err := s.voucherOut(c, vs[0])
+		return http.StatusOK, out, err
 	}
 	id, err := s.Campaigns.AddVouchersAsync(c.Request.Context(), tenantID, c.Param("id"), req.VouchersCount)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
-	c.JSON(http.StatusAccepted, asyncActionRef{AsyncActionID: id})
-	return nil
+	return http.StatusAccepted, asyncActionRef{AsyncActionID: id}, nil
 }
 
 // asyncActionBody is Voucherify's async action object.
@@ -563,15 +570,14 @@ func (s *Server) publish(c *gin.Context) error {
 
 // importVouchers enqueues the import of standalone vouchers (Voucherify's
 // POST /v1/vouchers/import: an array of vouchers, answered 202 with the action).
-func (s *Server) importVouchers(c *gin.Context) error {
+func (s *Server) importVouchers(c *gin.Context, _ *idempotency.Ticket) (int, any, error) {
 	var in []campaigns.VoucherInput
 	if err := decodeJSON(c, &in); err != nil {
-		return err
+		return 0, nil, err
 	}
 	id, err := s.Campaigns.ImportVouchers(c.Request.Context(), principal(c).Tenant.ID, in)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
-	c.JSON(http.StatusAccepted, asyncActionRef{AsyncActionID: id})
-	return nil
+	return http.StatusAccepted, asyncActionRef{AsyncActionID: id}, nil
 }
