@@ -33,6 +33,11 @@ const (
 // Lease is how long a worker owns an action between two steps.
 const Lease = 2 * time.Minute
 
+// ErrLeaseLost is a step's error when the action is no longer the worker's: its
+// lease lapsed and another worker claimed it (or it ended). The step's work is
+// rolled back, and the worker leaves the action to its new owner.
+var ErrLeaseLost = errors.New("jobs: the action's lease was lost to another worker")
+
 // Action is one asynchronous action.
 type Action struct {
 	bun.BaseModel `bun:"table:async_actions,alias:aa"`
@@ -168,15 +173,17 @@ func (q *Queue) RunOne(ctx context.Context) (bool, error) {
 			}
 			now := q.now().UTC().Truncate(time.Microsecond)
 			lease := now.Add(Lease)
+			// The lease this worker holds is its token: a worker whose lease
+			// lapsed and was claimed by another changes nothing.
 			res, err := tx.NewUpdate().Model((*Action)(nil)).Set("progress = ?", progress).Set("locked_until = ?", lease).Set("updated_at = ?", now).
-				Where("tenant_id = ? AND id = ? AND status = ?", a.TenantID, a.ID, InProgress).Exec(ctx)
+				Where("tenant_id = ? AND id = ? AND status = ? AND locked_until = ?", a.TenantID, a.ID, InProgress, *a.LockedUntil).Exec(ctx)
 			if err != nil {
 				return err
 			}
 			if n, _ := res.RowsAffected(); n != 1 {
-				return errors.New("the action is no longer in progress")
+				return ErrLeaseLost
 			}
-			a.Progress = progress
+			a.Progress, a.LockedUntil = progress, &lease
 			return nil
 		})
 	}
@@ -184,6 +191,10 @@ func (q *Queue) RunOne(ctx context.Context) (bool, error) {
 	if err != nil {
 		if ctx.Err() != nil {
 			return true, err // shutting down: another run resumes it after the lease
+		}
+		if errors.Is(err, ErrLeaseLost) {
+			q.logger.WarnContext(ctx, "async action taken over by another worker", "tenant_id", a.TenantID, "action", a.ID, "type", a.Type)
+			return true, nil
 		}
 		q.logger.ErrorContext(ctx, "async action failed", "tenant_id", a.TenantID, "action", a.ID, "type", a.Type, "error", err)
 		return true, q.finish(ctx, a, Failed, map[string]any{"error": "the action failed; see the logs of request " + a.ID})
@@ -223,15 +234,22 @@ func (q *Queue) claim(ctx context.Context, types []string) (Action, bool, error)
 	return a, found, nil
 }
 
+// finish records the action's end, if it is still the worker's (see step).
 func (q *Queue) finish(ctx context.Context, a Action, status string, result any) error {
 	b, err := json.Marshal(result)
 	if err != nil {
 		return err
 	}
 	return q.db.InTx(context.WithoutCancel(ctx), a.TenantID, func(ctx context.Context, tx bun.Tx) error {
-		_, err := tx.NewUpdate().Model((*Action)(nil)).Set("status = ?", status).Set("result = ?", json.RawMessage(b)).
+		res, err := tx.NewUpdate().Model((*Action)(nil)).Set("status = ?", status).Set("result = ?", json.RawMessage(b)).
 			Set("locked_until = NULL").Set("updated_at = ?", q.now().UTC().Truncate(time.Microsecond)).
-			Where("tenant_id = ? AND id = ?", a.TenantID, a.ID).Exec(ctx)
-		return err
+			Where("tenant_id = ? AND id = ? AND status = ? AND locked_until = ?", a.TenantID, a.ID, InProgress, *a.LockedUntil).Exec(ctx)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			q.logger.WarnContext(ctx, "async action taken over by another worker before it ended", "tenant_id", a.TenantID, "action", a.ID, "status", status)
+		}
+		return nil
 	})
 }

@@ -97,3 +97,82 @@ func TestActionsResumeAfterACrash(t *testing.T) {
 		}
 	})
 }
+
+// A worker that stalls past its lease loses the action to the worker that
+// claims it next: while the new owner works, the old one's next step changes
+// nothing (ErrLeaseLost), and it records no end over the new owner's.
+func TestStalledWorkerLosesItsAction(t *testing.T) {
+	eachDB(t, func(t *testing.T, d *db.DB, c *dbtest.Clock, a, _ string) {
+		typ := "TEST.STALL-" + ulid.Make().String()
+		type pause struct {
+			at              int64
+			stalled, resume chan struct{}
+		}
+		pauses := map[string]pause{
+			"A": {2, make(chan struct{}), make(chan struct{})},
+			"B": {4, make(chan struct{}), make(chan struct{})},
+		}
+		var stalledErr error
+		handler := func(node string) jobs.Handler {
+			return func(ctx context.Context, act jobs.Action, step jobs.Step) (any, error) {
+				for done := act.Progress; done < 5; done++ {
+					if p := pauses[node]; done == p.at {
+						close(p.stalled)
+						<-p.resume
+					}
+					if err := step(ctx, func(ctx context.Context, tx bun.Tx) (int64, error) { return done + 1, nil }); err != nil {
+						if node == "A" {
+							stalledErr = err
+						}
+						return nil, err
+					}
+				}
+				return map[string]string{"by": node}, nil
+			}
+		}
+		nodes := map[string]*jobs.Queue{}
+		for _, n := range []string{"A", "B"} {
+			nodes[n] = jobs.New(d, c.Now, slog.New(slog.DiscardHandler))
+			nodes[n].Handle(typ, handler(n))
+		}
+		ctx := context.Background()
+		var id string
+		if err := d.InTx(ctx, a, func(ctx context.Context, tx bun.Tx) error {
+			var err error
+			id, err = nodes["A"].Enqueue(ctx, tx, a, typ, map[string]int64{})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		type run struct {
+			worked bool
+			err    error
+		}
+		ran := map[string]chan run{"A": make(chan run, 1), "B": make(chan run, 1)}
+		start := func(n string) {
+			go func() {
+				worked, err := nodes[n].RunOne(ctx)
+				ran[n] <- run{worked, err}
+			}()
+		}
+		start("A")
+		<-pauses["A"].stalled // A has done 2 of 5 and stalls
+		c.Add(jobs.Lease + time.Second)
+		start("B")
+		<-pauses["B"].stalled // B took over and has done 4
+		close(pauses["A"].resume)
+		if r := <-ran["A"]; !r.worked || r.err != nil || !errors.Is(stalledErr, jobs.ErrLeaseLost) {
+			t.Fatalf("node A: %+v, its step: %v; want ErrLeaseLost", r, stalledErr)
+		}
+		close(pauses["B"].resume)
+		if r := <-ran["B"]; !r.worked || r.err != nil {
+			t.Fatalf("node B: %+v", r)
+		}
+		act, err := nodes["A"].Get(ctx, a, id)
+		var result struct{ By string }
+		_ = json.Unmarshal(act.Result, &result)
+		if err != nil || act.Status != jobs.Done || act.Progress != 5 || result.By != "B" {
+			t.Fatalf("the action: %+v (%s), %v; want done by B", act, act.Result, err)
+		}
+	})
+}
