@@ -3,6 +3,7 @@ package campaigns
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -141,12 +142,29 @@ func (s *Service) AddVouchersAsync(ctx context.Context, tenantID, idOrName strin
 }
 
 // runGeneration generates a campaign's codes in committed batches, resuming from
-// the action's progress after a crash.
+// the action's progress after a crash. The generation of a new campaign's codes
+// ends its vouchers_generation_status: DONE, or FAILED when it fails (not when
+// its node stops or another worker takes it over: the action goes on there).
+// Codes added later have their own action's status only.
 func (s *Service) runGeneration(ctx context.Context, a jobs.Action, step jobs.Step) (any, error) {
 	var g generation
 	if err := json.Unmarshal(a.Payload, &g); err != nil {
 		return nil, err
 	}
+	res, err := s.generateAll(ctx, a, g, step)
+	if err != nil && !g.Add && ctx.Err() == nil && !errors.Is(err, jobs.ErrLeaseLost) {
+		if ferr := s.db.InTx(context.WithoutCancel(ctx), a.TenantID, func(ctx context.Context, tx bun.Tx) error {
+			_, err := tx.NewUpdate().Model((*Campaign)(nil)).Set("vouchers_generation_status = ?", GenerationFailed).Set("updated_at = ?", s.clock()).
+				Where("tenant_id = ? AND id = ? AND vouchers_generation_status = ?", a.TenantID, g.CampaignID, GenerationInProgress).Exec(ctx)
+			return err
+		}); ferr != nil {
+			return nil, errors.Join(err, ferr)
+		}
+	}
+	return res, err
+}
+
+func (s *Service) generateAll(ctx context.Context, a jobs.Action, g generation, step jobs.Step) (any, error) {
 	done := a.Progress
 	for done < g.Count {
 		batch := min(g.Count-done, 1000)
@@ -173,9 +191,11 @@ func (s *Service) runGeneration(ctx context.Context, a jobs.Action, step jobs.St
 		done += batch
 	}
 	err := s.db.InTx(ctx, a.TenantID, func(ctx context.Context, tx bun.Tx) error {
-		if _, err := tx.NewUpdate().Model((*Campaign)(nil)).Set("vouchers_generation_status = ?", GenerationDone).Set("updated_at = ?", s.clock()).
-			Where("tenant_id = ? AND id = ?", a.TenantID, g.CampaignID).Exec(ctx); err != nil {
-			return err
+		if !g.Add {
+			if _, err := tx.NewUpdate().Model((*Campaign)(nil)).Set("vouchers_generation_status = ?", GenerationDone).Set("updated_at = ?", s.clock()).
+				Where("tenant_id = ? AND id = ?", a.TenantID, g.CampaignID).Exec(ctx); err != nil {
+				return err
+			}
 		}
 		return s.record(ctx, tx, a.TenantID, "campaign.vouchers_generated", ResourceCampaign, g.CampaignID, map[string]any{"count": g.Count, "async_action_id": a.ID})
 	})
