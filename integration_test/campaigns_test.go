@@ -272,6 +272,10 @@ func TestLargeCodeGenerationIsAsynchronous(t *testing.T) {
 		for _, bad := range []string{"ten", "0", "-3", ""} {
 			s.do(t, "POST", "/v1/campaigns/"+c.ID+"/vouchers?vouchers_count="+bad, tn.bearer(), nil).wantError(t, http.StatusBadRequest, "", "vouchers_count")
 		}
+		// Voucherify's overrides of the voucher template are refused, not
+		// dropped: a code meant for one use must not be added unlimited.
+		s.do(t, "POST", "/v1/campaigns/"+c.ID+"/vouchers", tn.bearer(), map[string]any{"vouchers_count": 2, "redemption": map[string]any{"quantity": 1}}).
+			wantError(t, http.StatusBadRequest, "", "redemption")
 		if n := countRows(t, s, tn.ID, "vouchers"); n != 102501 {
 			t.Fatalf("refused additions wrote: %d vouchers", n)
 		}

@@ -435,6 +435,33 @@ func (s *Server) listVouchers(c *gin.Context) error {
 
 type addVouchersRequest struct {
 	VouchersCount int64 `json:"vouchers_count,omitempty" jsonschema:"description=how many codes to add (also accepted as ?vouchers_count=); default 1"`
+
+	// Voucherify lets this request override the campaign's voucher template
+	// for the codes it adds; Punchcard does not, and refuses these fields
+	// rather than add codes that differ from what the client asked for.
+	Category       json.RawMessage `json:"category,omitempty" jsonschema:"description=not supported: the codes take the campaign's voucher template"`
+	CategoryID     json.RawMessage `json:"category_id,omitempty" jsonschema:"description=not supported"`
+	StartDate      json.RawMessage `json:"start_date,omitempty" jsonschema:"description=not supported"`
+	ExpirationDate json.RawMessage `json:"expiration_date,omitempty" jsonschema:"description=not supported"`
+	Active         json.RawMessage `json:"active,omitempty" jsonschema:"description=not supported"`
+	Redemption     json.RawMessage `json:"redemption,omitempty" jsonschema:"description=not supported"`
+	Metadata       json.RawMessage `json:"metadata,omitempty" jsonschema:"description=not supported"`
+	AdditionalInfo json.RawMessage `json:"additional_info,omitempty" jsonschema:"description=not supported"`
+	CodeConfig     json.RawMessage `json:"code_config,omitempty" jsonschema:"description=not supported"`
+}
+
+// unsupported is the first template override of r, by its JSON name, or "".
+func (r addVouchersRequest) unsupported() string {
+	for _, f := range []struct {
+		name  string
+		value json.RawMessage
+	}{{"category", r.Category}, {"category_id", r.CategoryID}, {"start_date", r.StartDate}, {"expiration_date", r.ExpirationDate},
+		{"active", r.Active}, {"redemption", r.Redemption}, {"metadata", r.Metadata}, {"additional_info", r.AdditionalInfo}, {"code_config", r.CodeConfig}} {
+		if len(f.value) > 0 {
+			return f.name
+		}
+	}
+	return ""
 }
 
 // asyncActionRef is Voucherify's AsyncActions reply.
@@ -449,6 +476,9 @@ func (s *Server) addVouchers(c *gin.Context, _ *idempotency.Ticket) (int, any, e
 	if c.Request.ContentLength != 0 {
 		if err := decodeJSON(c, &req); err != nil {
 			return 0, nil, err
+		}
+		if f := req.unsupported(); f != "" {
+			return 0, nil, problem.Invalidf(f, "%s: Punchcard adds codes as the campaign's voucher template makes them; change the campaign's voucher (or create standalone vouchers) instead", f)
 		}
 	}
 	if v, ok := c.GetQuery("vouchers_count"); ok {
