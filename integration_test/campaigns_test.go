@@ -187,6 +187,7 @@ func TestCampaignBadInputWritesNothing(t *testing.T) {
 				"voucher": map[string]any{"gift": map[string]any{"amount": 1}, "code_config": map[string]any{"pattern": "## ####"}}}},
 			{"slash in the charset", "code_config.charset", 400, map[string]any{"name": "Bad", "campaign_type": "GIFT_VOUCHERS",
 				"voucher": map[string]any{"gift": map[string]any{"amount": 1}, "code_config": map[string]any{"charset": "AB/C"}}}},
+			{"a name like an id", "name", 400, map[string]any{"name": "camp_01KQ6Y2ZC7J3A0R7YV4B6R3E2N", "campaign_type": "GIFT_VOUCHERS", "voucher": map[string]any{"gift": map[string]any{"amount": 1}}}},
 			{"bad happy hour", "validity_hours", 400, map[string]any{"name": "Bad", "campaign_type": "GIFT_VOUCHERS", "voucher": map[string]any{"gift": map[string]any{"amount": 1}},
 				"validity_hours": map[string]any{"daily": []any{map[string]any{"start_time": "5pm", "expiration_time": "19:00", "days_of_week": []int{5}}}}}},
 			{"zero limit", "limits.total_redemptions", 400, map[string]any{"name": "Bad", "campaign_type": "GIFT_VOUCHERS", "voucher": map[string]any{"gift": map[string]any{"amount": 1}},

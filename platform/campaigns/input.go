@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/punchcard-loyalty/punchcard/platform/ids"
 	"github.com/punchcard-loyalty/punchcard/platform/metadata"
 	"github.com/punchcard-loyalty/punchcard/platform/problem"
 )
@@ -58,6 +59,9 @@ func (in CampaignInput) campaign() (Campaign, error) {
 		return c, problem.Invalid("name", "name is required")
 	case utf8.RuneCountInString(c.Name) > MaxName:
 		return c, problem.Invalidf("name", "name must be at most %d characters", MaxName)
+	case ids.HasPrefix(c.Name, idCampaign):
+		// /v1/campaigns/{id or name} would read it as an id, and never find it.
+		return c, problem.Invalid("name", "name must not have the form of a campaign id")
 	case utf8.RuneCountInString(c.Description) > MaxDescription:
 		return c, problem.Invalidf("description", "description must be at most %d characters", MaxDescription)
 	case utf8.RuneCountInString(c.Category) > MaxCategory:
