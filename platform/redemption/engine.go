@@ -200,15 +200,31 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request, tx bun.ID
 		}
 		slices.SortStableFunc(order, func(a, b int) int { return rank(a) - rank(b) })
 	}
-	// Gift cards pay for what the discounts leave, so they come last: a
-	// discount after one would otherwise be cut to what the card left to pay.
-	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(isGift(&res.Outcomes[a]), isGift(&res.Outcomes[b])) })
 	calc := NewCalculation(req.Order, snap.stacking.DiscountCalculationMode, snap.stacking.RedeemablesProductsApplicationMode == "ONCE")
 	stackingDoc, err := policies.NewValue(stackingRulesDoc(snap.stacking))
 	if err != nil {
 		return Result{}, err
 	}
+	// take applies redeemable i to the order, or skips it: in DISCOUNTED mode
+	// when its rules no longer hold on the order the discounts before it leave
+	// (a minimum order amount), or when it has no effect and the rules skip
+	// such redeemables.
+	take := func(i int) {
+		o := &res.Outcomes[i]
+		if discounted := calc.Discounted(); discounted != nil {
+			if d, _ := e.policies.EvaluateDocument(ctx, t.ID, policies.Eligibility, in, map[string]any{"redeemable": docs[i], "order": orderDoc(discounted)}); !d.Allowed() {
+				r := d.Deny[0]
+				o.Status, o.Reason = StatusSkipped, &r
+				return
+			}
+		}
+		o.Applied = e.apply(calc, o)
+		if o.Applied.None() && noEffectSkips(snap.stacking, category(o)) {
+			o.Status, o.Reason = StatusSkipped, &policies.Reason{Code: "no_effect", Message: "the redeemable would not change the order", Rule: "stacking.redeemables_no_effect_rule"}
+		}
+	}
 	applied := []policies.Value{}
+	var gifts []int
 	for _, i := range order {
 		o := &res.Outcomes[i]
 		cat := category(o)
@@ -226,22 +242,20 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request, tx bun.ID
 			o.Status, o.Reason = StatusSkipped, &r
 			continue
 		}
-		// DISCOUNTED: the redeemable's rules are judged again on the order the
-		// discounts before it leave (a minimum order amount it no longer meets).
-		if discounted := calc.Discounted(); discounted != nil {
-			d, _ := e.policies.EvaluateDocument(ctx, t.ID, policies.Eligibility, in, map[string]any{"redeemable": docs[i], "order": orderDoc(discounted)})
-			if !d.Allowed() {
-				r := d.Deny[0]
-				o.Status, o.Reason = StatusInapplicable, &r
-				continue
-			}
-		}
-		o.Applied = e.apply(calc, o)
-		if o.Applied.None() && noEffectSkips(snap.stacking, cat) {
-			o.Status, o.Reason = StatusSkipped, &policies.Reason{Code: "no_effect", Message: "the redeemable would not change the order", Rule: "stacking.redeemables_no_effect_rule"}
+		if isGift(o) {
+			// A gift card takes its place among the stacked redeemables in its
+			// turn, but pays for what the discounts leave: after all of them.
+			gifts = append(gifts, i)
+			applied = append(applied, doc)
 			continue
 		}
-		applied = append(applied, doc)
+		take(i)
+		if o.Status == StatusApplicable {
+			applied = append(applied, doc)
+		}
+	}
+	for _, i := range gifts {
+		take(i)
 	}
 	// Validity, as Voucherify decides it: a redeemable the stacking rules skip
 	// does not spoil the others; one that is inapplicable does, unless the
@@ -322,13 +336,8 @@ func (e *Engine) apply(calc *Calculation, o *Outcome) Applied {
 	return calc.ApplyDiscount(*discount, applicable)
 }
 
-// isGift is 1 for a gift card, 0 for any other redeemable.
-func isGift(o *Outcome) int {
-	if o.Voucher != nil && o.Voucher.Type == campaigns.VoucherGift {
-		return 1
-	}
-	return 0
-}
+// isGift reports whether the redeemable is a gift card.
+func isGift(o *Outcome) bool { return o.Voucher != nil && o.Voucher.Type == campaigns.VoucherGift }
 
 // Discount is what the redeemable takes off, if it is a discount.
 func (o *Outcome) Discount() *campaigns.Discount {

@@ -14,8 +14,9 @@ import (
 
 // In DISCOUNTED mode a redeemable's rules are judged on the order the discounts
 // before it leave, as Voucherify does: 10% off an order of 105.00 leaves 94.50,
-// below the 100.00 a 20% coupon requires. Applied the other way round, both
-// apply; in INITIAL mode both apply either way.
+// below the 100.00 a 20% coupon requires, so the coupon is skipped and the 10%
+// stands. Applied the other way round, both apply; in INITIAL mode both apply
+// either way.
 func TestDiscountedOrderMeetsTheRules(t *testing.T) {
 	eachDB(t, func(t *testing.T, env *guardEnv) {
 		ctx := context.Background()
@@ -25,36 +26,17 @@ func TestDiscountedOrderMeetsTheRules(t *testing.T) {
 		tn := Tenant{ID: env.tenantID, Slug: "t", Currency: "EUR", Timezone: "Europe/Berlin"}
 		validate := func(codes ...string) Result {
 			t.Helper()
-			req := Request{Order: &Order{Amount: 10500}}
-			for _, c := range codes {
-				req.Redeemables = append(req.Redeemables, RedeemableRef{Object: ObjectVoucher, ID: c})
-			}
-			res, err := e.Validate(ctx, tn, req)
+			res, err := e.Validate(ctx, tn, Request{Order: &Order{Amount: 10500}, Redeemables: vouchersOf(codes...)})
 			if err != nil {
 				t.Fatal(err)
 			}
 			return res
 		}
-		statuses := func(res Result) (s []string) {
-			for _, o := range res.Outcomes {
-				st := o.Status
-				if o.Reason != nil {
-					st += " " + o.Reason.Code + " " + o.Reason.Rule
-				}
-				s = append(s, st)
-			}
-			return s
-		}
 
-		// PARTIAL, so that the first coupon still applies alone.
-		rules := DefaultStackingRules()
-		rules.RedeemablesApplicationMode = "PARTIAL"
-		if _, err := e.settings.SetStackingRules(ctx, env.tenantID, rules); err != nil {
-			t.Fatal(err)
-		}
+		// The default stacking rules: DISCOUNTED, ALL.
 		res := validate(ten.Code, twenty.Code)
-		if got := statuses(res); got[0] != StatusApplicable || got[1] != StatusInapplicable+" order_rules_violated rules.min_order_amount" {
-			t.Fatalf("10%% then 20%% over 100.00: %v", got)
+		if got := statuses(res); !res.Valid || got[0] != StatusApplicable || got[1] != StatusSkipped+" order_rules_violated rules.min_order_amount" {
+			t.Fatalf("10%% then 20%% over 100.00: valid %v, %v", res.Valid, got)
 		}
 		if res.Totals.TotalDiscountAmount != 1050 || res.Totals.TotalAmount != 9450 {
 			t.Fatalf("10%% alone: totals %+v", res.Totals)
@@ -64,15 +46,7 @@ func TestDiscountedOrderMeetsTheRules(t *testing.T) {
 			t.Fatalf("20%% then 10%%: %v, totals %+v", got, res.Totals)
 		}
 
-		// ALL (the default): the coupon that no longer applies fails the request.
-		rules.RedeemablesApplicationMode = "ALL"
-		if _, err := e.settings.SetStackingRules(ctx, env.tenantID, rules); err != nil {
-			t.Fatal(err)
-		}
-		if res := validate(ten.Code, twenty.Code); res.Valid || res.Totals.TotalDiscountAmount != 0 {
-			t.Fatalf("ALL: valid %v, %v, totals %+v", res.Valid, statuses(res), res.Totals)
-		}
-
+		rules := DefaultStackingRules()
 		rules.DiscountCalculationMode = CalcInitial
 		if _, err := e.settings.SetStackingRules(ctx, env.tenantID, rules); err != nil {
 			t.Fatal(err)
@@ -81,6 +55,26 @@ func TestDiscountedOrderMeetsTheRules(t *testing.T) {
 			t.Fatalf("INITIAL: valid %v, %v, totals %+v", res.Valid, statuses(res), res.Totals)
 		}
 	})
+}
+
+func vouchersOf(codes ...string) []RedeemableRef {
+	refs := make([]RedeemableRef, len(codes))
+	for i, c := range codes {
+		refs[i] = RedeemableRef{Object: ObjectVoucher, ID: c}
+	}
+	return refs
+}
+
+// statuses are the outcomes of res as "STATUS code rule".
+func statuses(res Result) (s []string) {
+	for _, o := range res.Outcomes {
+		st := o.Status
+		if o.Reason != nil {
+			st += " " + o.Reason.Code + " " + o.Reason.Rule
+		}
+		s = append(s, st)
+	}
+	return s
 }
 
 // A refused redemption is named by the redeemable that does not apply, not by
@@ -115,25 +109,41 @@ func countRedemptions(t *testing.T, env *guardEnv) (n int) {
 }
 
 // Gift cards pay for what the discounts leave: named before a coupon, a card
-// still comes after it, so the coupon's 20% is of the whole order and its
-// minimum is judged on the order, not on what the card left to pay.
+// still pays after it, so the coupon's 20% is of the whole order and its
+// minimum is judged on the order, not on what the card left to pay. The card
+// keeps its turn among the stacked redeemables: with two allowed, the card and
+// the first coupon apply and the second coupon is skipped.
 func TestGiftCardsPayLast(t *testing.T) {
 	eachDB(t, func(t *testing.T, env *guardEnv) {
+		ctx := context.Background()
 		_, gift := env.campaignOf(t, "GIFT_VOUCHERS", `"voucher":{"gift":{"amount":5000}}`)
 		_, coupon := env.coupon(t, `"voucher":{"discount":{"type":"PERCENT","percent_off":20}},"rules":{"min_order_amount":10000}`)
+		_, another := env.coupon(t, `"voucher":{"discount":{"type":"AMOUNT","amount_off":500}}`)
 		e := env.engine(t, time.Now, noop.NewTracerProvider())
 		tn := Tenant{ID: env.tenantID, Slug: "t", Currency: "EUR", Timezone: "Europe/Berlin"}
-		r, err := e.Redeem(context.Background(), tn, Request{Order: &Order{Amount: 10000}, Redeemables: []RedeemableRef{
-			{Object: ObjectVoucher, ID: gift.Code}, {Object: ObjectVoucher, ID: coupon.Code}}}, nil)
+		r, err := e.Redeem(ctx, tn, Request{Order: &Order{Amount: 10000}, Redeemables: vouchersOf(gift.Code, coupon.Code)}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := map[string]Applied{}
-		for _, o := range r.Result.Outcomes {
-			got[o.Ref.ID] = o.Applied
+		got := r.Result.Outcomes
+		if got[1].Applied.OrderDiscount != 2000 || got[0].Applied.GiftCredits != 5000 || r.Result.Totals.TotalAmount != 3000 {
+			t.Fatalf("card %+v, coupon %+v, totals %+v; want 20.00 off, then 50.00 paid by the card", got[0].Applied, got[1].Applied, r.Result.Totals)
 		}
-		if got[coupon.Code].OrderDiscount != 2000 || got[gift.Code].GiftCredits != 5000 || r.Result.Totals.TotalAmount != 3000 {
-			t.Fatalf("coupon %+v, gift card %+v, totals %+v; want 20.00 off, then 50.00 paid by the card", got[coupon.Code], got[gift.Code], r.Result.Totals)
+
+		rules := DefaultStackingRules()
+		rules.ApplicableRedeemablesLimit = 2
+		rules.RedeemablesApplicationMode = "PARTIAL"
+		if _, err := e.settings.SetStackingRules(ctx, env.tenantID, rules); err != nil {
+			t.Fatal(err)
+		}
+		_, fresh := env.campaignOf(t, "GIFT_VOUCHERS", `"voucher":{"gift":{"amount":5000}}`) // the first card is spent
+		res, err := e.Validate(ctx, tn, Request{Order: &Order{Amount: 10000}, Redeemables: vouchersOf(fresh.Code, coupon.Code, another.Code)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := statuses(res); s[0] != StatusApplicable || s[1] != StatusApplicable || !strings.HasPrefix(s[2], StatusSkipped) ||
+			res.Outcomes[0].Applied.GiftCredits != 5000 || res.Outcomes[1].Applied.OrderDiscount != 2000 {
+			t.Fatalf("two allowed of card, coupon, coupon: %v, card %+v, coupon %+v", s, res.Outcomes[0].Applied, res.Outcomes[1].Applied)
 		}
 	})
 }
