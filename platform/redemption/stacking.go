@@ -78,8 +78,17 @@ func (r *StackingRules) check() error {
 			return problem.Invalidf(f.name, "%s must be between %d and %d", f.name, f.min, f.max)
 		}
 	}
-	if r.ApplicableRedeemablesLimit > r.RedeemablesLimit {
-		return problem.Invalid("applicable_redeemables_limit", "applicable_redeemables_limit must not exceed redeemables_limit")
+	for _, c := range []struct {
+		name, of string
+		v, limit int
+	}{
+		{"applicable_redeemables_limit", "redeemables_limit", r.ApplicableRedeemablesLimit, r.RedeemablesLimit},
+		{"applicable_redeemables_per_category_limit", "applicable_redeemables_limit", r.ApplicableRedeemablesPerCategoryLimit, r.ApplicableRedeemablesLimit},
+		{"applicable_exclusive_redeemables_per_category_limit", "applicable_exclusive_redeemables_limit", r.ApplicableExclusiveRedeemablesPerCategoryLimit, r.ApplicableExclusiveRedeemablesLimit},
+	} {
+		if c.v > c.limit {
+			return problem.Invalidf(c.name, "%s must not exceed %s", c.name, c.of)
+		}
 	}
 	enums := []struct {
 		name    string

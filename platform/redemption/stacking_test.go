@@ -44,10 +44,17 @@ func TestStackingRulesRoundTrip(t *testing.T) {
 		for field, mutate := range map[string]func(*StackingRules){
 			"redeemables_limit":            func(r *StackingRules) { r.RedeemablesLimit = 31 },
 			"applicable_redeemables_limit": func(r *StackingRules) { r.ApplicableRedeemablesLimit = 0 },
-			"redeemables_sorting_rule":     func(r *StackingRules) { r.RedeemablesSortingRule = "RANDOM" },
-			"joint_categories":             func(r *StackingRules) { r.JointCategories = []string{"general-15"} },
-			"discount_calculation_mode":    func(r *StackingRules) { r.DiscountCalculationMode = "" },
-			"exclusive_categories":         func(r *StackingRules) { r.ExclusiveCategories = []string{" "} },
+			// No more per category than in all.
+			"applicable_redeemables_per_category_limit": func(r *StackingRules) {
+				r.ApplicableRedeemablesLimit, r.ApplicableRedeemablesPerCategoryLimit = 3, 4
+			},
+			"applicable_exclusive_redeemables_per_category_limit": func(r *StackingRules) {
+				r.ApplicableExclusiveRedeemablesLimit, r.ApplicableExclusiveRedeemablesPerCategoryLimit = 1, 2
+			},
+			"redeemables_sorting_rule":  func(r *StackingRules) { r.RedeemablesSortingRule = "RANDOM" },
+			"joint_categories":          func(r *StackingRules) { r.JointCategories = []string{"general-15"} },
+			"discount_calculation_mode": func(r *StackingRules) { r.DiscountCalculationMode = "" },
+			"exclusive_categories":      func(r *StackingRules) { r.ExclusiveCategories = []string{" "} },
 		} {
 			bad := r
 			mutate(&bad)
