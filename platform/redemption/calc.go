@@ -296,6 +296,9 @@ func (c *Calculation) split(amount int64, items []int, byQuantity bool) []int64 
 func (c *Calculation) freeUnits(d campaigns.Discount) Applied {
 	var a Applied
 	units := *d.UnitOff
+	// The unit is missing when no line has it, whether or not a line that has
+	// it is left out here (ONCE: already discounted).
+	missing := !slices.ContainsFunc(c.order.Items, func(it Item) bool { return it.refersTo(d.UnitType) })
 	if d.Effect == campaigns.EffectAddMissingItems {
 		for _, i := range c.items(func(it Item) bool { return it.refersTo(d.UnitType) }) {
 			if units == 0 {
@@ -307,7 +310,7 @@ func (c *Calculation) freeUnits(d campaigns.Discount) Applied {
 			a.ItemDiscounts = append(a.ItemDiscounts, ItemDiscount{i, unitsValue(it, n)})
 		}
 	}
-	if units > 0 && (d.Effect == campaigns.EffectAddNewItems || len(a.ItemDiscounts) == 0) {
+	if units > 0 && (d.Effect == campaigns.EffectAddNewItems || missing) {
 		a.AddedItems = append(a.AddedItems, Item{ProductID: d.UnitType, Quantity: units})
 	}
 	return a

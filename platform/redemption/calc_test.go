@@ -153,6 +153,14 @@ func TestFreeUnitsAndGiftCredits(t *testing.T) {
 		t.Fatalf("missing hat added: %+v", a)
 	}
 
+	// ONCE: a hat line already discounted takes no free hat, and the hat is
+	// not missing either: nothing is added.
+	calc = NewCalculation(order(t, 0, Item{SKUID: "hat-red", Price: 2000}), CalcDiscounted, true)
+	calc.ApplyDiscount(percent(10_00, campaigns.EffectApplyToItems), nil)
+	if a := calc.ApplyDiscount(unit, nil); !a.None() {
+		t.Fatalf("a free hat for an order whose hat line is discounted already: %+v", a)
+	}
+
 	calc = NewCalculation(order(t, 10000), CalcDiscounted, false)
 	calc.ApplyDiscount(percent(15_00, campaigns.EffectApplyToOrder), nil)
 	if a := calc.ApplyGift(5000, 2000); a.GiftCredits != 2000 {
