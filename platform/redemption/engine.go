@@ -200,6 +200,7 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request, tx bun.ID
 		}
 		slices.SortStableFunc(order, func(a, b int) int { return rank(a) - rank(b) })
 	}
+	byHierarchy(order, res.Outcomes)
 	calc := NewCalculation(req.Order, snap.stacking.DiscountCalculationMode, snap.stacking.RedeemablesProductsApplicationMode == "ONCE")
 	stackingDoc, err := policies.NewValue(stackingRulesDoc(snap.stacking))
 	if err != nil {
@@ -334,6 +335,31 @@ func (e *Engine) apply(calc *Calculation, o *Outcome) Applied {
 		}
 	}
 	return calc.ApplyDiscount(*discount, applicable)
+}
+
+// byHierarchy puts the promotion tiers of each campaign in order, in the places
+// its tiers hold, by their hierarchy: Voucherify applies several tiers of one
+// promotion in its hierarchy's order, whatever their order in the request.
+func byHierarchy(order []int, outcomes []Outcome) {
+	places := map[string][]int{} // campaign → places in order of its tiers
+	for p, i := range order {
+		if t := outcomes[i].Tier; t != nil {
+			places[t.CampaignID] = append(places[t.CampaignID], p)
+		}
+	}
+	for _, ps := range places {
+		if len(ps) < 2 {
+			continue
+		}
+		tiers := make([]int, len(ps))
+		for k, p := range ps {
+			tiers[k] = order[p]
+		}
+		slices.SortStableFunc(tiers, func(a, b int) int { return cmp.Compare(outcomes[a].Tier.Hierarchy, outcomes[b].Tier.Hierarchy) })
+		for k, p := range ps {
+			order[p] = tiers[k]
+		}
+	}
 }
 
 // isGift reports whether the redeemable is a gift card.

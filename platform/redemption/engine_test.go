@@ -2,6 +2,7 @@ package redemption
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/uptrace/bun"
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/punchcard-loyalty/punchcard/platform/campaigns"
 	"github.com/punchcard-loyalty/punchcard/platform/problem"
 )
 
@@ -146,4 +148,18 @@ func TestGiftCardsPayLast(t *testing.T) {
 			t.Fatalf("two allowed of card, coupon, coupon: %v, card %+v, coupon %+v", s, res.Outcomes[0].Applied, res.Outcomes[1].Applied)
 		}
 	})
+}
+
+// Tiers of one promotion apply in its hierarchy's order, in the places the
+// request gives its tiers; other redeemables keep theirs.
+func TestTiersApplyInHierarchyOrder(t *testing.T) {
+	tier := func(campaign string, hierarchy int) Outcome {
+		return Outcome{Tier: &campaigns.Tier{CampaignID: campaign, Hierarchy: hierarchy}}
+	}
+	outcomes := []Outcome{tier("a", 3), {}, tier("b", 2), tier("a", 1), tier("b", 1), tier("a", 2)}
+	order := []int{0, 1, 2, 3, 4, 5}
+	byHierarchy(order, outcomes)
+	if want := []int{3, 1, 4, 5, 2, 0}; !slices.Equal(order, want) {
+		t.Fatalf("order %v, want %v", order, want)
+	}
 }
