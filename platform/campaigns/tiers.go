@@ -27,8 +27,10 @@ const MaxTiers = 100
 const idTier = "promo"
 
 // Tier is one level of a PROMOTION campaign: a discount that applies without a
-// code when its campaign's and its own rules hold. Hierarchy orders the tiers of a
-// campaign (1 first).
+// code when its rules hold: its campaign's, each overridden by the tier's own
+// where the tier sets it (rules field by field, dates, days and hours), and its
+// campaign's limits. Hierarchy orders the tiers of a campaign (1 first): the
+// order in which several of them apply.
 type Tier struct {
 	bun.BaseModel `bun:"table:promotion_tiers,alias:pt"`
 
