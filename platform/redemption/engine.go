@@ -200,6 +200,22 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request, tx bun.ID
 		}
 		slices.SortStableFunc(order, func(a, b int) int { return rank(a) - rank(b) })
 	}
+	// An exclusive redeemable is "the only redeemable to be redeemed" with others
+	// that are neither exclusive nor joint (Voucherify): it goes first, and the
+	// stacking policy then skips those others, wherever the request put it.
+	exclusive := func(i int) bool {
+		cat := category(&res.Outcomes[i])
+		return slices.Contains(snap.stacking.ExclusiveCategories, cat) && !slices.Contains(snap.stacking.JointCategories, cat)
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		switch ea, eb := exclusive(a), exclusive(b); {
+		case ea && !eb:
+			return -1
+		case eb && !ea:
+			return 1
+		}
+		return 0
+	})
 	byHierarchy(order, res.Outcomes)
 	calc := NewCalculation(req.Order, snap.stacking.DiscountCalculationMode, snap.stacking.RedeemablesProductsApplicationMode == "ONCE")
 	stackingDoc, err := policies.NewValue(stackingRulesDoc(snap.stacking))

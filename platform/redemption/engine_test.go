@@ -163,3 +163,31 @@ func TestTiersApplyInHierarchyOrder(t *testing.T) {
 		t.Fatalf("order %v, want %v", order, want)
 	}
 }
+
+// An exclusive redeemable is the only one redeemed with others that are neither
+// exclusive nor joint, wherever the request puts it (Voucherify's
+// exclusive_categories); a joint one still joins it.
+func TestExclusiveRedeemableGoesFirst(t *testing.T) {
+	eachDB(t, func(t *testing.T, env *guardEnv) {
+		ctx := context.Background()
+		_, general := env.coupon(t, `"category":"general","voucher":{"discount":{"type":"AMOUNT","amount_off":100}}`)
+		_, flash := env.coupon(t, `"category":"flash","voucher":{"discount":{"type":"AMOUNT","amount_off":500}}`)
+		_, member := env.coupon(t, `"category":"member","voucher":{"discount":{"type":"AMOUNT","amount_off":200}}`)
+		e := env.engine(t, time.Now, noop.NewTracerProvider())
+		tn := Tenant{ID: env.tenantID, Slug: "t", Currency: "EUR", Timezone: "Europe/Berlin"}
+		rules := DefaultStackingRules()
+		rules.ExclusiveCategories, rules.JointCategories = []string{"flash"}, []string{"member"}
+		if _, err := e.settings.SetStackingRules(ctx, env.tenantID, rules); err != nil {
+			t.Fatal(err)
+		}
+		res, err := e.Validate(ctx, tn, Request{Order: &Order{Amount: 10000}, Redeemables: vouchersOf(general.Code, member.Code, flash.Code)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := statuses(res)
+		if s[0] != StatusSkipped+" exclusion_rules_not_met stacking.exclusive_categories" || s[1] != StatusApplicable || s[2] != StatusApplicable ||
+			!res.Valid || res.Totals.TotalDiscountAmount != 700 {
+			t.Fatalf("general, member (joint), flash (exclusive): valid %v, %v, totals %+v", res.Valid, s, res.Totals)
+		}
+	})
+}
