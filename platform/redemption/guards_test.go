@@ -40,10 +40,12 @@ func newGuardEnv(t testing.TB, d *db.DB, now func() time.Time) *guardEnv {
 	return &guardEnv{db: d, tenantID: dbtest.Tenants(t, d, now, 1)[0], audit: a, camps: campaigns.NewService(d, a, now)}
 }
 
-// engine is a redemption engine on e's database with the base policies.
+// engine is a redemption engine on e's database with the base policies, whose
+// decisions may take as long as a loaded test machine needs (the production
+// deadline would deny some under -race).
 func (e *guardEnv) engine(tb testing.TB, now func() time.Time, tp trace.TracerProvider) *Engine {
 	tb.Helper()
-	pe, err := policies.New(policies.Options{TracerProvider: tp})
+	pe, err := policies.New(policies.Options{TracerProvider: tp, Timeout: 5 * time.Second})
 	if err != nil {
 		tb.Fatal(err)
 	}
