@@ -1105,10 +1105,17 @@ func TestQualifications(t *testing.T) {
 		if len(wallet.Redeemables.Data) != 1 || wallet.Redeemables.Data[0].ID != codes[1] {
 			t.Fatalf("bob's wallet: %+v", wallet)
 		}
+		// AUDIENCE_ONLY judges the customer alone: on 50.00 the 100.00 tier
+		// qualifies too, and so does the wallet's voucher.
 		var audience found
-		s.do(t, "POST", "/v1/qualifications", tn.bearer(), map[string]any{"order": map[string]any{"amount": 5000}, "scenario": "AUDIENCE_ONLY"}).decode(t, &audience)
-		if len(audience.Redeemables.Data) != 1 || audience.Redeemables.Data[0].Name != "Five" {
-			t.Fatalf("audience only: %+v", audience)
+		s.do(t, "POST", "/v1/qualifications", tn.bearer(), map[string]any{"customer": map[string]any{"id": ada.ID}, "order": map[string]any{"amount": 5000},
+			"scenario": "AUDIENCE_ONLY"}).decode(t, &audience)
+		got = nil
+		for _, d := range audience.Redeemables.Data {
+			got = append(got, d.Object+":"+d.Name)
+		}
+		if fmt.Sprint(got) != "[voucher: promotion_tier:Ten over 100 promotion_tier:Five]" || audience.Redeemables.Data[0].ID != codes[0] {
+			t.Fatalf("audience only for ada on 50.00: %v", got)
 		}
 		s.do(t, "POST", "/v1/qualifications", tn.bearer(), map[string]any{"scenario": "EVERYTHING"}).wantError(t, http.StatusBadRequest, "", "scenario")
 	})

@@ -21,7 +21,7 @@ import (
 const (
 	ScenarioAll            = "ALL"             // the customer's vouchers and every live promotion tier
 	ScenarioCustomerWallet = "CUSTOMER_WALLET" // the customer's vouchers only
-	ScenarioAudienceOnly   = "AUDIENCE_ONLY"   // promotion tiers only
+	ScenarioAudienceOnly   = "AUDIENCE_ONLY"   // as ALL, judged on the customer alone: order rules are not (input.scenario)
 )
 
 // Qualification sorting rules, Voucherify's options.sorting_rule.
@@ -107,7 +107,7 @@ func (e *Engine) Qualify(ctx context.Context, t Tenant, q QualifyRequest) (Resul
 		return Result{}, QualifyPage{}, err
 	}
 	holderID := ""
-	if q.Scenario != ScenarioAudienceOnly && base.customer != nil {
+	if base.customer != nil {
 		holderID = base.customer.ID // "" for a customer the tenant does not know yet
 	}
 	res := Result{Stacking: base.stacking, Customer: base.customer, Channel: channelOf(q.Metadata), Local: local, Order: *q.Order,
@@ -133,7 +133,7 @@ func (e *Engine) Qualify(ctx context.Context, t Tenant, q QualifyRequest) (Resul
 			if !found {
 				continue
 			}
-			own := map[string]any{"redeemable": redeemableDoc(&o, snap, res.Customer, local)}
+			own := map[string]any{"redeemable": redeemableDoc(&o, snap, res.Customer, local), "scenario": q.Scenario}
 			if d, _ := e.policies.EvaluateDocument(ctx, t.ID, policies.Eligibility, in, own); !d.Allowed() {
 				continue
 			}
@@ -332,9 +332,9 @@ type candidate struct {
 }
 
 // candidates reads the next batch, newest first, of the redeemables a
-// qualification judges: the wallet's active vouchers (holderID's, unless the
-// scenario is AUDIENCE_ONLY) and the active tiers of active promotions (unless it
-// is CUSTOMER_WALLET), created before from. exhausted says there is none after
+// qualification judges: the wallet's active vouchers (holderID's) and the active
+// tiers of active promotions (unless the scenario is CUSTOMER_WALLET), created
+// before from. exhausted says there is none after
 // the batch; otherwise next is where the next batch starts (see nextBatch).
 func (e *Engine) candidates(ctx context.Context, t Tenant, scenario, holderID string, from cursor) (refs []RedeemableRef, next cursor, exhausted bool, err error) {
 	readLists := func(from cursor, moment *time.Time, n int) ([][]candidate, error) {
@@ -348,7 +348,7 @@ func (e *Engine) candidates(ctx context.Context, t Tenant, scenario, holderID st
 		}
 		// The two lists need no one snapshot: each is judged complete on its own.
 		err := e.db.ReadEach(ctx, t.ID, func(ctx context.Context, q bun.IDB) error {
-			if scenario != ScenarioAudienceOnly && holderID != "" {
+			if holderID != "" {
 				var vs []campaigns.Voucher
 				if err := candidateReads[candidateRead{ObjectVoucher, op}].Scan(ctx, q, &vs, 0, args(t.ID, holderID)...); err != nil {
 					return fmt.Errorf("load the customer's vouchers: %w", err)

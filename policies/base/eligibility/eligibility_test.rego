@@ -213,6 +213,17 @@ test_min_order_amount_without_order if {
 	denies(json.remove(with_rules({"min_order_amount": 100}), ["order"])) == {"order_rules_violated rules.min_order_amount"}
 }
 
+test_audience_only_ignores_the_order if {
+	audience := {"scenario": "AUDIENCE_ONLY"}
+	denies(object.union(with_rules({"min_order_amount": 5001}), audience)) == set()
+	denies(object.union(with_rules({"products": {"included": ["prod_croissant"]}}), audience)) == set()
+	denies(object.union(with_rules({"products": {"excluded": ["prod_latte"]}}), audience)) == set()
+	denies(object.union(with_rules({"min_order_amount": 5001}), {"scenario": "ALL"})) == {"order_rules_violated rules.min_order_amount"}
+
+	# The customer is still judged.
+	denies(object.union(with_rules({"countries": ["FR"]}), audience)) == {"customer_rules_violated rules.countries"}
+}
+
 test_included_products if {
 	denies(with_rules({"products": {"included": ["prod_latte", "prod_cappuccino"]}})) == set()
 	denies(with_rules({"products": {"included": ["sku_latte_large"]}})) == set()
