@@ -33,7 +33,10 @@ type StackingRules struct {
 	RedeemablesNoEffectRule                        string   `json:"redeemables_no_effect_rule" jsonschema:"enum=REDEEM_ANYWAY,enum=SKIP"`
 	NoEffectSkipCategories                         []string `json:"no_effect_skip_categories"`
 	NoEffectRedeemAnywayCategories                 []string `json:"no_effect_redeem_anyway_categories"`
-	RedeemablesRollbackOrderMode                   string   `json:"redeemables_rollback_order_mode" jsonschema:"enum=WITH_ORDER,enum=WITHOUT_ORDER"`
+	// RedeemablesRollbackOrderMode is kept for the orders of loyalty programs:
+	// Punchcard keeps no order object yet, so a rollback in either mode reverts
+	// the discounts, and customer stats leave the rolled back order out.
+	RedeemablesRollbackOrderMode string `json:"redeemables_rollback_order_mode" jsonschema:"enum=WITH_ORDER,enum=WITHOUT_ORDER,description=stored; Punchcard keeps no order objects yet: a rollback in either mode reverts the discounts and customer stats leave its order out"`
 	// DiscountCalculationMode (Punchcard): percentages of the INITIAL order or of
 	// the amount left after the discounts applied before (DISCOUNTED); in
 	// DISCOUNTED mode a redeemable's order rules (min_order_amount) are also
