@@ -203,19 +203,21 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request, tx bun.ID
 	// An exclusive redeemable is "the only redeemable to be redeemed" with others
 	// that are neither exclusive nor joint (Voucherify): it goes first, and the
 	// stacking policy then skips those others, wherever the request put it.
-	exclusive := func(i int) bool {
-		cat := category(&res.Outcomes[i])
-		return slices.Contains(snap.stacking.ExclusiveCategories, cat) && !slices.Contains(snap.stacking.JointCategories, cat)
-	}
-	slices.SortStableFunc(order, func(a, b int) int {
-		switch ea, eb := exclusive(a), exclusive(b); {
-		case ea && !eb:
-			return -1
-		case eb && !ea:
-			return 1
+	if len(snap.stacking.ExclusiveCategories) > 0 && len(order) > 1 {
+		exclusive := func(i int) bool {
+			cat := category(&res.Outcomes[i])
+			return slices.Contains(snap.stacking.ExclusiveCategories, cat) && !slices.Contains(snap.stacking.JointCategories, cat)
 		}
-		return 0
-	})
+		slices.SortStableFunc(order, func(a, b int) int {
+			switch ea, eb := exclusive(a), exclusive(b); {
+			case ea && !eb:
+				return -1
+			case eb && !ea:
+				return 1
+			}
+			return 0
+		})
+	}
 	byHierarchy(order, res.Outcomes)
 	calc := NewCalculation(req.Order, snap.stacking.DiscountCalculationMode, snap.stacking.RedeemablesProductsApplicationMode == "ONCE")
 	stackingDoc, err := policies.NewValue(stackingRulesDoc(snap.stacking))
@@ -357,9 +359,15 @@ func (e *Engine) apply(calc *Calculation, o *Outcome) Applied {
 // its tiers hold, by their hierarchy: Voucherify applies several tiers of one
 // promotion in its hierarchy's order, whatever their order in the request.
 func byHierarchy(order []int, outcomes []Outcome) {
-	places := map[string][]int{} // campaign → places in order of its tiers
+	if len(order) < 2 {
+		return
+	}
+	var places map[string][]int // campaign → places in order of its tiers
 	for p, i := range order {
 		if t := outcomes[i].Tier; t != nil {
+			if places == nil {
+				places = map[string][]int{}
+			}
 			places[t.CampaignID] = append(places[t.CampaignID], p)
 		}
 	}

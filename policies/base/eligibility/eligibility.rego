@@ -68,27 +68,27 @@ deny contains reason("customer_mismatch", "The voucher is assigned to another cu
 }
 
 # Order rules: not judged in a qualification of scenario AUDIENCE_ONLY, which
-# asks what the customer's profile makes available, whatever the order.
+# asks what the customer's profile makes available, whatever the order. (Last in
+# each body, so that a campaign without the rule never evaluates it.)
 
 judges_order if not input.scenario == "AUDIENCE_ONLY"
 
 deny contains reason("order_rules_violated", sprintf("The order amount is below the minimum of %v.", [minimum]), "rules.min_order_amount") if {
-	judges_order
 	minimum := campaign_rules.min_order_amount
 	is_number(minimum)
 	order_amount < minimum
+	judges_order
 }
 
 deny contains reason("order_rules_violated", "The order contains none of the products the campaign applies to.", "rules.products.included") if {
-	judges_order
 	included := campaign_rules.products.included
 	is_array(included)
 	count(included) > 0
 	not some_item_listed(included)
+	judges_order
 }
 
 deny contains reason("order_rules_violated", "Every product in the order is excluded from the campaign.", "rules.products.excluded") if {
-	judges_order
 	excluded := campaign_rules.products.excluded
 	is_array(excluded)
 	count(excluded) > 0
@@ -96,6 +96,7 @@ deny contains reason("order_rules_violated", "Every product in the order is excl
 	every item in order_items {
 		item_listed(item, excluded)
 	}
+	judges_order
 }
 
 # Customer rules.
