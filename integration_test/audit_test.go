@@ -393,6 +393,27 @@ func TestErasureKeepsTheChainVerifiable(t *testing.T) {
 			"address": map[string]any{"city": "Berlin", "country": "DE"}, "metadata": map[string]any{"note": canary}}).decode(t, &c)
 		s.do(t, "PUT", "/v1/customers/"+c.ID+"/consents", tn.bearer(), map[string]any{"newsletter": true}).wantStatus(t, http.StatusOK)
 		s.do(t, "PUT", "/v1/customers/"+c.ID, tn.bearer(), map[string]any{"name": "Erin E."}).wantStatus(t, http.StatusOK)
+		// Redemptions keep what their requests said: request, order and item
+		// metadata, a rollback's reason. Erasure scrubs it, amounts stay.
+		_, codes := campaignCodes(t, s, tn, discountCampaign("Erase", 2, map[string]any{"type": "AMOUNT", "amount_off": 100}, nil))
+		var parents []string
+		for i, code := range codes {
+			var red struct {
+				Parent struct{ ID string } `json:"parent_redemption"`
+			}
+			s.do(t, "POST", "/v1/redemptions", tn.bearer(), map[string]any{"redeemables": vouchers(code), "customer": map[string]any{"id": c.ID},
+				"order": map[string]any{"amount": 1000, "metadata": map[string]any{"contact": canary},
+					"items": []any{map[string]any{"product_id": "p", "quantity": 1, "price": 1000, "metadata": map[string]any{"engraving": canary}}}},
+				"metadata": map[string]any{"contact": canary}}).decode(t, &red)
+			parents = append(parents, red.Parent.ID)
+			if i == 0 {
+				s.do(t, "POST", "/v1/redemptions/"+red.Parent.ID+"/rollbacks", tn.bearer(), map[string]any{"reason": "returned by " + canary,
+					"metadata": map[string]any{"contact": canary}}).wantStatus(t, http.StatusOK)
+			}
+		}
+		if l := s.do(t, "GET", "/v1/redemptions?limit=100", tn.bearer(), nil); !strings.Contains(string(l.body), canary) {
+			t.Fatalf("the redemptions do not hold the canary before erasure: %s", l.body)
+		}
 		r := s.do(t, "POST", "/v1/customers/"+c.ID+"/permanent-deletion", tn.bearer(), nil)
 		r.wantStatus(t, http.StatusOK)
 		var del map[string]any
@@ -406,7 +427,7 @@ func TestErasureKeepsTheChainVerifiable(t *testing.T) {
 		d := ownerDB(t, s)
 		ph := func(q string) string {
 			if s.backend.url == "" {
-				return strings.NewReplacer("$1", "?", "$2", "?", "$3", "?").Replace(q)
+				return strings.NewReplacer("$1", "?", "$2", "?", "$3", "?", "$4", "?").Replace(q)
 			}
 			return q
 		}
@@ -422,6 +443,21 @@ func TestErasureKeepsTheChainVerifiable(t *testing.T) {
 			if err := d.QueryRow(ph(c.q), c.args...).Scan(&n); err != nil || n != 0 {
 				t.Fatalf("%s: %d rows (%v) after erasure", c.q, n, err)
 			}
+		}
+		l := s.do(t, "GET", "/v1/redemptions?limit=100", tn.bearer(), nil)
+		l.wantStatus(t, http.StatusOK)
+		if strings.Contains(string(l.body), canary) || strings.Count(string(l.body), `"amount":1000`) < 3 {
+			t.Fatalf("redemptions after erasure: %s", l.body)
+		}
+		for _, p := range parents {
+			if g := s.do(t, "GET", "/v1/redemptions/"+p, tn.bearer(), nil); g.status != http.StatusOK || strings.Contains(string(g.body), canary) {
+				t.Fatalf("redemption %s after erasure: %d %s", p, g.status, g.body)
+			}
+		}
+		var raw int
+		if err := d.QueryRow(ph("SELECT count(*) FROM redemptions WHERE tenant_id = $1 AND (CAST(order_data AS TEXT) LIKE $2 OR CAST(metadata AS TEXT) LIKE $3 OR reason LIKE $4)"),
+			tn.ID, "%"+canary+"%", "%"+canary+"%", "%"+canary+"%").Scan(&raw); err != nil || raw != 0 {
+			t.Fatalf("%d redemption rows (%v) hold the canary after erasure", raw, err)
 		}
 		ex := s.do(t, "GET", "/v1/audit-events/export", tn.bearer(), nil)
 		if strings.Contains(string(ex.body), canary) || strings.Contains(string(ex.body), "Erin") {

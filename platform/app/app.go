@@ -129,6 +129,7 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 	a.Settings = redemption.NewSettings(d, a.Audit, opts.Now)
 	a.Idempotency = idempotency.New(d, opts.Now)
 	a.Redemptions = redemption.NewEngine(d, a.Settings, a.Policies, a.Audit, opts.Now, tel.TracerProvider())
+	a.Customers.ErasesWith("redemptions", redemption.EraseCustomerData)
 	a.Redemptions.UseTenantPolicies(a.PolicyStore)
 	return a, nil
 }

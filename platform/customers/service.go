@@ -29,10 +29,25 @@ const unsubscribed = "unsubscribed"
 
 // Service manages customers.
 type Service struct {
-	db    *db.DB
-	audit *audit.Log
-	now   func() time.Time
+	db      *db.DB
+	audit   *audit.Log
+	now     func() time.Time
+	erasers []eraser
 }
+
+// Eraser removes a customer's personal data that another package keeps (the
+// request metadata of their redemptions, say) in the erasure's transaction, and
+// says how many rows it changed.
+type Eraser func(ctx context.Context, tx bun.Tx, tenantID, customerID string) (int64, error)
+
+type eraser struct {
+	name string
+	fn   Eraser
+}
+
+// ErasesWith makes Erase run fn too, reporting its count under name in the
+// audit event. Packages that keep personal data about customers register one.
+func (s *Service) ErasesWith(name string, fn Eraser) { s.erasers = append(s.erasers, eraser{name, fn}) }
 
 // NewService returns the customer service. now is the clock.
 func NewService(d *db.DB, a *audit.Log, now func() time.Time) *Service {
@@ -206,7 +221,8 @@ func (s *Service) Delete(ctx context.Context, tenantID, idOrSourceID string) err
 
 // Erase permanently deletes the customer's personal data (GDPR's right to
 // erasure): every row that holds it is deleted in one transaction, while ledgers,
-// redemptions and the audit log keep only the opaque customer id. Every table that
+// redemptions and the audit log keep only the opaque customer id (the erasers
+// registered with ErasesWith scrub what other packages keep). Every table that
 // gains personal data about customers must be erased here.
 func (s *Service) Erase(ctx context.Context, tenantID, idOrSourceID string) (Deletion, error) {
 	now := s.clock()
@@ -220,12 +236,20 @@ func (s *Service) Erase(ctx context.Context, tenantID, idOrSourceID string) (Del
 		if err != nil {
 			return err
 		}
+		scrubbed := map[string]int64{}
+		for _, e := range s.erasers {
+			n, err := e.fn(ctx, tx, tenantID, c.ID)
+			if err != nil {
+				return fmt.Errorf("erase %s: %w", e.name, err)
+			}
+			scrubbed[e.name] = n
+		}
 		d = Deletion{
 			ID: ids.New(ids.Deletion), CreatedAt: now, CustomerID: c.ID, Status: DeletionDone,
 			Counts: DeletionCounts{Customer: 1, Consents: consents},
 		}
 		return s.record(ctx, tx, tenantID, "customer.erased", c.ID, map[string]any{
-			"deletion_id": d.ID, "deleted": map[string]int64{"customer": 1, "consents": consents},
+			"deletion_id": d.ID, "deleted": map[string]int64{"customer": 1, "consents": consents}, "scrubbed": scrubbed,
 		})
 	})
 	return d, err

@@ -563,3 +563,34 @@ func voucherIDs(rs []Record) []string {
 	}
 	return out
 }
+
+// EraseCustomerData scrubs the personal data a customer's redemptions and
+// rollbacks keep (a customers.Eraser, run by a GDPR erasure): the request's
+// metadata, a rollback's reason, and the metadata of the stored order and its
+// items. Amounts, ids and the opaque customer id stay, for the counters, the
+// reports and the audit trail.
+func EraseCustomerData(ctx context.Context, tx bun.Tx, tenantID, customerID string) (int64, error) {
+	var rows []Record
+	if err := tx.NewSelect().Model(&rows).Column("id", "order_data").
+		Where("rd.tenant_id = ? AND rd.customer_id = ?", tenantID, customerID).Scan(ctx); err != nil {
+		return 0, fmt.Errorf("read the customer's redemptions: %w", err)
+	}
+	for _, r := range rows {
+		q := tx.NewUpdate().Model((*Record)(nil)).Set("metadata = NULL").Set("reason = NULL")
+		if o, ok := r.Order(); ok {
+			o.Order.Metadata = nil
+			for i := range o.Order.Items {
+				o.Order.Items[i].Metadata = nil
+			}
+			b, err := json.Marshal(o)
+			if err != nil {
+				return 0, err
+			}
+			q = q.Set("order_data = ?", string(b))
+		}
+		if _, err := q.Where("tenant_id = ? AND id = ?", tenantID, r.ID).Exec(ctx); err != nil {
+			return 0, fmt.Errorf("scrub redemption %s: %w", r.ID, err)
+		}
+	}
+	return int64(len(rows)), nil
+}
