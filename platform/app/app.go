@@ -214,6 +214,7 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	wg.Go(func() { a.Audit.RunSealer(workers, a.cfg.AuditSealInterval) })
 	wg.Go(func() { a.Jobs.Run(workers, time.Second) })
 	wg.Go(func() { a.PolicyStore.Run(workers, policystore.PollInterval) })
+	wg.Go(func() { a.Idempotency.RunPurger(workers, time.Hour, a.Logger) })
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

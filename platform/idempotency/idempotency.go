@@ -3,7 +3,7 @@
 // change it made; a repeat with the same body gets the stored reply; a repeat with
 // another body is refused (422 idempotency_key_reused); a repeat while the first is
 // still running is refused (409 idempotency_key_in_use). Keys are per tenant and
-// kept for Retention.
+// kept for Retention, then purged (RunPurger).
 package idempotency
 
 import (
@@ -11,6 +11,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -204,4 +205,49 @@ func (s *Store) Purge(ctx context.Context, tenantID string) (int64, error) {
 		return err
 	})
 	return n, err
+}
+
+// PurgeAll purges every tenant's replies older than Retention (Purge), tenant
+// by tenant, and returns how many it deleted. Stored replies hold what requests
+// said about customers; they are kept no longer than the contract needs.
+func (s *Store) PurgeAll(ctx context.Context) (int64, error) {
+	var total int64
+	after := ""
+	for {
+		var tenants []string
+		if err := s.db.InInstanceTx(ctx, "", func(ctx context.Context, tx bun.Tx) error {
+			return tx.NewSelect().Table("tenants").Column("id").Where("id > ?", after).OrderExpr("id").Limit(500).Scan(ctx, &tenants)
+		}); err != nil {
+			return total, fmt.Errorf("list tenants: %w", err)
+		}
+		for _, t := range tenants {
+			n, err := s.Purge(ctx, t)
+			if err != nil {
+				return total, fmt.Errorf("purge idempotency keys of %s: %w", t, err)
+			}
+			total += n
+		}
+		if len(tenants) < 500 {
+			return total, nil
+		}
+		after = tenants[len(tenants)-1]
+	}
+}
+
+// RunPurger runs PurgeAll every interval until ctx ends, logging failures.
+func (s *Store) RunPurger(ctx context.Context, interval time.Duration, logger *slog.Logger) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := s.PurgeAll(ctx); err != nil && ctx.Err() == nil {
+				logger.ErrorContext(ctx, "purge idempotency keys", "error", err)
+			} else if n > 0 {
+				logger.InfoContext(ctx, "purged idempotency keys", "deleted", n)
+			}
+		}
+	}
 }

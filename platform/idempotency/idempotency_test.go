@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/uptrace/bun"
+
 	"github.com/punchcard-loyalty/punchcard/platform/db"
 	"github.com/punchcard-loyalty/punchcard/platform/dbtest"
 	"github.com/punchcard-loyalty/punchcard/platform/idempotency"
@@ -123,6 +125,50 @@ func TestAbandonedAndReleasedKeys(t *testing.T) {
 			if _, _, err := s.Begin(ctx, a, bad, h); key(t, err) != "invalid_payload" {
 				t.Fatalf("key %q: %v", bad, err)
 			}
+		}
+	})
+}
+
+// Replies past Retention are purged, every tenant's; newer ones stay.
+func TestRepliesArePurged(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		ctx := context.Background()
+		c := &dbtest.Clock{}
+		tenants := dbtest.Tenants(t, d, c.Now, 2)
+		s := idempotency.New(d, c.Now)
+		h := idempotency.Hash("POST", "/v1/redemptions", []byte(`{}`))
+		finish := func(tenantID, key string) {
+			t.Helper()
+			ticket, _, err := s.Begin(ctx, tenantID, key, h)
+			if err != nil || ticket == nil {
+				t.Fatalf("begin %s: %v", key, err)
+			}
+			if err := ticket.FinishAlone(ctx, 200, []byte(`{"customer":"someone@example.com"}`)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, tn := range tenants {
+			finish(tn, "old")
+		}
+		c.Add(idempotency.Retention + time.Minute)
+		finish(tenants[0], "new")
+		if _, err := s.PurgeAll(ctx); err != nil {
+			t.Fatal(err)
+		}
+		count := func(tenantID, key string) (n int) {
+			t.Helper()
+			if err := d.Read(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
+				return tx.QueryRowContext(ctx, "SELECT count(*) FROM idempotency_keys WHERE tenant_id = ? AND key = ?", tenantID, key).Scan(&n)
+			}); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		if count(tenants[0], "old") != 0 || count(tenants[1], "old") != 0 || count(tenants[0], "new") != 1 {
+			t.Fatalf("after purging: old %d and %d, new %d; want 0, 0, 1", count(tenants[0], "old"), count(tenants[1], "old"), count(tenants[0], "new"))
+		}
+		if _, reply, err := s.Begin(ctx, tenants[0], "new", h); err != nil || reply == nil {
+			t.Fatalf("the newer reply is not replayed: %v, %v", reply, err)
 		}
 	})
 }
