@@ -101,7 +101,8 @@ func (l *Log) sealOnce(ctx context.Context, tenantID string) (int, error) {
 	return n, err
 }
 
-// SealAll seals the pending events of every tenant that has some.
+// SealAll seals the pending events of every tenant that has some, and returns
+// the failures of those that would not seal (the others are sealed anyway).
 func (l *Log) SealAll(ctx context.Context) error {
 	var tenants []string
 	err := l.db.InInstanceTx(ctx, "", func(ctx context.Context, tx bun.Tx) error {
@@ -111,12 +112,14 @@ func (l *Log) SealAll(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("find tenants with pending audit events: %w", err)
 	}
+	// A tenant whose events will not seal does not hold up the others'.
+	var errs []error
 	for _, t := range tenants {
 		if _, err := l.Seal(ctx, t); err != nil {
-			return fmt.Errorf("seal audit events of %s: %w", t, err)
+			errs = append(errs, fmt.Errorf("seal audit events of %s: %w", t, err))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // RunSealer seals pending events every interval until ctx ends.
