@@ -12,6 +12,8 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
 	_ "modernc.org/sqlite"
+
+	"github.com/punchcard-loyalty/punchcard/platform/config"
 )
 
 // ownerDB opens the database the way an attacker with the owner's credentials (or
@@ -474,4 +476,28 @@ func TestErasureKeepsTheChainVerifiable(t *testing.T) {
 
 func sqlOpenSQLite(path string) (*sql.DB, error) {
 	return sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+}
+
+// An export that fails before anything is sent answers with an error, not a
+// 200 with an empty (complete-looking) export.
+func TestFailedAuditExportIsAnError(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, err := startServer(b, func(c *config.Config) { c.DataDir = dir })
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.stop()
+			tn := s.newTenant(t)
+			s.do(t, "GET", "/v1/audit-events?limit=1", tn.bearer(), nil).wantStatus(t, http.StatusOK) // the key is now cached
+			if err := s.app.DB.Close(); err != nil {
+				t.Fatal(err)
+			}
+			r := s.do(t, "GET", "/v1/audit-events/export", tn.bearer(), nil)
+			if r.status < 500 || r.header.Get("Content-Type") == "application/x-ndjson" {
+				t.Fatalf("export with its database gone: %d %q %s", r.status, r.header.Get("Content-Type"), r.body)
+			}
+		})
+	}
 }

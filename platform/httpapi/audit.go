@@ -167,8 +167,19 @@ func (s *Server) exportAuditEvents(c *gin.Context) error {
 		return enc.Encode(toAuditBody(e))
 	})
 	if err != nil {
-		// Headers are gone; the truncated stream and the log tell the story.
-		s.logger.ErrorContext(c.Request.Context(), "audit export failed", "error", err)
+		if !c.Writer.Written() {
+			// Nothing is sent yet (the encoder's buffer holds the events so
+			// far): the client gets an error, not an empty export.
+			c.Writer.Header().Del("Content-Type")
+			return err
+		}
+		// The stream has begun: cut the connection before its last chunk,
+		// so that the client sees an incomplete answer, never a complete-
+		// looking export that lacks events.
+		s.logger.ErrorContext(c.Request.Context(), "audit export failed midway", "error", err)
+		if conn, _, herr := c.Writer.Hijack(); herr == nil {
+			_ = conn.Close()
+		}
 		return nil
 	}
 	return w.Flush()
