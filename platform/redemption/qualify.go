@@ -51,7 +51,7 @@ const (
 type QualifyRequest struct {
 	Customer *CustomerRef   `json:"customer,omitempty"`
 	Order    *Order         `json:"order,omitempty"`
-	Scenario string         `json:"scenario,omitempty" jsonschema:"enum=ALL,enum=CUSTOMER_WALLET,enum=AUDIENCE_ONLY"`
+	Scenario string         `json:"scenario,omitempty" jsonschema:"enum=ALL,enum=CUSTOMER_WALLET,enum=AUDIENCE_ONLY,description=ALL (default): the customer's vouchers and the live promotion tiers judged on the order and the customer; CUSTOMER_WALLET: the customer's vouchers only; AUDIENCE_ONLY: as ALL judged on the customer alone (order rules left out)"`
 	Options  *QualifyOption `json:"options,omitempty"`
 	Metadata map[string]any `json:"metadata,omitempty"`
 }
