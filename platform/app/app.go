@@ -211,10 +211,20 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 
 	workers, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
-	wg.Go(func() { a.Audit.RunSealer(workers, a.cfg.AuditSealInterval) })
 	wg.Go(func() { a.Jobs.Run(workers, time.Second) })
-	wg.Go(func() { a.PolicyStore.Run(workers, policystore.PollInterval) })
-	wg.Go(func() { a.Idempotency.RunPurger(workers, time.Hour, a.Logger) })
+	// Periodic work, on every node: seal the audit events written since the
+	// last time; follow the policy versions other nodes activate; purge the
+	// idempotent replies past their 24 hours.
+	wg.Go(func() { every(workers, a.cfg.AuditSealInterval, a.Logger, "audit sealing failed", a.Audit.SealAll) })
+	wg.Go(func() {
+		every(workers, policystore.PollInterval, a.Logger, "poll policy activations", a.PolicyStore.Poll)
+	})
+	wg.Go(func() {
+		every(workers, time.Hour, a.Logger, "purge idempotency keys", func(ctx context.Context) error {
+			_, err := a.Idempotency.PurgeAll(ctx)
+			return err
+		})
+	})
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -240,4 +250,20 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 		err = nil
 	}
 	return err
+}
+
+// every runs fn every interval until ctx ends, logging its failures as what.
+func every(ctx context.Context, interval time.Duration, logger *slog.Logger, what string, fn func(context.Context) error) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := fn(ctx); err != nil && ctx.Err() == nil {
+				logger.ErrorContext(ctx, what, "error", err)
+			}
+		}
+	}
 }

@@ -121,19 +121,3 @@ func (l *Log) SealAll(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
-
-// RunSealer seals pending events every interval until ctx ends.
-func (l *Log) RunSealer(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := l.SealAll(ctx); err != nil && ctx.Err() == nil {
-				l.logger.ErrorContext(ctx, "audit sealing failed", "error", err)
-			}
-		}
-	}
-}

@@ -3,7 +3,7 @@
 // change it made; a repeat with the same body gets the stored reply; a repeat with
 // another body is refused (422 idempotency_key_reused); a repeat while the first is
 // still running is refused (409 idempotency_key_in_use). Keys are per tenant and
-// kept for Retention, then purged (RunPurger).
+// kept for Retention, then purged (PurgeAll, run hourly by serve).
 package idempotency
 
 import (
@@ -11,7 +11,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -231,23 +230,5 @@ func (s *Store) PurgeAll(ctx context.Context) (int64, error) {
 			return total, nil
 		}
 		after = tenants[len(tenants)-1]
-	}
-}
-
-// RunPurger runs PurgeAll every interval until ctx ends, logging failures.
-func (s *Store) RunPurger(ctx context.Context, interval time.Duration, logger *slog.Logger) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if n, err := s.PurgeAll(ctx); err != nil && ctx.Err() == nil {
-				logger.ErrorContext(ctx, "purge idempotency keys", "error", err)
-			} else if n > 0 {
-				logger.InfoContext(ctx, "purged idempotency keys", "deleted", n)
-			}
-		}
 	}
 }

@@ -30,7 +30,7 @@ import (
 	"github.com/punchcard-loyalty/punchcard/policies"
 )
 
-// PollInterval is how often Run asks the database for activations.
+// PollInterval is how often serve asks the database for activations (Poll).
 const PollInterval = 250 * time.Millisecond
 
 // pollOverlap is how far back each poll looks before the previous one: an
@@ -389,23 +389,6 @@ func (s *Store) Get(ctx context.Context, tenantID string, kind policies.Kind, n 
 		return err
 	})
 	return v, isActive, err
-}
-
-// Run polls for activations every interval until ctx ends, so that the active
-// versions this node holds follow publishes and rollbacks made on any node.
-func (s *Store) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if err := s.Poll(ctx); err != nil && ctx.Err() == nil {
-				s.logger.WarnContext(ctx, "poll policy activations", "error", err)
-			}
-		}
-	}
 }
 
 // Poll applies the activations made since the previous poll (less pollOverlap)
