@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -177,12 +178,35 @@ func (s *Server) exportAuditEvents(c *gin.Context) error {
 		// so that the client sees an incomplete answer, never a complete-
 		// looking export that lacks events.
 		s.logger.ErrorContext(c.Request.Context(), "audit export failed midway", "error", err)
-		if conn, _, herr := c.Writer.Hijack(); herr == nil {
-			_ = conn.Close()
+		if herr := cutStream(c.Writer); herr != nil {
+			s.logger.ErrorContext(c.Request.Context(), "cut the audit export", "error", herr)
 		}
 		return nil
 	}
 	return w.Flush()
+}
+
+// cutStream closes the connection of a response whose body has begun, so
+// that it ends without its last chunk and the client sees it cut. gin's writer
+// refuses to hijack once body bytes are out: the connection is taken from the
+// net/http writer under it (and under any middleware's wrapping).
+func cutStream(w http.ResponseWriter) error {
+	for {
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			break
+		}
+		w = u.Unwrap()
+	}
+	h, ok := w.(http.Hijacker)
+	if !ok {
+		return errors.New("the response writer cannot give up its connection")
+	}
+	conn, _, err := h.Hijack()
+	if err != nil {
+		return err
+	}
+	return conn.Close()
 }
 
 func (s *Server) verifyAudit(c *gin.Context) error {
