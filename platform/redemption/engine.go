@@ -185,40 +185,7 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request, tx bun.ID
 	}
 
 	// Stacking and discounts, in the tenant's order.
-	order := make([]int, 0, len(res.Outcomes))
-	for i, o := range res.Outcomes {
-		if o.Status == StatusApplicable {
-			order = append(order, i)
-		}
-	}
-	if snap.stacking.RedeemablesSortingRule == "CATEGORY_HIERARCHY" {
-		rank := func(i int) int {
-			if r := slices.Index(snap.stacking.CategoryHierarchy, category(&res.Outcomes[i])); r >= 0 {
-				return r
-			}
-			return len(snap.stacking.CategoryHierarchy)
-		}
-		slices.SortStableFunc(order, func(a, b int) int { return rank(a) - rank(b) })
-	}
-	// An exclusive redeemable is "the only redeemable to be redeemed" with others
-	// that are neither exclusive nor joint (Voucherify): it goes first, and the
-	// stacking policy then skips those others, wherever the request put it.
-	if len(snap.stacking.ExclusiveCategories) > 0 && len(order) > 1 {
-		exclusive := func(i int) bool {
-			cat := category(&res.Outcomes[i])
-			return slices.Contains(snap.stacking.ExclusiveCategories, cat) && !slices.Contains(snap.stacking.JointCategories, cat)
-		}
-		slices.SortStableFunc(order, func(a, b int) int {
-			switch ea, eb := exclusive(a), exclusive(b); {
-			case ea && !eb:
-				return -1
-			case eb && !ea:
-				return 1
-			}
-			return 0
-		})
-	}
-	byHierarchy(order, res.Outcomes)
+	order := applicationOrder(res.Outcomes, snap.stacking)
 	calc := NewCalculation(req.Order, snap.stacking.DiscountCalculationMode, snap.stacking.RedeemablesProductsApplicationMode == "ONCE")
 	stackingDoc, err := policies.NewValue(stackingRulesDoc(snap.stacking))
 	if err != nil {
@@ -353,6 +320,49 @@ func (e *Engine) apply(calc *Calculation, o *Outcome) Applied {
 		}
 	}
 	return calc.ApplyDiscount(*discount, applicable)
+}
+
+// applicationOrder is the order in which the applicable outcomes are stacked
+// and applied: the request's, or the category hierarchy's with
+// CATEGORY_HIERARCHY; several tiers of one promotion by their hierarchy; then
+// exclusive redeemables first (stably).
+func applicationOrder(outcomes []Outcome, r StackingRules) []int {
+	order := make([]int, 0, len(outcomes))
+	for i, o := range outcomes {
+		if o.Status == StatusApplicable {
+			order = append(order, i)
+		}
+	}
+	if r.RedeemablesSortingRule == "CATEGORY_HIERARCHY" {
+		rank := func(i int) int {
+			if k := slices.Index(r.CategoryHierarchy, category(&outcomes[i])); k >= 0 {
+				return k
+			}
+			return len(r.CategoryHierarchy)
+		}
+		slices.SortStableFunc(order, func(a, b int) int { return rank(a) - rank(b) })
+	}
+	byHierarchy(order, outcomes)
+	// An exclusive redeemable is "the only redeemable to be redeemed" with others
+	// that are neither exclusive nor joint (Voucherify): it goes first, and the
+	// stacking policy then skips those others, wherever the request put it (or
+	// the promotion's hierarchy: an exclusive tier goes before its siblings).
+	if len(r.ExclusiveCategories) > 0 && len(order) > 1 {
+		exclusive := func(i int) bool {
+			cat := category(&outcomes[i])
+			return slices.Contains(r.ExclusiveCategories, cat) && !slices.Contains(r.JointCategories, cat)
+		}
+		slices.SortStableFunc(order, func(a, b int) int {
+			switch ea, eb := exclusive(a), exclusive(b); {
+			case ea && !eb:
+				return -1
+			case eb && !ea:
+				return 1
+			}
+			return 0
+		})
+	}
+	return order
 }
 
 // byHierarchy puts the promotion tiers of each campaign in order, in the places

@@ -191,3 +191,24 @@ func TestExclusiveRedeemableGoesFirst(t *testing.T) {
 		}
 	})
 }
+
+// The application order: the request's; tiers of one promotion by hierarchy;
+// exclusive ones first, an exclusive tier before its promotion's other tiers.
+func TestApplicationOrder(t *testing.T) {
+	applicable := func(o Outcome) Outcome { o.Status = StatusApplicable; return o }
+	tier := func(hierarchy int, category string) Outcome {
+		return applicable(Outcome{Tier: &campaigns.Tier{CampaignID: "p", Hierarchy: hierarchy, Category: category}})
+	}
+	voucher := func(category string) Outcome {
+		return applicable(Outcome{Voucher: &campaigns.Voucher{Category: category}})
+	}
+	outcomes := []Outcome{voucher("general"), tier(2, "flash"), {Status: StatusInapplicable}, tier(1, "general"), voucher("member")}
+	rules := DefaultStackingRules()
+	if got := applicationOrder(outcomes, rules); !slices.Equal(got, []int{0, 3, 1, 4}) {
+		t.Fatalf("no exclusive category: %v, want the tiers by hierarchy in their places", got)
+	}
+	rules.ExclusiveCategories, rules.JointCategories = []string{"flash"}, []string{"member"}
+	if got := applicationOrder(outcomes, rules); !slices.Equal(got, []int{1, 0, 3, 4}) {
+		t.Fatalf("flash exclusive: %v, want the flash tier first though its hierarchy is 2", got)
+	}
+}
