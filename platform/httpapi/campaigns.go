@@ -493,12 +493,18 @@ func (s *Server) addVouchers(c *gin.Context, _ *idempotency.Ticket) (int, any, e
 	}
 	tenantID := principal(c).Tenant.ID
 	if req.VouchersCount == 1 {
-		vs, err := s.Campaigns.AddVouchers(c.Request.Context(), tenantID, c.Param("id"), 1)
+		// The campaign's name for the reply is read before the code is added:
+		// a read failing after it would release the Idempotency-Key, and a
+		// retry add another code.
+		cp, err := s.Campaigns.Get(c.Request.Context(), tenantID, c.Param("id"))
 		if err != nil {
 			return 0, nil, err
 		}
-		out, err := s.voucherOut(c, vs[0])
-		return http.StatusOK, out, err
+		vs, err := s.Campaigns.AddVouchers(c.Request.Context(), tenantID, cp.ID, 1)
+		if err != nil {
+			return 0, nil, err
+		}
+		return http.StatusOK, toVoucherResponse(vs[0], cp.Name), nil
 	}
 	id, err := s.Campaigns.AddVouchersAsync(c.Request.Context(), tenantID, c.Param("id"), req.VouchersCount)
 	if err != nil {
