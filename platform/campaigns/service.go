@@ -190,14 +190,16 @@ func (s *Service) generateAll(ctx context.Context, a jobs.Action, g generation, 
 		}
 		done += batch
 	}
-	err := s.db.InTx(ctx, a.TenantID, func(ctx context.Context, tx bun.Tx) error {
+	// The end is a step too: a worker that lost the action to another records
+	// nothing.
+	err := step(ctx, func(ctx context.Context, tx bun.Tx) (int64, error) {
 		if !g.Add {
 			if _, err := tx.NewUpdate().Model((*Campaign)(nil)).Set("vouchers_generation_status = ?", GenerationDone).Set("updated_at = ?", s.clock()).
 				Where("tenant_id = ? AND id = ?", a.TenantID, g.CampaignID).Exec(ctx); err != nil {
-				return err
+				return 0, err
 			}
 		}
-		return s.record(ctx, tx, a.TenantID, "campaign.vouchers_generated", ResourceCampaign, g.CampaignID, map[string]any{"count": g.Count, "async_action_id": a.ID})
+		return g.Count, s.record(ctx, tx, a.TenantID, "campaign.vouchers_generated", ResourceCampaign, g.CampaignID, map[string]any{"count": g.Count, "async_action_id": a.ID})
 	})
 	if err != nil {
 		return nil, err
