@@ -214,13 +214,16 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	wg.Go(func() { a.Jobs.Run(workers, time.Second) })
 	// Periodic work, on every node: seal the audit events written since the
 	// last time; follow the policy versions other nodes activate; purge the
-	// idempotent replies past their 24 hours.
-	wg.Go(func() { every(workers, a.cfg.AuditSealInterval, a.Logger, "audit sealing failed", a.Audit.SealAll) })
+	// idempotent replies past their 24 hours (a minute after start, so that a
+	// node that restarts more often than hourly still does, then hourly).
 	wg.Go(func() {
-		every(workers, policystore.PollInterval, a.Logger, "poll policy activations", a.PolicyStore.Poll)
+		every(workers, a.cfg.AuditSealInterval, a.cfg.AuditSealInterval, a.Logger, slog.LevelError, "audit sealing failed", a.Audit.SealAll)
 	})
 	wg.Go(func() {
-		every(workers, time.Hour, a.Logger, "purge idempotency keys", func(ctx context.Context) error {
+		every(workers, policystore.PollInterval, policystore.PollInterval, a.Logger, slog.LevelWarn, "poll policy activations", a.PolicyStore.Poll)
+	})
+	wg.Go(func() {
+		every(workers, time.Minute, time.Hour, a.Logger, slog.LevelError, "purge idempotency keys", func(ctx context.Context) error {
 			_, err := a.Idempotency.PurgeAll(ctx)
 			return err
 		})
@@ -252,18 +255,20 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	return err
 }
 
-// every runs fn every interval until ctx ends, logging its failures as what.
-func every(ctx context.Context, interval time.Duration, logger *slog.Logger, what string, fn func(context.Context) error) {
-	t := time.NewTicker(interval)
+// every runs fn after first, then every interval until ctx ends, logging its
+// failures as what at level.
+func every(ctx context.Context, first, interval time.Duration, logger *slog.Logger, level slog.Level, what string, fn func(context.Context) error) {
+	t := time.NewTimer(first)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := fn(ctx); err != nil && ctx.Err() == nil {
-				logger.ErrorContext(ctx, what, "error", err)
-			}
 		}
+		if err := fn(ctx); err != nil && ctx.Err() == nil {
+			logger.Log(ctx, level, what, "error", err)
+		}
+		t.Reset(interval)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -210,24 +211,28 @@ func (s *Store) Purge(ctx context.Context, tenantID string) (int64, error) {
 // by tenant, and returns how many it deleted. Stored replies hold what requests
 // said about customers; they are kept no longer than the contract needs.
 func (s *Store) PurgeAll(ctx context.Context) (int64, error) {
-	var total int64
+	var (
+		total int64
+		errs  []error
+	)
 	after := ""
 	for {
 		var tenants []string
 		if err := s.db.InInstanceTx(ctx, "", func(ctx context.Context, tx bun.Tx) error {
 			return tx.NewSelect().Table("tenants").Column("id").Where("id > ?", after).OrderExpr("id").Limit(500).Scan(ctx, &tenants)
 		}); err != nil {
-			return total, fmt.Errorf("list tenants: %w", err)
+			return total, errors.Join(append(errs, fmt.Errorf("list tenants: %w", err))...)
 		}
 		for _, t := range tenants {
+			// A tenant whose keys will not purge does not hold up the others'.
 			n, err := s.Purge(ctx, t)
 			if err != nil {
-				return total, fmt.Errorf("purge idempotency keys of %s: %w", t, err)
+				errs = append(errs, fmt.Errorf("purge idempotency keys of %s: %w", t, err))
 			}
 			total += n
 		}
 		if len(tenants) < 500 {
-			return total, nil
+			return total, errors.Join(errs...)
 		}
 		after = tenants[len(tenants)-1]
 	}
