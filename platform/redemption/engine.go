@@ -216,7 +216,7 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request, tx bun.ID
 		cat := category(o)
 		doc, err := docs[i].With(map[string]any{
 			"category":  cat,
-			"exclusive": slices.Contains(snap.stacking.ExclusiveCategories, cat),
+			"exclusive": snap.stacking.exclusive(cat),
 			"joint":     slices.Contains(snap.stacking.JointCategories, cat),
 		})
 		if err != nil {
@@ -302,12 +302,12 @@ func (snap *snapshot) outcome(ref RedeemableRef) (o Outcome, found bool) {
 // apply computes one applicable redeemable's effect on the order.
 func (e *Engine) apply(calc *Calculation, o *Outcome) Applied {
 	discount := o.Discount()
-	if v := o.Voucher; v != nil && v.Type == campaigns.VoucherGift {
+	if isGift(o) {
 		var credits int64
 		if o.Ref.Gift != nil {
 			credits = o.Ref.Gift.Credits
 		}
-		return calc.ApplyGift(v.GiftBalance, credits)
+		return calc.ApplyGift(o.Voucher.GiftBalance, credits)
 	}
 	if discount == nil {
 		return Applied{}
@@ -348,10 +348,7 @@ func applicationOrder(outcomes []Outcome, r StackingRules) []int {
 	// stacking policy then skips those others, wherever the request put it (or
 	// the promotion's hierarchy: an exclusive tier goes before its siblings).
 	if len(r.ExclusiveCategories) > 0 && len(order) > 1 {
-		exclusive := func(i int) bool {
-			cat := category(&outcomes[i])
-			return slices.Contains(r.ExclusiveCategories, cat) && !slices.Contains(r.JointCategories, cat)
-		}
+		exclusive := func(i int) bool { return r.exclusive(category(&outcomes[i])) }
 		slices.SortStableFunc(order, func(a, b int) int {
 			switch ea, eb := exclusive(a), exclusive(b); {
 			case ea && !eb:

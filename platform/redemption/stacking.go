@@ -50,6 +50,12 @@ type StackingRules struct {
 	CategoryHierarchy []string `json:"category_hierarchy,omitempty"`
 }
 
+// exclusive reports whether redeemables of category are exclusive (no category
+// is both exclusive and joint: check refuses it).
+func (r StackingRules) exclusive(category string) bool {
+	return slices.Contains(r.ExclusiveCategories, category)
+}
+
 // DefaultStackingRules are Voucherify's defaults.
 func DefaultStackingRules() StackingRules {
 	return StackingRules{
