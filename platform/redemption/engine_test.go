@@ -25,7 +25,7 @@ func TestDiscountedOrderMeetsTheRules(t *testing.T) {
 		_, ten := env.coupon(t, `"voucher":{"discount":{"type":"PERCENT","percent_off":10}}`)
 		_, twenty := env.coupon(t, `"voucher":{"discount":{"type":"PERCENT","percent_off":20}},"rules":{"min_order_amount":10000}`)
 		e := env.engine(t, time.Now, noop.NewTracerProvider())
-		tn := Tenant{ID: env.tenantID, Slug: "t", Currency: "EUR", Timezone: "Europe/Berlin"}
+		tn := env.tenant()
 		validate := func(codes ...string) Result {
 			t.Helper()
 			res, err := e.Validate(ctx, tn, Request{Order: &Order{Amount: 10500}, Redeemables: vouchersOf(codes...)})
@@ -86,7 +86,7 @@ func TestRefusalNamesTheInapplicableRedeemable(t *testing.T) {
 		_, fine := env.coupon(t, `"voucher":{"discount":{"type":"AMOUNT","amount_off":100}}`)
 		_, large := env.coupon(t, `"voucher":{"discount":{"type":"AMOUNT","amount_off":100}},"rules":{"min_order_amount":100000}`)
 		e := env.engine(t, time.Now, noop.NewTracerProvider())
-		tn := Tenant{ID: env.tenantID, Slug: "t", Currency: "EUR", Timezone: "Europe/Berlin"}
+		tn := env.tenant()
 		_, err := e.Redeem(context.Background(), tn, Request{Order: &Order{Amount: 10500}, Redeemables: []RedeemableRef{
 			{Object: ObjectVoucher, ID: fine.Code}, {Object: ObjectVoucher, ID: large.Code}}}, nil)
 		p, ok := problem.As(err)
@@ -122,7 +122,7 @@ func TestGiftCardsPayLast(t *testing.T) {
 		_, coupon := env.coupon(t, `"voucher":{"discount":{"type":"PERCENT","percent_off":20}},"rules":{"min_order_amount":10000}`)
 		_, another := env.coupon(t, `"voucher":{"discount":{"type":"AMOUNT","amount_off":500}}`)
 		e := env.engine(t, time.Now, noop.NewTracerProvider())
-		tn := Tenant{ID: env.tenantID, Slug: "t", Currency: "EUR", Timezone: "Europe/Berlin"}
+		tn := env.tenant()
 		r, err := e.Redeem(ctx, tn, Request{Order: &Order{Amount: 10000}, Redeemables: vouchersOf(gift.Code, coupon.Code)}, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -174,7 +174,7 @@ func TestExclusiveRedeemableGoesFirst(t *testing.T) {
 		_, flash := env.coupon(t, `"category":"flash","voucher":{"discount":{"type":"AMOUNT","amount_off":500}}`)
 		_, member := env.coupon(t, `"category":"member","voucher":{"discount":{"type":"AMOUNT","amount_off":200}}`)
 		e := env.engine(t, time.Now, noop.NewTracerProvider())
-		tn := Tenant{ID: env.tenantID, Slug: "t", Currency: "EUR", Timezone: "Europe/Berlin"}
+		tn := env.tenant()
 		rules := DefaultStackingRules()
 		rules.ExclusiveCategories, rules.JointCategories = []string{"flash"}, []string{"member"}
 		if _, err := e.settings.SetStackingRules(ctx, env.tenantID, rules); err != nil {

@@ -40,6 +40,11 @@ func newGuardEnv(t testing.TB, d *db.DB, now func() time.Time) *guardEnv {
 	return &guardEnv{db: d, tenantID: dbtest.Tenants(t, d, now, 1)[0], audit: a, camps: campaigns.NewService(d, a, now)}
 }
 
+// tenant is e's tenant as the engine takes it.
+func (e *guardEnv) tenant() Tenant {
+	return Tenant{ID: e.tenantID, Slug: "t", Currency: "EUR", Timezone: "Europe/Berlin"}
+}
+
 // engine is a redemption engine on e's database with the base policies, whose
 // decisions may take as long as a loaded test machine needs (the production
 // deadline would deny some under -race).
@@ -361,7 +366,7 @@ func TestNewCustomersHaveNoUsage(t *testing.T) {
 		ctx := context.Background()
 		_, v := env.campaign(t, `{"per_customer":1,"per_customer_per_day":1,"per_customer_per_month":1,"per_day":100,"per_month":100}`)
 		e := env.engine(t, time.Now, noop.NewTracerProvider())
-		tn := Tenant{ID: env.tenantID, Slug: "t", Currency: "EUR", Timezone: "Europe/Berlin"}
+		tn := env.tenant()
 		req := func(sourceID string) Request {
 			return Request{Redeemables: []RedeemableRef{{Object: ObjectVoucher, ID: v.Code}},
 				Order: &Order{Amount: 5000}, Customer: &CustomerRef{SourceID: sourceID}}

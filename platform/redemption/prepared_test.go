@@ -63,7 +63,7 @@ func TestReadsAnswerAlikePrepared(t *testing.T) {
 			t.Fatal(err)
 		}
 		e := env.engine(t, time.Now, noop.NewTracerProvider())
-		tn := Tenant{ID: env.tenantID, Slug: "t", Currency: "EUR", Timezone: "Europe/Berlin"}
+		tn := env.tenant()
 
 		// answers is what the reads give: every qualified redeemable (BEST_DEAL
 		// reads every batch: by "", then "<=" and "=" at the wallet's moment,
