@@ -275,9 +275,12 @@ func (r *poolRef) keep(key stmtKey, p *prepared) {
 
 // Prepare prepares s, with an IN list of n, on the pools of tenant reads and
 // writes now, where its first use would prepare it in the background and run
-// unprepared meanwhile: for a server that readies its statements before it
-// serves, and for tests of the prepared path.
+// unprepared meanwhile (tests of the prepared path use it). A list longer than
+// MaxListArity always runs unprepared: Prepare refuses it.
 func (d *DB) Prepare(ctx context.Context, s *Statement, n int) error {
+	if n > MaxListArity {
+		return fmt.Errorf("db: an IN list of %d is longer than the %d a statement is prepared for", n, MaxListArity)
+	}
 	n = listArity(n)
 	for _, r := range []*poolRef{d.readRef, d.writeRef} {
 		if v, ok := r.stmts.Load(stmtKey{s, n}); ok && v.(*prepared).stmt != nil {

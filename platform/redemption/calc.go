@@ -298,9 +298,10 @@ func (c *Calculation) freeUnits(d campaigns.Discount) Applied {
 	units := *d.UnitOff
 	// The unit is missing when no line has it, whether or not a line that has
 	// it is left out here (ONCE: already discounted).
-	missing := !slices.ContainsFunc(c.order.Items, func(it Item) bool { return it.refersTo(d.UnitType) })
+	isUnit := func(it Item) bool { return it.refersTo(d.UnitType) }
+	missing := !slices.ContainsFunc(c.order.Items, isUnit)
 	if d.Effect == campaigns.EffectAddMissingItems {
-		for _, i := range c.items(func(it Item) bool { return it.refersTo(d.UnitType) }) {
+		for _, i := range c.items(isUnit) {
 			if units == 0 {
 				break
 			}

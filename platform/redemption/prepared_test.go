@@ -84,7 +84,7 @@ func TestReadsAnswerAlikePrepared(t *testing.T) {
 			for _, o := range res.Outcomes {
 				a.qualified = append(a.qualified, o.Ref.ID)
 			}
-			val, err := e.Validate(ctx, tn, Request{Redeemables: refsTo(append(codes[:12:12], alone.Code)), Order: &Order{Amount: 100000},
+			val, err := e.Validate(ctx, tn, Request{Redeemables: vouchersOf(append(codes[:12:12], alone.Code)...), Order: &Order{Amount: 100000},
 				Customer: &CustomerRef{ID: ada.ID}})
 			if err != nil {
 				t.Fatal(err)
@@ -141,12 +141,4 @@ func TestReadsAnswerAlikePrepared(t *testing.T) {
 			t.Fatalf("validated %q, want %q", first.validated, want)
 		}
 	})
-}
-
-func refsTo(codes []string) []RedeemableRef {
-	refs := make([]RedeemableRef, len(codes))
-	for i, c := range codes {
-		refs[i] = RedeemableRef{Object: ObjectVoucher, ID: c}
-	}
-	return refs
 }
