@@ -10,7 +10,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/punchcard-loyalty/punchcard/platform/campaigns"
-	"github.com/punchcard-loyalty/punchcard/platform/idempotency"
 	"github.com/punchcard-loyalty/punchcard/platform/problem"
 	"github.com/punchcard-loyalty/punchcard/tenants"
 )
@@ -267,9 +266,8 @@ var (
 )
 
 // createCampaign, createVoucher, addVouchers and importVouchers create value:
-// they run under the request's Idempotency-Key (Server.idempotent), whose
-// reply is stored once the service has committed.
-func (s *Server) createCampaign(c *gin.Context, _ *idempotency.Ticket) (int, any, error) {
+// they run under the request's Idempotency-Key (Server.idempotentAfterCommit).
+func (s *Server) createCampaign(c *gin.Context) (int, any, error) {
 	var in campaigns.CampaignInput
 	if err := decodeJSON(c, &in); err != nil {
 		return 0, nil, err
@@ -367,7 +365,7 @@ func (s *Server) renderVoucher(c *gin.Context, v campaigns.Voucher, err error) e
 	return nil
 }
 
-func (s *Server) createVoucher(c *gin.Context, _ *idempotency.Ticket) (int, any, error) {
+func (s *Server) createVoucher(c *gin.Context) (int, any, error) {
 	var in campaigns.VoucherInput
 	if err := decodeJSON(c, &in); err != nil {
 		return 0, nil, err
@@ -471,7 +469,7 @@ type asyncActionRef struct {
 
 // addVouchers adds codes to a campaign: one at once (the voucher is the reply),
 // more as an asynchronous action (202 and its id), as Voucherify does.
-func (s *Server) addVouchers(c *gin.Context, _ *idempotency.Ticket) (int, any, error) {
+func (s *Server) addVouchers(c *gin.Context) (int, any, error) {
 	var req addVouchersRequest
 	if c.Request.ContentLength != 0 {
 		if err := decodeJSON(c, &req); err != nil {
@@ -606,7 +604,7 @@ func (s *Server) publish(c *gin.Context) error {
 
 // importVouchers enqueues the import of standalone vouchers (Voucherify's
 // POST /v1/vouchers/import: an array of vouchers, answered 202 with the action).
-func (s *Server) importVouchers(c *gin.Context, _ *idempotency.Ticket) (int, any, error) {
+func (s *Server) importVouchers(c *gin.Context) (int, any, error) {
 	var in []campaigns.VoucherInput
 	if err := decodeJSON(c, &in); err != nil {
 		return 0, nil, err

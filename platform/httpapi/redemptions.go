@@ -409,10 +409,9 @@ func toRollbacksBody(r redemption.Redemption) rollbacksBody {
 // idempotent runs a value-moving handler under the request's Idempotency-Key, when
 // it has one: a repeat gets the stored reply; the first run's reply is stored by
 // the service in its own transaction (through the Commit hook) or, for a
-// refusal, alone. A handler whose service takes no such hook (campaigns and
-// vouchers) has its reply stored alone right after the change committed: a
-// crash in between leaves the key to be taken over once its lock lapses, and
-// the request runs again. A transient refusal (problem.Error.Transient: a busy
+// refusal, alone (see idempotentAfterCommit for services without the hook: a
+// crash between their commit and the reply's leaves the key to be taken over
+// once its lock lapses, and the request runs again). A transient refusal (problem.Error.Transient: a busy
 // gift card, a policy out of time) and any other failure release the key, so a
 // retry runs again.
 func (s *Server) idempotent(h func(c *gin.Context, ticket *idempotency.Ticket) (int, any, error)) handlerFunc {
@@ -460,20 +459,29 @@ func (s *Server) idempotent(h func(c *gin.Context, ticket *idempotency.Ticket) (
 			}
 			return err
 		}
-		if !ticket.Finished() {
-			b, err := json.Marshal(body)
-			if err != nil {
-				return err
-			}
-			if ferr := ticket.FinishAlone(context.WithoutCancel(c.Request.Context()), status, b); ferr != nil {
-				s.logger.ErrorContext(c.Request.Context(), "store idempotent reply", "error", ferr)
-			}
-			c.Data(status, "application/json; charset=utf-8", b)
-			return nil
-		}
 		c.JSON(status, body)
 		return nil
 	}
+}
+
+// idempotentAfterCommit is idempotent for a handler whose service takes no
+// commit hook (campaigns and vouchers): its reply is stored alone right after
+// the change committed, and sent as stored.
+func (s *Server) idempotentAfterCommit(h func(c *gin.Context) (int, any, error)) handlerFunc {
+	return s.idempotent(func(c *gin.Context, ticket *idempotency.Ticket) (int, any, error) {
+		status, body, err := h(c)
+		if err != nil || ticket == nil {
+			return status, body, err
+		}
+		b, err := json.Marshal(body)
+		if err != nil {
+			return 0, nil, err
+		}
+		if ferr := ticket.FinishAlone(context.WithoutCancel(c.Request.Context()), status, b); ferr != nil {
+			s.logger.ErrorContext(c.Request.Context(), "store idempotent reply", "error", ferr)
+		}
+		return status, json.RawMessage(b), nil
+	})
 }
 
 // finishWith stores the rendered reply under the ticket inside the service's

@@ -65,7 +65,6 @@ type Ticket struct {
 	store    *Store
 	tenantID string
 	key      string
-	finished bool // a reply was stored (in a transaction that may yet roll back)
 }
 
 // Hash fingerprints a request: its method, target (path and query string, which
@@ -163,12 +162,8 @@ func (t *Ticket) Finish(ctx context.Context, tx bun.IDB, status int, body []byte
 	if err != nil {
 		return fmt.Errorf("store idempotent reply: %w", err)
 	}
-	t.finished = true
 	return nil
 }
-
-// Finished reports whether Finish stored a reply under the ticket.
-func (t *Ticket) Finished() bool { return t != nil && t.finished }
 
 // FinishAlone stores the reply of a request that changed nothing (a refusal), in a
 // transaction of its own.
