@@ -138,7 +138,7 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request, tx bun.ID
 	}
 	res := Result{Stacking: snap.stacking, Customer: snap.customer, Channel: req.channel(), Local: local, customerChanges: snap.changes}
 	// The input every decision of this request shares, converted for OPA once.
-	in, err := e.document(ctx, t, tx, now, local, res.Channel, snap.customer, req.Order)
+	in, err := e.document(ctx, t, tx, now, local, res.Channel, "", snap.customer, req.Order)
 	if err != nil {
 		return Result{}, err
 	}

@@ -112,7 +112,7 @@ func (e *Engine) Qualify(ctx context.Context, t Tenant, q QualifyRequest) (Resul
 	}
 	res := Result{Stacking: base.stacking, Customer: base.customer, Channel: channelOf(q.Metadata), Local: local, Order: *q.Order,
 		Totals: NewCalculation(q.Order, base.stacking.DiscountCalculationMode, false).Totals()}
-	in, err := e.document(ctx, t, nil, now, local, res.Channel, base.customer, q.Order)
+	in, err := e.document(ctx, t, nil, now, local, res.Channel, q.Scenario, base.customer, q.Order)
 	if err != nil {
 		return Result{}, QualifyPage{}, err
 	}
@@ -133,7 +133,7 @@ func (e *Engine) Qualify(ctx context.Context, t Tenant, q QualifyRequest) (Resul
 			if !found {
 				continue
 			}
-			own := map[string]any{"redeemable": redeemableDoc(&o, snap, res.Customer, local), "scenario": q.Scenario}
+			own := map[string]any{"redeemable": redeemableDoc(&o, snap, res.Customer, local)}
 			if d, _ := e.policies.EvaluateDocument(ctx, t.ID, policies.Eligibility, in, own); !d.Allowed() {
 				continue
 			}

@@ -61,9 +61,13 @@ func (e *Engine) fraudThresholds(ctx context.Context, tenantID string) (map[stri
 }
 
 // document is the request's shared policy input, converted for OPA once. tx,
-// when not nil, is the transaction the request reads in.
-func (e *Engine) document(ctx context.Context, t Tenant, tx bun.IDB, now time.Time, l Local, channel string, c *customers.Customer, o *Order) (policies.Document, error) {
+// when not nil, is the transaction the request reads in; scenario, when not
+// empty, is a qualification's (input.scenario).
+func (e *Engine) document(ctx context.Context, t Tenant, tx bun.IDB, now time.Time, l Local, channel, scenario string, c *customers.Customer, o *Order) (policies.Document, error) {
 	base := inputBase(t, now, l, channel, c, o)
+	if scenario != "" {
+		base["scenario"] = scenario
+	}
 	if c != nil {
 		if err := e.personalise(ctx, t, tx, base); err != nil {
 			return policies.Document{}, err
