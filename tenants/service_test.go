@@ -2,7 +2,6 @@ package tenants_test
 
 import (
 	"context"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +26,7 @@ func newService(t *testing.T) (*tenants.Service, *audit.Log, *time.Time) {
 	t.Cleanup(func() { d.Close() })
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
-	a := audit.New(d, clock, slog.New(slog.DiscardHandler))
+	a := audit.New(d, clock)
 	return tenants.NewService(d, a, clock), a, &now
 }
 

@@ -113,13 +113,13 @@ func New(ctx context.Context, cfg config.Config, opts Options) (*App, error) {
 		return nil, err
 	}
 	a := &App{cfg: cfg, opts: opts, Logger: logger, Telemetry: tel, DB: d}
-	a.Audit = audit.New(d, opts.Now, logger)
+	a.Audit = audit.New(d, opts.Now)
 	a.Tenants = tenants.NewService(d, a.Audit, opts.Now)
 	a.Customers = customers.NewService(d, a.Audit, opts.Now)
 	a.Campaigns = campaigns.NewService(d, a.Audit, opts.Now)
 	a.Jobs = jobs.New(d, opts.Now, logger)
 	a.Campaigns.UseJobs(a.Jobs)
-	a.PolicyStore = policystore.New(d, a.Audit, opts.Now, policies.Check, logger)
+	a.PolicyStore = policystore.New(d, a.Audit, opts.Now, policies.Check)
 	a.Policies, err = policies.New(policies.Options{Timeout: cfg.PolicyTimeout, CacheBytes: cfg.PolicyCacheBytes, MemoEntries: cfg.PolicyMemo(),
 		TracerProvider: tel.TracerProvider(), TenantModules: a.PolicyStore.Active})
 	if err != nil {
@@ -217,13 +217,13 @@ func (a *App) Serve(ctx context.Context, ln net.Listener) error {
 	// idempotent replies past their 24 hours (a minute after start, so that a
 	// node that restarts more often than hourly still does, then hourly).
 	wg.Go(func() {
-		every(workers, a.cfg.AuditSealInterval, a.cfg.AuditSealInterval, a.Logger, slog.LevelError, "audit sealing failed", a.Audit.SealAll)
+		every(workers, a.cfg.AuditSealInterval, a.cfg.AuditSealInterval, a.Logger.With("component", "audit"), slog.LevelError, "audit sealing failed", a.Audit.SealAll)
 	})
 	wg.Go(func() {
-		every(workers, policystore.PollInterval, policystore.PollInterval, a.Logger, slog.LevelWarn, "poll policy activations", a.PolicyStore.Poll)
+		every(workers, policystore.PollInterval, policystore.PollInterval, a.Logger.With("component", "policystore"), slog.LevelWarn, "poll policy activations", a.PolicyStore.Poll)
 	})
 	wg.Go(func() {
-		every(workers, time.Minute, time.Hour, a.Logger, slog.LevelError, "purge idempotency keys", func(ctx context.Context) error {
+		every(workers, time.Minute, time.Hour, a.Logger.With("component", "idempotency"), slog.LevelError, "purge idempotency keys", func(ctx context.Context) error {
 			_, err := a.Idempotency.PurgeAll(ctx)
 			return err
 		})

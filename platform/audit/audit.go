@@ -10,7 +10,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -92,14 +91,13 @@ type Event struct {
 
 // Log records, seals, lists and verifies audit events.
 type Log struct {
-	db     *db.DB
-	now    func() time.Time
-	logger *slog.Logger
+	db  *db.DB
+	now func() time.Time
 }
 
 // New returns the audit log over d. now is the clock.
-func New(d *db.DB, now func() time.Time, logger *slog.Logger) *Log {
-	return &Log{db: d, now: now, logger: logger.With("component", "audit")}
+func New(d *db.DB, now func() time.Time) *Log {
+	return &Log{db: d, now: now}
 }
 
 // Record writes one event for tenantID inside tx, the transaction of the mutation it

@@ -3,7 +3,6 @@ package audit_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -22,7 +21,7 @@ import (
 func TestSealCoversEveryEarlierEventWhileAnotherSealerRaces(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
-		l := audit.New(d, time.Now, slog.New(slog.DiscardHandler))
+		l := audit.New(d, time.Now)
 		tenantID := dbtest.Tenants(t, d, time.Now, 1)[0]
 		before, err := l.Verify(ctx, tenantID) // the tenant's creation is audited too
 		if err != nil {
@@ -82,7 +81,7 @@ func TestSealCoversEveryEarlierEventWhileAnotherSealerRaces(t *testing.T) {
 func TestSealRefusesAnEventSealedTwice(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
-		l := audit.New(d, time.Now, slog.New(slog.DiscardHandler))
+		l := audit.New(d, time.Now)
 		tenantID := dbtest.Tenants(t, d, time.Now, 1)[0]
 		var eventID string
 		err := d.InTx(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {

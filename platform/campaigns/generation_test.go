@@ -3,7 +3,6 @@ package campaigns
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"testing"
 
 	"github.com/uptrace/bun"
@@ -24,7 +23,7 @@ func TestGenerationStatusEnds(t *testing.T) {
 		ctx := context.Background()
 		var clock dbtest.Clock
 		tenantID := dbtest.Tenants(t, d, clock.Now, 1)[0]
-		s := NewService(d, audit.New(d, clock.Now, slog.New(slog.DiscardHandler)), clock.Now)
+		s := NewService(d, audit.New(d, clock.Now), clock.Now)
 		step := func(ctx context.Context, work func(ctx context.Context, tx bun.Tx) (int64, error)) error {
 			return d.InTx(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
 				_, err := work(ctx, tx)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -34,7 +33,7 @@ type env struct {
 func eachDB(t *testing.T, test func(t *testing.T, e *env)) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		e := &env{db: d, now: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
-		e.audit = audit.New(d, e.clock, slog.New(slog.DiscardHandler))
+		e.audit = audit.New(d, e.clock)
 		ids := dbtest.Tenants(t, d, e.clock, 2)
 		e.acme, e.umb = ids[0], ids[1]
 		e.svc = campaigns.NewService(d, e.audit, e.clock)

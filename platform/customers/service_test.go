@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/big"
 	"strings"
 	"sync"
@@ -53,7 +52,7 @@ func eachDB(t *testing.T, test func(t *testing.T, newEnv func(t *testing.T) *env
 func newTenants(t *testing.T, d *db.DB) *env {
 	t.Helper()
 	e := &env{db: d, now: time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)}
-	e.audit = audit.New(d, e.clock, slog.New(slog.DiscardHandler))
+	e.audit = audit.New(d, e.clock)
 	ids := dbtest.Tenants(t, d, e.clock, 2)
 	e.acme, e.umb = ids[0], ids[1]
 	e.svc = customers.NewService(d, e.audit, e.clock)

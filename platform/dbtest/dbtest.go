@@ -6,7 +6,6 @@ package dbtest
 
 import (
 	"context"
-	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -71,7 +70,7 @@ func Open(t testing.TB, opts db.Options) *db.DB {
 // database) and returns their ids.
 func Tenants(t testing.TB, d *db.DB, now func() time.Time, n int) []string {
 	t.Helper()
-	ts := tenants.NewService(d, audit.New(d, now, slog.New(slog.DiscardHandler)), now)
+	ts := tenants.NewService(d, audit.New(d, now), now)
 	ids := make([]string, n)
 	for i := range ids {
 		created, err := ts.CreateTenant(context.Background(), tenants.NewTenant{Slug: "t-" + strings.ToLower(ulid.Make().String())})

@@ -14,7 +14,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
 	"slices"
 	"strconv"
@@ -92,11 +91,10 @@ type Checker func(ctx context.Context, kind policies.Kind, p policies.TenantPoli
 // Store publishes and activates policy versions and serves the active ones.
 // It is safe for concurrent use.
 type Store struct {
-	db     *db.DB
-	audit  *audit.Log
-	now    func() time.Time
-	check  Checker
-	logger *slog.Logger
+	db    *db.DB
+	audit *audit.Log
+	now   func() time.Time
+	check Checker
 
 	mu    sync.RWMutex
 	index map[string]*tenantEntry // tenant id → its active versions
@@ -123,8 +121,8 @@ func (av activeVersion) newer(cur activeVersion) bool {
 }
 
 // New returns the store over d. check compiles drafts (policies.Check).
-func New(d *db.DB, a *audit.Log, now func() time.Time, check Checker, logger *slog.Logger) *Store {
-	return &Store{db: d, audit: a, now: now, check: check, logger: logger.With("component", "policystore"),
+func New(d *db.DB, a *audit.Log, now func() time.Time, check Checker) *Store {
+	return &Store{db: d, audit: a, now: now, check: check,
 		index: make(map[string]*tenantEntry)}
 }
 

@@ -2,7 +2,6 @@ package policystore_test
 
 import (
 	"context"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -25,7 +24,7 @@ func module(rule string) policies.Modules {
 
 // node is one server's store over a shared database.
 func node(d *db.DB, clock *dbtest.Clock) *policystore.Store {
-	return policystore.New(d, audit.New(d, clock.Now, slog.New(slog.DiscardHandler)), clock.Now, policies.Check, slog.New(slog.DiscardHandler))
+	return policystore.New(d, audit.New(d, clock.Now), clock.Now, policies.Check)
 }
 
 func active(t *testing.T, s *policystore.Store, tenantID string, kind policies.Kind) policies.TenantPolicy {

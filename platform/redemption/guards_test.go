@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -36,7 +35,7 @@ func eachDB(t *testing.T, test func(t *testing.T, e *guardEnv)) {
 
 // newGuardEnv makes a tenant in d and the services that write its campaigns.
 func newGuardEnv(t testing.TB, d *db.DB, now func() time.Time) *guardEnv {
-	a := audit.New(d, now, slog.New(slog.DiscardHandler))
+	a := audit.New(d, now)
 	return &guardEnv{db: d, tenantID: dbtest.Tenants(t, d, now, 1)[0], audit: a, camps: campaigns.NewService(d, a, now)}
 }
 

@@ -3,7 +3,6 @@ package redemption
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -16,7 +15,7 @@ import (
 func TestStackingRulesRoundTrip(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *guardEnv) {
 		ctx := context.Background()
-		s := NewSettings(e.db, audit.New(e.db, time.Now, slog.New(slog.DiscardHandler)), time.Now)
+		s := NewSettings(e.db, audit.New(e.db, time.Now), time.Now)
 		got, err := s.StackingRules(ctx, e.tenantID)
 		if err != nil || got.RedeemablesLimit != 30 || got.ApplicableRedeemablesLimit != 5 || got.RedeemablesSortingRule != "REQUESTED_ORDER" {
 			t.Fatalf("defaults: %+v, %v", got, err)
@@ -76,7 +75,7 @@ func TestStackingRulesRoundTrip(t *testing.T) {
 func TestStackingRulesCache(t *testing.T) {
 	eachDB(t, func(t *testing.T, e *guardEnv) {
 		ctx := context.Background()
-		log := audit.New(e.db, time.Now, slog.New(slog.DiscardHandler))
+		log := audit.New(e.db, time.Now)
 		a, b := NewSettings(e.db, log, time.Now), NewSettings(e.db, log, time.Now)
 		read := func(s *Settings) StackingRules {
 			t.Helper()
