@@ -176,3 +176,73 @@ func TestStalledWorkerLosesItsAction(t *testing.T) {
 		}
 	})
 }
+
+// A worker whose lease lapsed after its last step, and whose action another
+// worker claimed, records no end: the action stays the new owner's, in
+// progress, until the new owner ends it.
+func TestStalledWorkerRecordsNoEnd(t *testing.T) {
+	eachDB(t, func(t *testing.T, d *db.DB, c *dbtest.Clock, a, _ string) {
+		typ := "TEST.STALL-END-" + ulid.Make().String()
+		stalled := map[string]chan struct{}{"A": make(chan struct{}), "B": make(chan struct{})}
+		resume := map[string]chan struct{}{"A": make(chan struct{}), "B": make(chan struct{})}
+		handler := func(node string) jobs.Handler {
+			return func(ctx context.Context, act jobs.Action, step jobs.Step) (any, error) {
+				for done := act.Progress; done < 3; done++ {
+					if err := step(ctx, func(ctx context.Context, tx bun.Tx) (int64, error) { return done + 1, nil }); err != nil {
+						return nil, err
+					}
+				}
+				close(stalled[node]) // every step done; the end not yet recorded
+				<-resume[node]
+				return map[string]string{"by": node}, nil
+			}
+		}
+		nodes := map[string]*jobs.Queue{}
+		for _, n := range []string{"A", "B"} {
+			nodes[n] = jobs.New(d, c.Now, slog.New(slog.DiscardHandler))
+			nodes[n].Handle(typ, handler(n))
+		}
+		ctx := context.Background()
+		var id string
+		if err := d.InTx(ctx, a, func(ctx context.Context, tx bun.Tx) error {
+			var err error
+			id, err = nodes["A"].Enqueue(ctx, tx, a, typ, map[string]int64{})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		ran := map[string]chan error{"A": make(chan error, 1), "B": make(chan error, 1)}
+		for _, n := range []string{"A", "B"} {
+			go func() {
+				if n == "B" {
+					<-stalled["A"] // A has done every step, and stalls
+					c.Add(jobs.Lease + time.Second)
+				}
+				worked, err := nodes[n].RunOne(ctx)
+				if err == nil && !worked {
+					err = errors.New("found no action")
+				}
+				ran[n] <- err
+			}()
+		}
+		<-stalled["B"] // B claimed the action after A's lease lapsed, and holds it
+		close(resume["A"])
+		if err := <-ran["A"]; err != nil {
+			t.Fatalf("node A: %v", err)
+		}
+		act, err := nodes["A"].Get(ctx, a, id)
+		if err != nil || act.Status != jobs.InProgress || len(act.Result) > 0 && string(act.Result) != "null" {
+			t.Fatalf("after the stalled worker ended: %+v (%s), %v; want still in progress, B's", act, act.Result, err)
+		}
+		close(resume["B"])
+		if err := <-ran["B"]; err != nil {
+			t.Fatalf("node B: %v", err)
+		}
+		act, err = nodes["A"].Get(ctx, a, id)
+		var result struct{ By string }
+		_ = json.Unmarshal(act.Result, &result)
+		if err != nil || act.Status != jobs.Done || result.By != "B" {
+			t.Fatalf("the action: %+v (%s), %v; want done by B", act, act.Result, err)
+		}
+	})
+}
