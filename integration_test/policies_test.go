@@ -340,6 +340,53 @@ func TestSegments(t *testing.T) {
 	})
 }
 
+// A segments policy that cannot decide a customer's segments refuses what the
+// request asks instead of putting the customer in no segment: a segment may be
+// what refuses the customer ("blocked").
+func TestUndecidedSegmentsRefuse(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *server) {
+		tn := s.newTenant(t)
+		eve := map[string]any{"source_id": "eve-" + tn.Slug}
+		s.do(t, "POST", "/v1/customers", tn.bearer(), eve).wantStatus(t, http.StatusOK)
+		code := "SEG-" + strings.ToUpper(tn.Slug)
+		s.do(t, "POST", "/v1/vouchers", tn.bearer(), map[string]any{"code": code, "type": "DISCOUNT_VOUCHER",
+			"discount": map[string]any{"type": "AMOUNT", "amount_off": 100}}).wantStatus(t, http.StatusOK)
+		publish(t, s, tn, "eligibility", map[string]any{"modules": map[string]any{"blocked.rego": `package punchcard.eligibility
+
+deny contains {"code": "blocked_customer", "message": "Blocked.", "rule": "tenant.blocked"} if "blocked" in input.customer.segments
+`}})
+		blocked := `package punchcard.segments
+
+member contains "blocked" if startswith(input.customer.source_id, "eve-")
+`
+		publish(t, s, tn, "segments", map[string]any{"modules": map[string]any{"blocked.rego": blocked}})
+		if v := validateCode(t, s, tn, code, eve, 1000); v.Valid || v.Redeemables[0].Result.Error == nil || v.Redeemables[0].Result.Error.Key != "blocked_customer" {
+			t.Fatalf("a blocked customer's validation = %+v, want refused as blocked_customer", v)
+		}
+		// The same segment, beside a rule that fails at evaluation (two values
+		// for one complete rule): the customer's segments cannot be decided.
+		publish(t, s, tn, "segments", map[string]any{"modules": map[string]any{"blocked.rego": blocked + `
+tier := 1 if input.customer.source_id != ""
+
+tier := 2 if input.customer.source_id != ""
+
+member contains "tiered" if tier == 1
+`}})
+		v := validateCode(t, s, tn, code, eve, 1000)
+		if v.Valid || v.Redeemables[0].Result.Error == nil || v.Redeemables[0].Result.Error.Key != "policy_error" {
+			t.Fatalf("validation with undecided segments = %+v, want refused with policy_error", v)
+		}
+		s.do(t, "POST", "/v1/redemptions", tn.bearer(), map[string]any{"redeemables": vouchers(code), "order": map[string]any{"amount": 1000},
+			"customer": eve}).wantError(t, http.StatusBadRequest, "policy_error", "")
+		s.do(t, "GET", "/v1/customers?segment=blocked", tn.bearer(), nil).wantError(t, http.StatusUnprocessableEntity, "policy_error", "")
+		s.do(t, "POST", "/v1/qualifications", tn.bearer(), map[string]any{"customer": eve, "order": map[string]any{"amount": 1000}}).
+			wantError(t, http.StatusUnprocessableEntity, "policy_error", "")
+		if n := countRows(t, s, tn.ID, "redemptions"); n != 0 {
+			t.Fatalf("%d redemption rows written", n)
+		}
+	})
+}
+
 // R10: hostile Rego. Forbidden builtins are refused at upload with a clear
 // error; runaway evaluation is cancelled at its deadline with a deny reason;
 // other tenants are unaffected.

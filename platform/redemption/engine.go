@@ -138,7 +138,7 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request, tx bun.ID
 	}
 	res := Result{Stacking: snap.stacking, Customer: snap.customer, Channel: req.channel(), Local: local, customerChanges: snap.changes}
 	// The input every decision of this request shares, converted for OPA once.
-	in, err := e.document(ctx, t, tx, now, local, res.Channel, "", snap.customer, req.Order)
+	in, undecided, err := e.document(ctx, t, tx, now, local, res.Channel, "", snap.customer, req.Order)
 	if err != nil {
 		return Result{}, err
 	}
@@ -166,6 +166,9 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request, tx bun.ID
 		switch {
 		case !found:
 			o.Status, o.Reason = StatusInapplicable, &policies.Reason{Code: keyNotFound, Message: "no " + ref.Object + " has this id", Rule: ref.Object}
+		case undecided != nil:
+			r := *undecided
+			o.Status, o.Reason = StatusInapplicable, &r
 		case !fraud.Allowed():
 			r := fraud.Deny[0]
 			o.Status, o.Reason = StatusInapplicable, &r

@@ -112,9 +112,12 @@ func (e *Engine) Qualify(ctx context.Context, t Tenant, q QualifyRequest) (Resul
 	}
 	res := Result{Stacking: base.stacking, Customer: base.customer, Channel: channelOf(q.Metadata), Local: local, Order: *q.Order,
 		Totals: NewCalculation(q.Order, base.stacking.DiscountCalculationMode, false).Totals()}
-	in, err := e.document(ctx, t, nil, now, local, res.Channel, q.Scenario, base.customer, q.Order)
+	in, undecided, err := e.document(ctx, t, nil, now, local, res.Channel, q.Scenario, base.customer, q.Order)
 	if err != nil {
 		return Result{}, QualifyPage{}, err
+	}
+	if undecided != nil {
+		return Result{}, QualifyPage{}, undecidedError(undecided)
 	}
 
 	candidatesRead, exhausted := 0, false

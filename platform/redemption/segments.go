@@ -63,25 +63,30 @@ func (e *Engine) fraudThresholds(ctx context.Context, tenantID string) (map[stri
 // document is the request's shared policy input, converted for OPA once. tx,
 // when not nil, is the transaction the request reads in; scenario, when not
 // empty, is a qualification's (input.scenario).
-func (e *Engine) document(ctx context.Context, t Tenant, tx bun.IDB, now time.Time, l Local, channel, scenario string, c *customers.Customer, o *Order) (policies.Document, error) {
+// undecided, when not nil, is why the customer's segments are unknown
+// (segmentsOf): the request is refused with it.
+func (e *Engine) document(ctx context.Context, t Tenant, tx bun.IDB, now time.Time, l Local, channel, scenario string, c *customers.Customer, o *Order) (doc policies.Document, undecided *policies.Reason, err error) {
 	base := inputBase(t, now, l, channel, c, o)
 	if scenario != "" {
 		base["scenario"] = scenario
 	}
 	if c != nil {
-		if err := e.personalise(ctx, t, tx, base); err != nil {
-			return policies.Document{}, err
+		if undecided, err = e.personalise(ctx, t, tx, base); err != nil {
+			return policies.Document{}, nil, err
 		}
 	}
-	return policies.NewDocument(base)
+	doc, err = policies.NewDocument(base)
+	return doc, undecided, err
 }
 
 // personalise completes input.customer of base with the customer's stats and
 // segments, for tenants with policies of their own, reading in tx when given.
-func (e *Engine) personalise(ctx context.Context, t Tenant, tx bun.IDB, base map[string]any) error {
+// undecided is the reason when the segments policy could not decide (see
+// segmentsOf).
+func (e *Engine) personalise(ctx context.Context, t Tenant, tx bun.IDB, base map[string]any) (undecided *policies.Reason, err error) {
 	own, segments, err := e.customized(ctx, t.ID)
 	if err != nil || !own {
-		return err
+		return nil, err
 	}
 	doc := base["customer"].(map[string]any)
 	id := doc["id"].(string)
@@ -95,13 +100,13 @@ func (e *Engine) personalise(ctx context.Context, t Tenant, tx bun.IDB, base map
 		})
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	doc["stats"] = stats[id].doc()
 	if segments {
-		members, err := e.segmentsOf(ctx, t.ID, base)
-		if err != nil {
-			return err
+		members, undecided, err := e.segmentsOf(ctx, t.ID, base)
+		if err != nil || undecided != nil {
+			return undecided, err
 		}
 		list := make([]any, len(members)) // the input document holds plain values only
 		for i, m := range members {
@@ -109,19 +114,32 @@ func (e *Engine) personalise(ctx context.Context, t Tenant, tx bun.IDB, base map
 		}
 		doc["segments"] = list
 	}
-	return nil
+	return nil, nil
 }
 
 // segmentsOf evaluates the tenant's segments policy on input. A policy that
-// fails puts the customer in no segment (its policies.Evaluate span records
-// the error).
-func (e *Engine) segmentsOf(ctx context.Context, tenantID string, input map[string]any) ([]string, error) {
+// cannot decide (it fails, or runs past its deadline; its policies.Evaluate
+// span records why) leaves the customer's segments unknown: undecided is the
+// reason, and what the request asks is refused with it, as a fraud denial
+// refuses it. Putting the customer in no segment instead would let through a
+// customer whom a segment (say "blocked") is there to refuse.
+func (e *Engine) segmentsOf(ctx context.Context, tenantID string, input map[string]any) (members []string, undecided *policies.Reason, err error) {
 	doc, err := policies.NewDocument(input)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	d, _ := e.policies.EvaluateDocument(ctx, tenantID, policies.Segments, doc, nil)
-	return d.Members, nil
+	if !d.Allowed() {
+		return nil, &d.Deny[0], nil
+	}
+	return d.Members, nil, nil
+}
+
+// undecidedError is the answer to a request that needs a customer's segments
+// when the segments policy could not decide them.
+func undecidedError(r *policies.Reason) error {
+	return &problem.Error{Kind: problem.KindUnprocessable, Key: r.Code, Message: "The customer's segments could not be decided",
+		Details: r.Message + " (segments policy; try again)", Transient: r.Code == policies.CodeTimeout}
 }
 
 // CustomerStats is what a customer's redemptions say about their buying: the
@@ -220,9 +238,14 @@ func (e *Engine) Segments(ctx context.Context, t Tenant, cs []customers.Customer
 	for i := range cs {
 		base := inputBase(t, now, local, "online", &cs[i], empty)
 		base["customer"].(map[string]any)["stats"] = stats[cs[i].ID].doc()
-		if out[cs[i].ID], err = e.segmentsOf(ctx, t.ID, base); err != nil {
+		members, undecided, err := e.segmentsOf(ctx, t.ID, base)
+		if err != nil {
 			return nil, err
 		}
+		if undecided != nil {
+			return nil, undecidedError(undecided)
+		}
+		out[cs[i].ID] = members
 	}
 	return out, nil
 }
