@@ -141,6 +141,22 @@ func TestCampaignAndVoucherResponsesConformToVoucherify(t *testing.T) {
 		s.do(t, "POST", "/v1/vouchers/GIFT-CAROL", tn.bearer(), map[string]any{"code": "GIFT-DAVE", "type": "GIFT_VOUCHER", "gift": map[string]any{"amount": 1}}).
 			wantError(t, http.StatusBadRequest, "", "code")
 		s.do(t, "GET", "/v1/vouchers/GIFT-CAROL", tn.bearer(), nil).wantStatus(t, http.StatusNotFound)
+		// A voucher created inactive stays off until enabled; fields an SDK
+		// sends as null change nothing.
+		inactive := s.do(t, "POST", "/v1/vouchers", tn.bearer(), map[string]any{"code": "GIFT-OFF", "type": "GIFT_VOUCHER",
+			"gift": map[string]any{"amount": 1000}, "active": false, "validity_day_of_week": nil, "campaign": nil})
+		inactive.wantStatus(t, http.StatusOK)
+		if !strings.Contains(string(inactive.body), `"active":false`) {
+			t.Fatalf("voucher created inactive: %s", inactive.body)
+		}
+		if v := validateCode(t, s, tn, "GIFT-OFF", nil, 500); v.Valid {
+			t.Fatalf("an inactive voucher validates: %+v", v)
+		}
+		s.do(t, "POST", "/v1/vouchers/GIFT-OFF/enable", tn.bearer(), nil).wantStatus(t, http.StatusOK)
+		if v := validateCode(t, s, tn, "GIFT-OFF", nil, 500); !v.Valid {
+			t.Fatalf("the voucher, enabled, is refused: %+v", v)
+		}
+		s.do(t, "POST", "/v1/campaigns/"+c.ID+"/vouchers", tn.bearer(), map[string]any{"metadata": nil, "category": nil}).wantStatus(t, http.StatusOK)
 
 		// The kill switch: Voucherify answers with an empty object; the flag reads back.
 		s.do(t, "POST", "/v1/campaigns/"+c.ID+"/disable", tn.bearer(), nil).wantStatus(t, http.StatusOK)
@@ -190,6 +206,13 @@ func TestCampaignBadInputWritesNothing(t *testing.T) {
 			{"a name like an id", "name", 400, map[string]any{"name": "camp_01KQ6Y2ZC7J3A0R7YV4B6R3E2N", "campaign_type": "GIFT_VOUCHERS", "voucher": map[string]any{"gift": map[string]any{"amount": 1}}}},
 			{"bad happy hour", "validity_hours", 400, map[string]any{"name": "Bad", "campaign_type": "GIFT_VOUCHERS", "voucher": map[string]any{"gift": map[string]any{"amount": 1}},
 				"validity_hours": map[string]any{"daily": []any{map[string]any{"start_time": "5pm", "expiration_time": "19:00", "days_of_week": []int{5}}}}}},
+			// Voucherify fields Punchcard does not model are refused, not
+			// dropped: the campaign would be valid at every hour.
+			{"recurring windows", "validity_timeframe", 400, map[string]any{"name": "Bad", "campaign_type": "GIFT_VOUCHERS", "voucher": map[string]any{"gift": map[string]any{"amount": 1}},
+				"validity_timeframe": map[string]any{"interval": "P2D", "duration": "PT1H"}}},
+			{"a tier's recurring windows", "promotion.tiers[0].validity_timeframe", 400, map[string]any{"name": "Bad", "campaign_type": "PROMOTION",
+				"promotion": map[string]any{"tiers": []any{map[string]any{"name": "T", "action": map[string]any{"discount": map[string]any{"type": "AMOUNT", "amount_off": 100}},
+					"validity_timeframe": map[string]any{"interval": "P2D", "duration": "PT1H"}}}}}},
 			{"zero limit", "limits.total_redemptions", 400, map[string]any{"name": "Bad", "campaign_type": "GIFT_VOUCHERS", "voucher": map[string]any{"gift": map[string]any{"amount": 1}},
 				"limits": map[string]any{"total_redemptions": 0}}},
 			{"duplicate name", "Taken", 409, map[string]any{"name": "Taken", "campaign_type": "GIFT_VOUCHERS", "vouchers_count": 2, "voucher": map[string]any{"gift": map[string]any{"amount": 1}}}},
@@ -200,6 +223,13 @@ func TestCampaignBadInputWritesNothing(t *testing.T) {
 			})
 		}
 		s.do(t, "POST", "/v1/vouchers", tn.bearer(), map[string]any{"code": "has space", "type": "GIFT_VOUCHER", "gift": map[string]any{"amount": 1}}).wantError(t, 400, "", "code")
+		for field, value := range map[string]any{"validity_day_of_week": []int{1}, "validity_hours": map[string]any{"daily": []any{}},
+			"validity_timeframe": map[string]any{"interval": "P1D"}, "campaign": "Taken", "campaign_id": "camp_x"} {
+			s.do(t, "POST", "/v1/vouchers", tn.bearer(), map[string]any{"code": "UNSUPPORTED-1", "type": "GIFT_VOUCHER",
+				"gift": map[string]any{"amount": 1}, field: value}).wantError(t, 400, "", field)
+			s.do(t, "POST", "/v1/vouchers/import", tn.bearer(), []any{map[string]any{"code": "UNSUPPORTED-2", "type": "GIFT_VOUCHER",
+				"gift": map[string]any{"amount": 1}, field: value}}).wantError(t, 400, "", "[0]."+field)
+		}
 		s.do(t, "GET", "/v1/vouchers?limit=1000", tn.bearer(), nil).wantError(t, 400, "", "limit")
 		if after := writes(t, s, tn.ID); after != before || countRows(t, s, tn.ID, "vouchers") != vouchersBefore {
 			t.Fatalf("rejected requests wrote rows: %v → %v", before, after)

@@ -1,6 +1,8 @@
 package campaigns
 
 import (
+	"bytes"
+	"encoding/json"
 	"regexp"
 	"slices"
 	"strings"
@@ -40,6 +42,31 @@ type CampaignInput struct {
 	Limits            *Limits          `json:"limits,omitempty"`
 	Rules             *Rules           `json:"rules,omitempty"`
 	Promotion         *PromotionInput  `json:"promotion,omitempty" jsonschema:"description=PROMOTION campaigns: their tiers"`
+
+	// ValidityTimeframe (Voucherify's recurring windows) is not modelled:
+	// sent with a value it is refused (see notSupported).
+	ValidityTimeframe json.RawMessage `json:"validity_timeframe,omitempty" jsonschema:"-"`
+}
+
+// notSupported is a Voucherify field Punchcard does not model, with what to do
+// instead. Sent with a value (null is no value), it is refused with a 400 naming
+// it: ignoring it would make what is created more permissive than asked (a code
+// valid on every day, or live when it was to start disabled).
+type notSupported struct {
+	name    string
+	value   json.RawMessage
+	instead string
+}
+
+// refuseUnsupported refuses the first of fields sent with a value, its name
+// prefixed with prefix.
+func refuseUnsupported(prefix string, fields ...notSupported) error {
+	for _, f := range fields {
+		if v := bytes.TrimSpace(f.value); len(v) > 0 && !bytes.Equal(v, []byte("null")) {
+			return problem.Invalidf(prefix+f.name, "%s%s is not supported: %s", prefix, f.name, f.instead)
+		}
+	}
+	return nil
 }
 
 var clock = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
@@ -47,6 +74,10 @@ var clock = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
 // campaign checks the input field by field and returns the campaign it describes
 // (without id, tenant or timestamps).
 func (in CampaignInput) campaign() (Campaign, error) {
+	if err := refuseUnsupported("", notSupported{"validity_timeframe", in.ValidityTimeframe,
+		"use validity_day_of_week and validity_hours (windows in the tenant's time zone)"}); err != nil {
+		return Campaign{}, err
+	}
 	c := Campaign{
 		Name: strings.TrimSpace(in.Name), Description: in.Description, CampaignType: in.CampaignType,
 		Type: in.Type, Category: strings.TrimSpace(in.Category), Active: true,

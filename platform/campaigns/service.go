@@ -451,14 +451,33 @@ type VoucherInput struct {
 	StartDate      *time.Time     `json:"start_date,omitempty"`
 	ExpirationDate *time.Time     `json:"expiration_date,omitempty"`
 	Metadata       map[string]any `json:"metadata,omitempty"`
+	// Active false creates the voucher disabled (POST /v1/vouchers/{code}/enable
+	// turns it on).
+	Active *bool `json:"active,omitempty"`
+
+	// Voucherify fields Punchcard does not take on a standalone voucher: sent
+	// with a value, they are refused (see notSupported).
+	Campaign          json.RawMessage `json:"campaign,omitempty" jsonschema:"-"`
+	CampaignID        json.RawMessage `json:"campaign_id,omitempty" jsonschema:"-"`
+	ValidityTimeframe json.RawMessage `json:"validity_timeframe,omitempty" jsonschema:"-"`
+	ValidityDayOfWeek json.RawMessage `json:"validity_day_of_week,omitempty" jsonschema:"-"`
+	ValidityHours     json.RawMessage `json:"validity_hours,omitempty" jsonschema:"-"`
 }
 
 // voucher checks a standalone voucher field by field (field names prefixed with
 // prefix, e.g. "vouchers[3]."), without its code when none is given.
 func (in VoucherInput) voucher(tenantID string, now time.Time, prefix string) (Voucher, error) {
+	const inCampaign = "a campaign's codes are added with POST /v1/campaigns/{id}/vouchers"
+	const schedule = "a standalone voucher has no schedule of its own; create the code in a campaign that has one (" + inCampaign + ")"
+	if err := refuseUnsupported(prefix,
+		notSupported{"campaign", in.Campaign, inCampaign}, notSupported{"campaign_id", in.CampaignID, inCampaign},
+		notSupported{"validity_timeframe", in.ValidityTimeframe, schedule},
+		notSupported{"validity_day_of_week", in.ValidityDayOfWeek, schedule}, notSupported{"validity_hours", in.ValidityHours, schedule}); err != nil {
+		return Voucher{}, err
+	}
 	v := Voucher{
 		TenantID: tenantID, ID: ids.New(idVoucher), Code: in.Code, Category: in.Category, Type: in.Type,
-		Active: true, StartDate: utc(in.StartDate), ExpirationDate: utc(in.ExpirationDate),
+		Active: in.Active == nil || *in.Active, StartDate: utc(in.StartDate), ExpirationDate: utc(in.ExpirationDate),
 		Metadata: in.Metadata, CreatedAt: now, UpdatedAt: now,
 	}
 	switch in.Type {

@@ -2,6 +2,7 @@ package campaigns
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -73,6 +74,8 @@ type TierInput struct {
 	ValidityHours     *ValidityHours `json:"validity_hours,omitempty"`
 	Category          string         `json:"category,omitempty"`
 	Rules             *Rules         `json:"rules,omitempty"`
+	// ValidityTimeframe is refused, as a campaign's is.
+	ValidityTimeframe json.RawMessage `json:"validity_timeframe,omitempty" jsonschema:"-"`
 }
 
 // TierAction is what a tier does: its discount.
@@ -91,6 +94,10 @@ func (p *PromotionInput) tiers() ([]Tier, error) {
 	out := make([]Tier, len(p.Tiers))
 	for i, in := range p.Tiers {
 		f := fmt.Sprintf("promotion.tiers[%d]", i)
+		if err := refuseUnsupported(f+".", notSupported{"validity_timeframe", in.ValidityTimeframe,
+			"use validity_day_of_week and validity_hours (windows in the tenant's time zone)"}); err != nil {
+			return nil, err
+		}
 		t := Tier{Name: strings.TrimSpace(in.Name), Banner: in.Banner, Metadata: in.Metadata, Hierarchy: in.Hierarchy, Active: true,
 			Category: strings.TrimSpace(in.Category), StartDate: utc(in.StartDate), ExpirationDate: utc(in.ExpirationDate),
 			ValidityDayOfWeek: in.ValidityDayOfWeek, ValidityHours: in.ValidityHours}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -449,13 +450,14 @@ type addVouchersRequest struct {
 }
 
 // unsupported is the first template override of r, by its JSON name, or "".
+// A field sent as null overrides nothing.
 func (r addVouchersRequest) unsupported() string {
 	for _, f := range []struct {
 		name  string
 		value json.RawMessage
 	}{{"category", r.Category}, {"category_id", r.CategoryID}, {"start_date", r.StartDate}, {"expiration_date", r.ExpirationDate},
 		{"active", r.Active}, {"redemption", r.Redemption}, {"metadata", r.Metadata}, {"additional_info", r.AdditionalInfo}, {"code_config", r.CodeConfig}} {
-		if len(f.value) > 0 {
+		if v := bytes.TrimSpace(f.value); len(v) > 0 && !bytes.Equal(v, []byte("null")) {
 			return f.name
 		}
 	}
