@@ -131,6 +131,12 @@ func TestGiftCardsPayLast(t *testing.T) {
 		if got[1].Applied.OrderDiscount != 2000 || got[0].Applied.GiftCredits != 5000 || r.Result.Totals.TotalAmount != 3000 {
 			t.Fatalf("card %+v, coupon %+v, totals %+v; want 20.00 off, then 50.00 paid by the card", got[0].Applied, got[1].Applied, r.Result.Totals)
 		}
+		// The spent card pays for nothing more: it is refused, not redeemed
+		// for nothing (which would use up a redemption quantity).
+		_, err = e.Redeem(ctx, tn, Request{Order: &Order{Amount: 10000}, Redeemables: vouchersOf(gift.Code)}, nil)
+		if p, ok := problem.As(err); !ok || p.Key != "gift_amount_exceeded" {
+			t.Fatalf("redeeming the spent card: %v; want refused, gift_amount_exceeded", err)
+		}
 
 		rules := DefaultStackingRules()
 		rules.ApplicableRedeemablesLimit = 2

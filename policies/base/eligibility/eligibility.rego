@@ -16,15 +16,21 @@ deny contains reason("voucher_disabled", "The voucher is disabled.", "voucher.ac
 	input.redeemable.active == false
 }
 
-# Gift cards: the credits a request asks for must be on the card.
+# Gift cards: the credits a request asks for must be on the card, and a card with
+# nothing left pays for nothing (it is not redeemed for nothing, using up its
+# redemption quantity).
 
 deny contains reason("gift_amount_exceeded", "The gift card's balance is lower than the credits requested.", "voucher.gift.balance") if {
 	input.redeemable.gift.credits > input.redeemable.gift.balance
 }
 
+deny contains reason("gift_amount_exceeded", "The gift card has no balance left.", "voucher.gift.balance") if {
+	input.redeemable.gift.balance <= 0
+}
+
 # Schedule: start and expiration dates of the campaign and of the voucher itself.
 
-deny contains reason("voucher_not_active_yet", "The campaign has not started yet.", "schedule.start_date") if {
+deny contains reason("voucher_not_active", "The campaign has not started yet.", "schedule.start_date") if {
 	now_ns < date_ns(input.redeemable.campaign.start_date)
 }
 
@@ -32,7 +38,7 @@ deny contains reason("voucher_expired", "The campaign has expired.", "schedule.e
 	now_ns >= date_ns(input.redeemable.campaign.expiration_date)
 }
 
-deny contains reason("voucher_not_active_yet", "The voucher is not active yet.", "voucher.start_date") if {
+deny contains reason("voucher_not_active", "The voucher is not active yet.", "voucher.start_date") if {
 	now_ns < date_ns(input.redeemable.start_date)
 }
 

@@ -97,7 +97,7 @@ test_absent_active_flags_allowed if {
 # Start and expiration dates.
 
 test_campaign_not_started if {
-	denies(with_campaign({"start_date": "2026-12-01T00:00:00Z"})) == {"voucher_not_active_yet schedule.start_date"}
+	denies(with_campaign({"start_date": "2026-12-01T00:00:00Z"})) == {"voucher_not_active schedule.start_date"}
 }
 
 test_campaign_started if {
@@ -117,7 +117,7 @@ test_null_dates_are_no_restriction if {
 }
 
 test_voucher_dates if {
-	denies(object.union(base_input, {"redeemable": {"start_date": "2027-01-01T00:00:00Z"}})) == {"voucher_not_active_yet voucher.start_date"}
+	denies(object.union(base_input, {"redeemable": {"start_date": "2027-01-01T00:00:00Z"}})) == {"voucher_not_active voucher.start_date"}
 	denies(object.union(base_input, {"redeemable": {"expiration_date": "2026-01-01T00:00:00Z"}})) == {"voucher_expired voucher.expiration_date"}
 }
 
@@ -292,6 +292,11 @@ test_gift_credits_within_balance if {
 	denies(object.union(base_input, {"redeemable": {"gift": {"amount": 10000, "balance": 4000}}})) == set()
 	denies(object.union(base_input, {"redeemable": {"gift": {"amount": 10000, "balance": 4000, "credits": 4000}}})) == set()
 	denies(object.union(base_input, {"redeemable": {"gift": {"amount": 10000, "balance": 4000, "credits": 4001}}})) == {"gift_amount_exceeded voucher.gift.balance"}
+}
+
+test_empty_gift_card if {
+	denies(object.union(base_input, {"redeemable": {"gift": {"amount": 10000, "balance": 1}}})) == set()
+	denies(object.union(base_input, {"redeemable": {"gift": {"amount": 10000, "balance": 0}}})) == {"gift_amount_exceeded voucher.gift.balance"}
 }
 
 # Voucher quantity.
