@@ -1465,3 +1465,62 @@ func TestRollbackCarriesCustomerData(t *testing.T) {
 		s.do(t, "POST", path, tn.bearer(), nil).wantError(t, http.StatusBadRequest, "already_rolled_back", "")
 	})
 }
+
+// GET /v1/redemptions lists newest first by time, whatever the kind of record:
+// a redemption made after a rollback comes before it, and starting_after pages
+// through that order without skipping a record.
+func TestRedemptionListIsNewestFirst(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, s *server) {
+		tn := s.newTenant(t)
+		_, codes := campaignCodes(t, s, tn, discountCampaign("Listed", 2, map[string]any{"type": "AMOUNT", "amount_off": 100}, nil))
+		redeem := func(code string) string {
+			var red struct {
+				ParentRedemption struct{ ID string } `json:"parent_redemption"`
+			}
+			s.do(t, "POST", "/v1/redemptions", tn.bearer(), map[string]any{"redeemables": vouchers(code), "order": map[string]any{"amount": 1000}}).decode(t, &red)
+			return red.ParentRedemption.ID
+		}
+		first := redeem(codes[0])
+		s.do(t, "POST", "/v1/redemptions/"+first+"/rollbacks", tn.bearer(), nil).wantStatus(t, http.StatusOK)
+		last := redeem(codes[1])
+		type record struct {
+			ID        string    `json:"id"`
+			CreatedAt time.Time `json:"date"`
+			Parent    *string   `json:"redemption"`
+		}
+		var all struct {
+			Redemptions []record `json:"redemptions"`
+		}
+		s.do(t, "GET", "/v1/redemptions?limit=100", tn.bearer(), nil).decode(t, &all)
+		if len(all.Redemptions) != 6 {
+			t.Fatalf("%d records, want 6 (two redemptions and a rollback, each a parent and a child)", len(all.Redemptions))
+		}
+		newest := all.Redemptions[0]
+		if newest.ID != last && (newest.Parent == nil || *newest.Parent != last) {
+			t.Fatalf("newest record %+v; want one of the last redemption, %s", newest, last)
+		}
+		var paged []string
+		for after := ""; ; {
+			var page struct {
+				Redemptions []record `json:"redemptions"`
+				HasMore     bool     `json:"has_more"`
+			}
+			s.do(t, "GET", "/v1/redemptions?limit=1&starting_after="+after, tn.bearer(), nil).decode(t, &page)
+			for _, r := range page.Redemptions {
+				paged = append(paged, r.ID)
+				after = r.ID
+			}
+			if !page.HasMore || len(paged) > 6 {
+				break
+			}
+		}
+		for i, r := range all.Redemptions {
+			if i > 0 && r.CreatedAt.After(all.Redemptions[i-1].CreatedAt) {
+				t.Fatalf("record %d (%s, %v) is newer than the one before it", i, r.ID, r.CreatedAt)
+			}
+			if i >= len(paged) || paged[i] != r.ID {
+				t.Fatalf("paging one at a time lists %v; the list is %+v", paged, all.Redemptions)
+			}
+		}
+	})
+}

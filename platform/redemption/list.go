@@ -34,9 +34,10 @@ type Filter struct {
 }
 
 // listOrders are the sorts of Filter.Order, by Voucherify's name; the record
-// id breaks ties (and, being time-ordered, is the creation order).
+// id breaks ties. Ids are time-ordered only within a kind (a rollback's prefix,
+// rr_, sorts after a redemption's, r_), so time is created_at.
 var listOrders = map[string]string{
-	"-created_at": "rd.id DESC", "created_at": "rd.id ASC", "-id": "rd.id DESC", "id": "rd.id ASC",
+	"-created_at": "rd.created_at DESC, rd.id DESC", "created_at": "rd.created_at ASC, rd.id ASC", "-id": "rd.id DESC", "id": "rd.id ASC",
 	"-customer_id": "rd.customer_id DESC, rd.id DESC", "customer_id": "rd.customer_id ASC, rd.id ASC",
 	"-voucher_code": "rd.voucher_code DESC, rd.id DESC", "voucher_code": "rd.voucher_code ASC, rd.id ASC",
 }
@@ -78,7 +79,13 @@ func (f Filter) where(q *bun.SelectQuery, tenantID string) *bun.SelectQuery {
 		q = q.Where("(rd.customer_id = ? OR rd.customer_id IN (SELECT cu.id FROM customers AS cu WHERE cu.tenant_id = ? AND cu.source_id = ?))",
 			f.Customer, tenantID, f.Customer)
 	}
-	if f.StartingAfter != "" {
+	switch {
+	case f.StartingAfter == "":
+	case f.Order == "-created_at":
+		// After the record in the page's order: older, or as old with a lower id.
+		q = q.Where("(rd.created_at, rd.id) < (SELECT sa.created_at, sa.id FROM redemptions AS sa WHERE sa.tenant_id = ? AND sa.id = ?)",
+			tenantID, f.StartingAfter)
+	default:
 		q = q.Where("rd.id < ?", f.StartingAfter)
 	}
 	if !f.CreatedAfter.IsZero() {
