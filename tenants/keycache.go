@@ -12,8 +12,7 @@ import (
 // Service take effect at once.
 const keyCacheTTL = time.Second
 
-// maxCachedKeys bounds the cache; past it, expired entries are dropped, and if
-// none are, everything is.
+// maxCachedKeys bounds the cache; past it, the oldest entry is dropped.
 const maxCachedKeys = 10000
 
 // keyCache holds recent key lookups by credential (the secret's hash, or the key id

@@ -19,18 +19,32 @@ import (
 const (
 	validationsWindow = time.Minute
 	failuresWindow    = 10 * time.Minute
-	windowBuckets     = 12      // a window slides in steps of a twelfth of it
-	maxWindowKeys     = 100_000 // per window, above which idle keys are dropped (and if none are, all)
+	windowBuckets     = 12 // a window slides in steps of a twelfth of it
+
+	// A window holds each tenant's keys apart, so that no tenant's traffic
+	// evicts another tenant's counts. Past maxTenantWindowKeys customers counted
+	// within the span, a tenant's window evicts its own customer whose last event
+	// is the oldest. Past maxWindowTenants tenants with an event within the span,
+	// the window evicts the whole count of the tenant whose last event is the
+	// oldest: one tenant's traffic, however heavy, takes one place. A window so
+	// holds at most 1,000 × 2,000 = 2 million keys, some 700 MB at worst (a key
+	// and its buckets take about 350 bytes). A tenant past its bound loses the
+	// counts of its least recent customers, whom the windows matter least for.
+	maxTenantWindowKeys = 2_000
+	maxWindowTenants    = 1_000
 )
 
 // window counts events per key over the last span, in buckets of span /
 // windowBuckets: a count covers between span - span/windowBuckets and span. A key
-// is kept for a span after its last event, in a bounded ttlcache. It is safe for
-// concurrent use.
+// is kept for a span after its last event, in its tenant's bounded ttlcache, and
+// a tenant's cache for a span after the tenant's last event (by then every key
+// in it has expired too). It is safe for concurrent use.
 type window struct {
-	step time.Duration                    // one bucket
-	mu   sync.Mutex                       // serialises adds, each a read-modify-write of a key's buckets
-	keys *ttlcache.Cache[string, buckets] // by tenant and customer
+	span, step time.Duration // the window's, and one bucket's
+	mu         sync.Mutex    // serialises adds, each a read-modify-write of a key's buckets
+
+	// Each tenant's counts by customer, by tenant.
+	tenants *ttlcache.Cache[string, *ttlcache.Cache[string, buckets]]
 }
 
 // buckets is one key's ring: the step index each slot counts and its count.
@@ -40,27 +54,36 @@ type buckets struct {
 }
 
 func newWindow(span time.Duration) *window {
-	return &window{step: span / windowBuckets, keys: ttlcache.New[string, buckets](span, maxWindowKeys)}
+	return &window{span: span, step: span / windowBuckets,
+		tenants: ttlcache.New[string, *ttlcache.Cache[string, buckets]](span, maxWindowTenants)}
 }
 
 // count is the number of events for key in the window ending at now.
-func (w *window) count(key string, now time.Time) int64 {
-	b, _ := w.keys.Get(key)
+func (w *window) count(key countKey, now time.Time) int64 {
+	var b buckets
+	if keys, ok := w.tenants.Get(key.tenant); ok {
+		b, _ = keys.Get(key.customer)
+	}
 	return b.sum(now.UnixNano() / int64(w.step))
 }
 
 // add counts one event for key at now.
-func (w *window) add(key string, now time.Time) {
+func (w *window) add(key countKey, now time.Time) {
 	step := now.UnixNano() / int64(w.step)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	b, _ := w.keys.Get(key)
+	keys, ok := w.tenants.Get(key.tenant)
+	if !ok {
+		keys = ttlcache.New[string, buckets](w.span, maxTenantWindowKeys)
+	}
+	b, _ := keys.Get(key.customer)
 	i := step % windowBuckets
 	if b.steps[i] != step {
 		b.steps[i], b.counts[i] = step, 0
 	}
 	b.counts[i]++
-	w.keys.Put(key, b)
+	keys.Put(key.customer, b)
+	w.tenants.Put(key.tenant, keys) // after the key, so that it outlives it
 }
 
 func (b *buckets) sum(step int64) int64 {
@@ -83,32 +106,36 @@ func newVelocity() *velocity {
 	return &velocity{validations: newWindow(validationsWindow), failures: newWindow(failuresWindow)}
 }
 
-// velocityKey is a request's key in the windows: its tenant and customer, or ""
-// (nothing counted) without one. A customer is counted by source_id when it has
-// one, so that the requests of a new customer, known by source_id until a
-// redemption creates it, and its requests after that count together; by id
-// otherwise.
-func velocityKey(tenantID string, c *customers.Customer) string {
+// countKey is a request's key in the windows: its tenant, and its customer
+// within the tenant. The zero countKey counts nothing.
+type countKey struct{ tenant, customer string }
+
+// velocityKey is a request's key in the windows: its tenant and customer, or the
+// zero key (nothing counted) without one. A customer is counted by source_id
+// when it has one, so that the requests of a new customer, known by source_id
+// until a redemption creates it, and its requests after that count together; by
+// id otherwise.
+func velocityKey(tenantID string, c *customers.Customer) countKey {
 	switch {
 	case c == nil:
-		return ""
+		return countKey{}
 	case c.SourceID != "":
-		return tenantID + "\x00source_id\x00" + c.SourceID
+		return countKey{tenantID, "source_id\x00" + c.SourceID}
 	}
-	return tenantID + "\x00id\x00" + c.ID
+	return countKey{tenantID, "id\x00" + c.ID}
 }
 
 // counts are the fraud input's counts before this request.
-func (v *velocity) counts(key string, now time.Time) (validations, failures int64) {
-	if key == "" {
+func (v *velocity) counts(key countKey, now time.Time) (validations, failures int64) {
+	if key == (countKey{}) {
 		return 0, 0
 	}
 	return v.validations.count(key, now), v.failures.count(key, now)
 }
 
 // validated counts a validation, and its failure when it was not valid.
-func (v *velocity) validated(key string, valid bool, now time.Time) {
-	if key == "" {
+func (v *velocity) validated(key countKey, valid bool, now time.Time) {
+	if key == (countKey{}) {
 		return
 	}
 	v.validations.add(key, now)

@@ -5,6 +5,11 @@
 // stacking rules) and drops it at once when the change is made through the node,
 // and to keep each customer's validation counts for a window after their last
 // event.
+//
+// Entries are kept in the order they expire, which with a fixed TTL is the order
+// of their last store: a store drops the expired entries at the front, and when
+// the cache is full it evicts the oldest entry, and only it. Both cost O(1)
+// amortised.
 package ttlcache
 
 import (
@@ -16,33 +21,41 @@ import (
 type Cache[K comparable, V any] struct {
 	ttl time.Duration
 	max int
+	now func() time.Time // time.Now; tests set another clock
 
 	mu      sync.Mutex
-	entries map[K]entry[V]
-	gen     uint64 // bumped by every deletion, so that a load that raced one is not kept
+	entries map[K]*node[K, V]
+	order   node[K, V] // sentinel of the list of entries by expiry: next is the first to expire
+	gen     uint64     // bumped by every deletion, so that a load that raced one is not kept
 }
 
-type entry[V any] struct {
-	value   V
-	expires time.Time
+// node is an entry, linked into its cache's list by expiry.
+type node[K comparable, V any] struct {
+	key        K
+	value      V
+	expires    time.Time
+	prev, next *node[K, V]
 }
 
-// New returns a cache whose entries live for ttl. Past max entries, expired ones
-// are dropped, and if none are, every one is.
+// New returns a cache whose entries live for ttl and which holds at most max of
+// them (at least one): storing a new key in a full cache, with no entry expired,
+// evicts the entry stored longest ago.
 func New[K comparable, V any](ttl time.Duration, max int) *Cache[K, V] {
-	return &Cache[K, V]{ttl: ttl, max: max, entries: map[K]entry[V]{}}
+	c := &Cache[K, V]{ttl: ttl, max: max, now: time.Now, entries: map[K]*node[K, V]{}}
+	c.order.prev, c.order.next = &c.order, &c.order
+	return c
 }
 
 // Get returns k's value while it is fresh.
 func (c *Cache[K, V]) Get(k K) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.entries[k]
-	if ok && time.Now().Before(e.expires) {
-		return e.value, true
+	n, ok := c.entries[k]
+	if ok && c.now().Before(n.expires) {
+		return n.value, true
 	}
 	if ok {
-		delete(c.entries, k)
+		c.remove(n)
 	}
 	var zero V
 	return zero, false
@@ -52,21 +65,38 @@ func (c *Cache[K, V]) Get(k K) (V, bool) {
 func (c *Cache[K, V]) Put(k K, v V) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.put(k, v, time.Now())
+	c.put(k, v, c.now())
 }
 
+// put stores v for k until ttl after stored, moving k to its place in the
+// order: the end, but for a value Load read, stored when the read began, which
+// may precede entries stored during the read.
 func (c *Cache[K, V]) put(k K, v V, stored time.Time) {
-	if len(c.entries) >= c.max {
-		for id, e := range c.entries {
-			if stored.After(e.expires) {
-				delete(c.entries, id)
-			}
-		}
-		if len(c.entries) >= c.max {
-			clear(c.entries)
-		}
+	if n, ok := c.entries[k]; ok {
+		c.remove(n)
 	}
-	c.entries[k] = entry[V]{value: v, expires: stored.Add(c.ttl)}
+	for first := c.order.next; first != &c.order && !stored.Before(first.expires); first = c.order.next {
+		c.remove(first)
+	}
+	for len(c.entries) >= c.max && c.order.next != &c.order {
+		c.remove(c.order.next)
+	}
+	n := &node[K, V]{key: k, value: v, expires: stored.Add(c.ttl)}
+	at := c.order.prev
+	for at != &c.order && at.expires.After(n.expires) {
+		at = at.prev
+	}
+	n.prev, n.next = at, at.next
+	at.next.prev = n
+	at.next = n
+	c.entries[k] = n
+}
+
+// remove drops n from the map and the order.
+func (c *Cache[K, V]) remove(n *node[K, V]) {
+	n.prev.next, n.next.prev = n.next, n.prev
+	n.prev, n.next = nil, nil
+	delete(c.entries, n.key)
 }
 
 // Load returns k's value while it is fresh, else the one load reads, which is
@@ -78,7 +108,7 @@ func (c *Cache[K, V]) Load(k K, load func() (V, error)) (V, error) {
 	c.mu.Lock()
 	gen := c.gen
 	c.mu.Unlock()
-	started := time.Now()
+	started := c.now()
 	v, err := load()
 	if err != nil {
 		return v, err
@@ -96,7 +126,9 @@ func (c *Cache[K, V]) Delete(k K) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	delete(c.entries, k)
+	if n, ok := c.entries[k]; ok {
+		c.remove(n)
+	}
 }
 
 // DeleteFunc drops every entry for which del is true.
@@ -104,22 +136,21 @@ func (c *Cache[K, V]) DeleteFunc(del func(K, V) bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	for k, e := range c.entries {
-		if del(k, e.value) {
-			delete(c.entries, k)
+	for k, n := range c.entries {
+		if del(k, n.value) {
+			c.remove(n)
 		}
 	}
 }
 
 // UpdateFunc replaces the value of every entry for which update reports true,
-// keeping its expiry.
+// keeping its expiry and so its place in the order.
 func (c *Cache[K, V]) UpdateFunc(update func(K, V) (V, bool)) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for k, e := range c.entries {
-		if v, ok := update(k, e.value); ok {
-			e.value = v
-			c.entries[k] = e
+	for k, n := range c.entries {
+		if v, ok := update(k, n.value); ok {
+			n.value = v
 		}
 	}
 }
