@@ -248,11 +248,12 @@ func TestLargeCodeGenerationIsAsynchronous(t *testing.T) {
 		var c struct {
 			ID                       string `json:"id"`
 			VouchersGenerationStatus string `json:"vouchers_generation_status"`
+			CreationStatus           string `json:"creation_status"`
 			VouchersCount            int    `json:"vouchers_count"`
 		}
 		s.do(t, "POST", "/v1/campaigns", tn.bearer(), map[string]any{"name": "Big", "campaign_type": "DISCOUNT_COUPONS", "vouchers_count": 100000,
 			"voucher": map[string]any{"discount": map[string]any{"type": "AMOUNT", "amount_off": 100}, "code_config": map[string]any{"length": 10}}}).decode(t, &c)
-		if c.VouchersGenerationStatus != "IN_PROGRESS" {
+		if c.VouchersGenerationStatus != "IN_PROGRESS" || c.CreationStatus != "IN_PROGRESS" {
 			t.Fatalf("a 100,000-code campaign reads %+v", c)
 		}
 		// A liveness bound, not a speed check: 100,000 codes take seconds, but
@@ -266,7 +267,7 @@ func TestLargeCodeGenerationIsAsynchronous(t *testing.T) {
 			time.Sleep(250 * time.Millisecond)
 			s.do(t, "GET", "/v1/campaigns/"+c.ID, tn.bearer(), nil).decode(t, &c)
 		}
-		if n := countRows(t, s, tn.ID, "vouchers"); n != 100000 || c.VouchersCount != 100000 {
+		if n := countRows(t, s, tn.ID, "vouchers"); n != 100000 || c.VouchersCount != 100000 || c.CreationStatus != "DONE" {
 			t.Fatalf("%d vouchers stored, campaign counts %d; want 100,000", n, c.VouchersCount)
 		}
 		var distinct int

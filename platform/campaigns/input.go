@@ -3,6 +3,7 @@ package campaigns
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -175,7 +176,7 @@ func (in CampaignInput) campaign() (Campaign, error) {
 	if c.StartDate != nil && c.ExpirationDate != nil && !c.ExpirationDate.After(*c.StartDate) {
 		return c, problem.Invalid("expiration_date", "expiration_date must be after start_date")
 	}
-	if err := checkSchedule(c.ValidityDayOfWeek, c.ValidityHours); err != nil {
+	if err := checkSchedule("", c.ValidityDayOfWeek, c.ValidityHours); err != nil {
 		return c, err
 	}
 	if in.Limits != nil {
@@ -210,7 +211,11 @@ func (g *Gift) normalize(field string) error {
 	return nil
 }
 
-func checkSchedule(days []int, hours *ValidityHours) error {
+// checkSchedule checks the days and daily windows of a campaign or tier, the
+// fields named with prefix ("" or "promotion.tiers[2]."). A window whose
+// expiration_time is before its start_time runs past midnight (22:00–02:00), and
+// one that ends at 00:00 runs until midnight; it belongs to the day it starts on.
+func checkSchedule(prefix string, days []int, hours *ValidityHours) error {
 	checkDays := func(field string, ds []int) error {
 		for _, d := range ds {
 			if d < 0 || d > 6 {
@@ -219,27 +224,28 @@ func checkSchedule(days []int, hours *ValidityHours) error {
 		}
 		return nil
 	}
-	if err := checkDays("validity_day_of_week", days); err != nil {
+	if err := checkDays(prefix+"validity_day_of_week", days); err != nil {
 		return err
 	}
 	if hours == nil {
 		return nil
 	}
 	if len(hours.Daily) == 0 || len(hours.Daily) > 50 {
-		return problem.Invalid("validity_hours.daily", "validity_hours.daily must hold between 1 and 50 windows")
+		return problem.Invalidf(prefix+"validity_hours.daily", "%svalidity_hours.daily must hold between 1 and 50 windows", prefix)
 	}
-	for _, w := range hours.Daily {
+	for i, w := range hours.Daily {
+		f := fmt.Sprintf("%svalidity_hours.daily[%d]", prefix, i)
 		switch {
 		case !clock.MatchString(w.StartTime):
-			return problem.Invalid("validity_hours.daily.start_time", "validity_hours.daily[].start_time must be HH:MM (24-hour clock)")
+			return problem.Invalidf(f+".start_time", "%s.start_time must be HH:MM (24-hour clock)", f)
 		case !clock.MatchString(w.ExpirationTime):
-			return problem.Invalid("validity_hours.daily.expiration_time", "validity_hours.daily[].expiration_time must be HH:MM (24-hour clock)")
-		case w.ExpirationTime <= w.StartTime:
-			return problem.Invalid("validity_hours.daily.expiration_time", "validity_hours.daily[].expiration_time must be after start_time")
+			return problem.Invalidf(f+".expiration_time", "%s.expiration_time must be HH:MM (24-hour clock; 00:00 ends the window at midnight)", f)
+		case w.ExpirationTime == w.StartTime:
+			return problem.Invalidf(f+".expiration_time", "%s.expiration_time must differ from start_time (one before it runs past midnight)", f)
 		case len(w.DaysOfWeek) == 0:
-			return problem.Invalid("validity_hours.daily.days_of_week", "validity_hours.daily[].days_of_week must name at least one day")
+			return problem.Invalidf(f+".days_of_week", "%s.days_of_week must name at least one day", f)
 		}
-		if err := checkDays("validity_hours.daily.days_of_week", w.DaysOfWeek); err != nil {
+		if err := checkDays(f+".days_of_week", w.DaysOfWeek); err != nil {
 			return err
 		}
 	}

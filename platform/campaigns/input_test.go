@@ -87,12 +87,14 @@ func TestCampaignValidationNamesTheField(t *testing.T) {
 		{"too many codes at once", "vouchers_count", func(in *CampaignInput) { in.VouchersCount = MaxAsyncGeneration + 1 }},
 		{"negative count", "vouchers_count", func(in *CampaignInput) { in.VouchersCount = -1 }},
 		{"day of week 7", "validity_day_of_week", func(in *CampaignInput) { in.ValidityDayOfWeek = []int{7} }},
-		{"bad hour", "validity_hours.daily.start_time", func(in *CampaignInput) {
+		{"bad hour", "validity_hours.daily[0].start_time", func(in *CampaignInput) {
 			in.ValidityHours = &ValidityHours{Daily: []DailyWindow{{StartTime: "25:00", ExpirationTime: "26:00", DaysOfWeek: []int{5}}}}
 		}},
-		{"window backwards", "validity_hours.daily.expiration_time", func(in *CampaignInput) {
-			in.ValidityHours = &ValidityHours{Daily: []DailyWindow{{StartTime: "19:00", ExpirationTime: "17:00", DaysOfWeek: []int{5}}}}
+		{"empty window", "validity_hours.daily[1].expiration_time", func(in *CampaignInput) {
+			in.ValidityHours = &ValidityHours{Daily: []DailyWindow{{StartTime: "17:00", ExpirationTime: "19:00", DaysOfWeek: []int{5}},
+				{StartTime: "19:00", ExpirationTime: "19:00", DaysOfWeek: []int{5}}}}
 		}},
+
 		{"zero limit", "limits.total_redemptions", func(in *CampaignInput) { in.Limits = &Limits{TotalRedemptions: i64(0)} }},
 		{"negative min order", "rules.min_order_amount", func(in *CampaignInput) { in.Rules = &Rules{MinOrderAmount: i64(-1)} }},
 		{"empty segment", "rules.segments", func(in *CampaignInput) { in.Rules = &Rules{Segments: []string{""}} }},
@@ -109,6 +111,25 @@ func TestCampaignValidationNamesTheField(t *testing.T) {
 				t.Fatalf("err = %v (field %q), want a 400 naming %q", err, field(err), c.field)
 			}
 		})
+	}
+}
+
+// Windows that run past midnight (22:00–02:00) or until it (18:00–00:00) are
+// taken, as the eligibility policy reads them; a tier's errors name its field.
+func TestDailyWindows(t *testing.T) {
+	window := func(start, end string) *ValidityHours {
+		return &ValidityHours{Daily: []DailyWindow{{StartTime: start, ExpirationTime: end, DaysOfWeek: []int{5}}}}
+	}
+	for _, w := range [][2]string{{"22:00", "02:00"}, {"18:00", "00:00"}, {"17:00", "19:00"}} {
+		if err := checkSchedule("", nil, window(w[0], w[1])); err != nil {
+			t.Errorf("window %s–%s refused: %v", w[0], w[1], err)
+		}
+	}
+	off := int64(100)
+	p := &PromotionInput{Tiers: []TierInput{{Name: "T", Action: TierAction{Discount: &Discount{Type: DiscountAmount, AmountOff: &off}},
+		ValidityHours: window("17:00", "24:00")}}}
+	if _, err := p.tiers(); field(err) != "promotion.tiers[0].validity_hours.daily[0].expiration_time" {
+		t.Fatalf("a tier's bad window: %v (field %q)", err, field(err))
 	}
 }
 

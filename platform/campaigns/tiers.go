@@ -124,7 +124,7 @@ func (p *PromotionInput) tiers() ([]Tier, error) {
 		if t.StartDate != nil && t.ExpirationDate != nil && !t.ExpirationDate.After(*t.StartDate) {
 			return nil, problem.Invalidf(f+".expiration_date", "%s.expiration_date must be after start_date", f)
 		}
-		if err := checkSchedule(t.ValidityDayOfWeek, t.ValidityHours); err != nil {
+		if err := checkSchedule(f+".", t.ValidityDayOfWeek, t.ValidityHours); err != nil {
 			return nil, err
 		}
 		if in.Rules != nil {

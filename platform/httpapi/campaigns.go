@@ -38,7 +38,7 @@ type campaignResponse struct {
 	CreatedAt                time.Time                `json:"created_at"`
 	UpdatedAt                time.Time                `json:"updated_at"`
 	Category                 string                   `json:"category,omitempty"`
-	CreationStatus           string                   `json:"creation_status"`
+	CreationStatus           string                   `json:"creation_status" jsonschema:"enum=DONE,enum=IN_PROGRESS,enum=FAILED,description=IN_PROGRESS while the codes of a campaign created with more than 10,000 are generated"`
 	VouchersGenerationStatus string                   `json:"vouchers_generation_status"`
 	Protected                bool                     `json:"protected"`
 	CategoryID               *string                  `json:"category_id" jsonschema:"nullable"`
@@ -96,7 +96,7 @@ func toCampaignResponse(c campaigns.Campaign) campaignResponse {
 		ValidityDayOfWeek: c.ValidityDayOfWeek, ValidityHours: c.ValidityHours, VouchersCount: c.VouchersCount,
 		StartDate: c.StartDate, ExpirationDate: c.ExpirationDate, Active: c.Active, Metadata: c.Metadata,
 		CreatedAt: c.CreatedAt.UTC(), UpdatedAt: c.UpdatedAt.UTC(), Category: c.Category,
-		CreationStatus: "DONE", VouchersGenerationStatus: c.GenerationStatus, Categories: []any{}, Object: "campaign",
+		CreationStatus: c.GenerationStatus, VouchersGenerationStatus: c.GenerationStatus, Categories: []any{}, Object: "campaign",
 		Limits: c.Limits, Rules: c.Rules,
 		Usage: campaignUsage{Redemptions: c.Redemptions, DiscountAmount: c.DiscountTotal, OrderAmount: c.OrderTotal},
 	}
