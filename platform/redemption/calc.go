@@ -40,6 +40,13 @@ func NewCalculation(o *Order, mode string, once bool) *Calculation {
 	return c
 }
 
+// clone is a copy of c that applies discounts without changing c.
+func (c *Calculation) clone() *Calculation {
+	cp := *c
+	cp.remaining, cp.touched = slices.Clone(c.remaining), slices.Clone(c.touched)
+	return &cp
+}
+
 // Applied is what one redeemable did to the order. Amounts are minor units.
 type Applied struct {
 	OrderDiscount int64          `json:"order_discount"`

@@ -194,10 +194,16 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request, tx bun.ID
 	if err != nil {
 		return Result{}, err
 	}
+	// budgeted is the discount this request's redeemables took so far, by
+	// campaign with a total_discount_amount limit.
+	budgeted := map[string]int64{}
 	// take applies redeemable i to the order, or skips it: in DISCOUNTED mode
 	// when its rules no longer hold on the order the discounts before it leave
 	// (a minimum order amount), or when it has no effect and the rules skip
-	// such redeemables.
+	// such redeemables. A redeemable of a campaign with a discount budget is
+	// judged once more with the discount it would give (and its campaign's
+	// others in this request) as input.redeemable.discount_amount: a budget
+	// with less left refuses it, as the redemption's guard would.
 	take := func(i int) {
 		o := &res.Outcomes[i]
 		if discounted := calc.Discounted(); discounted != nil {
@@ -206,6 +212,21 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request, tx bun.ID
 				o.Status, o.Reason = StatusSkipped, &r
 				return
 			}
+		}
+		if c := o.Campaign; c != nil && c.Limits.TotalDiscountAmount != nil && !isGift(o) {
+			a := e.apply(calc.clone(), o)
+			discount := budgeted[c.ID] + a.Total() - a.GiftCredits
+			doc, err := docs[i].With(map[string]any{"discount_amount": discount})
+			if err != nil {
+				o.Status, o.Reason = StatusInapplicable, &policies.Reason{Code: policies.CodeError, Message: "The policy could not be evaluated.", Rule: "engine.error"}
+				return
+			}
+			if d, _ := e.policies.EvaluateDocument(ctx, t.ID, policies.Eligibility, in, map[string]any{"redeemable": doc}); !d.Allowed() {
+				r := d.Deny[0]
+				o.Status, o.Reason = StatusInapplicable, &r
+				return
+			}
+			budgeted[c.ID] = discount
 		}
 		o.Applied = e.apply(calc, o)
 		if o.Applied.None() && noEffectSkips(snap.stacking, category(o)) {

@@ -218,3 +218,45 @@ func TestApplicationOrder(t *testing.T) {
 		t.Fatalf("flash exclusive: %v, want the flash tier first though its hierarchy is 2", got)
 	}
 }
+
+// A validation refuses what the redemption's guards would: an order that takes
+// the campaign past its total order amount, or a discount past its discount
+// budget, not only a budget already spent.
+func TestValidationFollowsTheBudgets(t *testing.T) {
+	eachDB(t, func(t *testing.T, env *guardEnv) {
+		ctx := context.Background()
+		_, budget := env.coupon(t, `"voucher":{"discount":{"type":"PERCENT","percent_off":10}},"limits":{"total_discount_amount":500}`)
+		_, orders := env.coupon(t, `"voucher":{"discount":{"type":"AMOUNT","amount_off":100}},"limits":{"total_order_amount":5000}`)
+		e := env.engine(t, time.Now, noop.NewTracerProvider())
+		tn := env.tenant()
+		for _, code := range []string{budget.Code, orders.Code} {
+			if _, err := e.Redeem(ctx, tn, Request{Order: &Order{Amount: 3000}, Redeemables: vouchersOf(code)}, nil); err != nil {
+				t.Fatalf("first redemption of %s: %v", code, err)
+			}
+		}
+		for _, c := range []struct {
+			code   string
+			amount int64
+			valid  bool
+		}{
+			{budget.Code, 3000, false}, // 300 more on 300 spent of 500
+			{budget.Code, 2000, true},  // 200: the budget exactly
+			{orders.Code, 3000, false}, // 3,000 more on 3,000 of 5,000
+			{orders.Code, 2000, true},
+		} {
+			req := Request{Order: &Order{Amount: c.amount}, Redeemables: vouchersOf(c.code)}
+			res, err := e.Validate(ctx, tn, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Valid != c.valid || !c.valid && (res.Outcomes[0].Reason == nil || res.Outcomes[0].Reason.Code != "limit_exceeded") {
+				t.Fatalf("%s on %d: valid %v (%+v), want %v", c.code, c.amount, res.Valid, res.Outcomes[0].Reason, c.valid)
+			}
+			// The redemption agrees with the validation.
+			_, err = e.Redeem(ctx, tn, req, nil)
+			if p, ok := problem.As(err); c.valid && err != nil || !c.valid && (!ok || p.Key != "limit_exceeded") {
+				t.Fatalf("%s on %d: redemption %v, want valid %v", c.code, c.amount, err, c.valid)
+			}
+		}
+	})
+}

@@ -178,6 +178,28 @@ deny contains reason("limit_exceeded", limit_messages[name], concat(".", ["limit
 	usage(field) >= limit
 }
 
+# Budgets: a redemption may not take the campaign past its total order amount
+# with this order, nor past its discount budget with this discount. Go judges a
+# redeemable of a budgeted campaign once more once its discount is known, with
+# input.redeemable.discount_amount: the discount it would give, with those its
+# campaign's other redeemables of the request gave before it.
+
+deny contains reason("limit_exceeded", "The campaign's total order amount has less left than this order.", "limits.total_order_amount") if {
+	limit := input.redeemable.campaign.limits.total_order_amount
+	is_number(limit)
+	usage("campaign_order_amount") < limit
+	usage("campaign_order_amount") + order_amount > limit
+	judges_order
+}
+
+deny contains reason("limit_exceeded", "The campaign's discount budget has less left than this discount.", "limits.total_discount_amount") if {
+	limit := input.redeemable.campaign.limits.total_discount_amount
+	is_number(limit)
+	discount := input.redeemable.discount_amount
+	is_number(discount)
+	usage("campaign_discount_amount") + discount > limit
+}
+
 # A per-customer limit counts a customer's redemptions: a campaign with one
 # refuses a request that names no customer, or names one by an id the tenant
 # does not know. A new source_id names a new customer (input.customer.id is

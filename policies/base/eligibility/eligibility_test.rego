@@ -350,9 +350,21 @@ test_per_day_and_per_month if {
 }
 
 test_budget_limits if {
-	denies(with_limits({"total_discount_amount": 100000, "total_order_amount": 500000}, {"campaign_discount_amount": 99999, "campaign_order_amount": 499999})) == set()
+	order := {"order": {"amount": 1000}}
+	denies(object.union(with_limits({"total_discount_amount": 100000, "total_order_amount": 500000}, {"campaign_discount_amount": 99999, "campaign_order_amount": 499000}), order)) == set()
 	denies(with_limits({"total_discount_amount": 100000}, {"campaign_discount_amount": 100000})) == {"limit_exceeded limits.total_discount_amount"}
 	denies(with_limits({"total_order_amount": 500000}, {"campaign_order_amount": 600000})) == {"limit_exceeded limits.total_order_amount"}
+}
+
+# A budget with less left than this order, or than this discount (known once Go
+# has calculated it), refuses the redemption, as its guard would.
+test_budget_left if {
+	order := {"order": {"amount": 1000}}
+	denies(object.union(with_limits({"total_order_amount": 500000}, {"campaign_order_amount": 499001}), order)) == {"limit_exceeded limits.total_order_amount"}
+	budget := with_limits({"total_discount_amount": 500}, {"campaign_discount_amount": 300})
+	denies(budget) == set()
+	denies(object.union(budget, {"redeemable": {"discount_amount": 200}})) == set()
+	denies(object.union(budget, {"redeemable": {"discount_amount": 201}})) == {"limit_exceeded limits.total_discount_amount"}
 }
 
 test_missing_usage_counts_as_zero if {
