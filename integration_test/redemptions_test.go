@@ -715,6 +715,13 @@ func TestRedemptionResponsesConformToVoucherify(t *testing.T) {
 		}
 
 		s.do(t, "PUT", "/v1/stacking-rules", tn.bearer(), map[string]any{"redeemables_application_mode": "PARTIAL"}).wantStatus(t, http.StatusOK)
+		// A misspelt setting is refused, not left at its default with every
+		// other setting reset.
+		s.do(t, "PUT", "/v1/stacking-rules", tn.bearer(), map[string]any{"redeemables_aplication_mode": "ALL"}).
+			wantError(t, http.StatusBadRequest, "", "redeemables_aplication_mode")
+		if r := s.do(t, "GET", "/v1/stacking-rules", tn.bearer(), nil); !strings.Contains(string(r.body), `"redeemables_application_mode":"PARTIAL"`) {
+			t.Fatalf("the refused update changed the rules: %s", r.body)
+		}
 		// PARTIAL: redeemables lists the applicable ones; the unknown code is
 		// listed apart, in the validation and in the redemption.
 		var part validated

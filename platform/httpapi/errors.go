@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -84,12 +85,22 @@ func (s *Server) renderError(c *gin.Context, err error) {
 // decodeJSON reads the request body into v, turning every way a body can be wrong
 // into a 400 that names the field. Unknown fields are ignored, as Voucherify's SDKs
 // send fields that Punchcard may not use.
-func decodeJSON(c *gin.Context, v any) error {
+func decodeJSON(c *gin.Context, v any) error { return decodeBody(c, v, false) }
+
+// decodeStrictJSON is decodeJSON refusing fields v does not have, for
+// Punchcard's own resources whose every field is a setting: a misspelt one must
+// not leave its setting at the default silently.
+func decodeStrictJSON(c *gin.Context, v any) error { return decodeBody(c, v, true) }
+
+func decodeBody(c *gin.Context, v any, strict bool) error {
 	if c.Request.Body == nil || c.Request.ContentLength == 0 {
 		return problem.Invalid("body", "request body is required (a JSON object)")
 	}
 	dec := json.NewDecoder(c.Request.Body)
 	dec.UseNumber()
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(v); err != nil {
 		return jsonError(err)
 	}
@@ -126,6 +137,9 @@ func jsonError(err error) error {
 		return problem.Invalid(valErr.field, valErr.field+": "+valErr.msg)
 	case errors.As(err, &pErr):
 		return pErr
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
+		return problem.Invalidf(field, "%s: no such field", field)
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return problem.Invalid("body", "body: malformed JSON: unexpected end of input")
 	default:

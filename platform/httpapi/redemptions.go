@@ -563,7 +563,7 @@ func (s *Server) getStackingRules(c *gin.Context) error {
 
 func (s *Server) putStackingRules(c *gin.Context) error {
 	r := redemption.DefaultStackingRules()
-	if err := decodeJSON(c, &r); err != nil {
+	if err := decodeStrictJSON(c, &r); err != nil {
 		return err
 	}
 	out, err := s.Settings.SetStackingRules(c.Request.Context(), principal(c).Tenant.ID, r)

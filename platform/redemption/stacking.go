@@ -94,6 +94,7 @@ func (r *StackingRules) check() error {
 		{"applicable_redeemables_limit", "redeemables_limit", r.ApplicableRedeemablesLimit, r.RedeemablesLimit},
 		{"applicable_redeemables_per_category_limit", "applicable_redeemables_limit", r.ApplicableRedeemablesPerCategoryLimit, r.ApplicableRedeemablesLimit},
 		{"applicable_exclusive_redeemables_per_category_limit", "applicable_exclusive_redeemables_limit", r.ApplicableExclusiveRedeemablesPerCategoryLimit, r.ApplicableExclusiveRedeemablesLimit},
+		{"applicable_exclusive_redeemables_limit", "applicable_redeemables_limit", r.ApplicableExclusiveRedeemablesLimit, r.ApplicableRedeemablesLimit},
 	} {
 		if c.v > c.limit {
 			return problem.Invalidf(c.name, "%s must not exceed %s", c.name, c.of)
@@ -131,18 +132,20 @@ func (r *StackingRules) check() error {
 		if len(*l.v) > 100 {
 			return problem.Invalidf(l.name, "%s may hold at most 100 categories", l.name)
 		}
-		for _, c := range *l.v {
-			if strings.TrimSpace(c) == "" || len(c) > 100 || strings.ContainsRune(c, 0) {
-				return problem.Invalidf(l.name, "%s holds category names of 1 to 100 characters", l.name)
-			}
+		if err := checkCategories(l.name, *l.v); err != nil {
+			return err
 		}
 	}
 	if len(r.IncompatibleCategories) > 100 {
 		return problem.Invalid("incompatible_categories", "incompatible_categories may hold at most 100 groups")
 	}
-	for _, g := range r.IncompatibleCategories {
-		if len(g) < 2 || len(g) > 100 || slices.ContainsFunc(g, func(c string) bool { return strings.TrimSpace(c) == "" || len(c) > 100 }) {
-			return problem.Invalid("incompatible_categories", "incompatible_categories holds groups of 2 to 100 category names")
+	for i, g := range r.IncompatibleCategories {
+		f := fmt.Sprintf("incompatible_categories[%d]", i)
+		if len(g) < 2 || len(g) > 100 {
+			return problem.Invalidf(f, "%s: a group holds 2 to 100 category names", f)
+		}
+		if err := checkCategories(f, g); err != nil {
+			return err
 		}
 	}
 	for _, c := range r.ExclusiveCategories {
@@ -154,6 +157,22 @@ func (r *StackingRules) check() error {
 		if slices.Contains(r.NoEffectRedeemAnywayCategories, c) {
 			return problem.Invalidf("no_effect_redeem_anyway_categories", "category %q cannot be both skipped and redeemed anyway", c)
 		}
+	}
+	return nil
+}
+
+// checkCategories refuses a list of category names with an empty, overlong or
+// repeated one.
+func checkCategories(field string, names []string) error {
+	seen := make(map[string]bool, len(names))
+	for _, c := range names {
+		if strings.TrimSpace(c) == "" || len(c) > 100 || strings.ContainsRune(c, 0) {
+			return problem.Invalidf(field, "%s holds category names of 1 to 100 characters", field)
+		}
+		if seen[c] {
+			return problem.Invalidf(field, "%s names %q twice", field, c)
+		}
+		seen[c] = true
 	}
 	return nil
 }

@@ -54,6 +54,13 @@ func TestStackingRulesRoundTrip(t *testing.T) {
 			"joint_categories":          func(r *StackingRules) { r.JointCategories = []string{"general-15"} },
 			"discount_calculation_mode": func(r *StackingRules) { r.DiscountCalculationMode = "" },
 			"exclusive_categories":      func(r *StackingRules) { r.ExclusiveCategories = []string{" "} },
+			// No more exclusive redeemables than redeemables.
+			"applicable_exclusive_redeemables_limit": func(r *StackingRules) { r.ApplicableExclusiveRedeemablesLimit = 3 },
+			"category_hierarchy":                     func(r *StackingRules) { r.CategoryHierarchy = []string{"a", "b", "a"} },
+			"incompatible_categories[1]": func(r *StackingRules) {
+				r.IncompatibleCategories = [][]string{{"a", "b"}, {"c", "c"}}
+			},
+			"incompatible_categories[0]": func(r *StackingRules) { r.IncompatibleCategories = [][]string{{"a", "b\x00"}} },
 		} {
 			bad := r
 			mutate(&bad)
