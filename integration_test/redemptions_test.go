@@ -1521,6 +1521,33 @@ func TestRedemptionListIsNewestFirst(t *testing.T) {
 				break
 			}
 		}
+		// Voucherify's filters: served, or refused naming the parameter, never ignored.
+		for query, want := range map[string]int{
+			"filters[voucher_code][conditions][$is]=" + codes[1]:                             1, // the last redemption's child
+			"filters[object][conditions][$is]=redemption_rollback":                           2,
+			"filters[object][conditions][$not_in]=redemption_rollback&filters[junction]=AND": 4,
+			"filters[parent_redemption_id][conditions][$in]=" + first + "," + last:           2,
+			"filters[parent_redemption_id][conditions][$in][0]=" + first:                     1,
+			"filters[result][conditions][$is]=FAILURE":                                       0,
+			"filters[result][conditions][$is]=SUCCESS":                                       6,
+		} {
+			var l struct {
+				Redemptions []record `json:"redemptions"`
+				Total       int      `json:"total"`
+			}
+			s.do(t, "GET", "/v1/redemptions?"+query, tn.bearer(), nil).decode(t, &l)
+			if len(l.Redemptions) != want || l.Total != want {
+				t.Errorf("%s: %d records (total %d), want %d", query, len(l.Redemptions), l.Total, want)
+			}
+		}
+		for query, param := range map[string]string{
+			"filters[amount][conditions][$is]=100":                "filters[amount][conditions][$is]",
+			"filters[voucher_code][conditions][$starts_with]=ABC": "filters[voucher_code][conditions][$starts_with]",
+			"filters[voucher_code]=ABC":                           "filters[voucher_code]",
+			"filters[junction]=OR":                                "filters[junction]",
+		} {
+			s.do(t, "GET", "/v1/redemptions?"+query, tn.bearer(), nil).wantError(t, http.StatusBadRequest, "", param)
+		}
 		for i, r := range all.Redemptions {
 			if i > 0 && r.CreatedAt.After(all.Redemptions[i-1].CreatedAt) {
 				t.Fatalf("record %d (%s, %v) is newer than the one before it", i, r.ID, r.CreatedAt)

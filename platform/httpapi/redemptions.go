@@ -2,11 +2,15 @@ package httpapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -629,6 +633,7 @@ var redemptionListParams = []param{
 	{"object", "string", "redemption or redemption_rollback"},
 	{"created_at[after]", "string", "RFC 3339"},
 	{"created_at[before]", "string", "RFC 3339"},
+	{"filters[voucher_code][conditions][$in]", "string", "Voucherify's filters: filters[<field>][conditions][<$is|$is_not|$in|$not_in>] on voucher_code, related_object_parent_id (campaign), parent_redemption_id, customer_id, object, result or failure_code; comma-separated lists; others are refused"},
 }
 
 func (s *Server) listRedemptions(c *gin.Context) error {
@@ -664,6 +669,13 @@ func (s *Server) listRedemptions(c *gin.Context) error {
 	if f.CreatedBefore, err = queryTime(c, "created_at[before]"); err != nil {
 		return err
 	}
+	none := false
+	if f.Conditions, none, err = redemptionFilters(c.Request.URL.Query()); err != nil {
+		return err
+	}
+	if none {
+		f.Result = "FAILURE" // every stored record succeeded
+	}
 	list, err := s.Redemptions.List(c.Request.Context(), principal(c).Tenant.ID, f)
 	if err != nil {
 		return err
@@ -674,6 +686,84 @@ func (s *Server) listRedemptions(c *gin.Context) error {
 	}
 	c.JSON(http.StatusOK, out)
 	return nil
+}
+
+// redemptionFilters reads Voucherify's filters of GET /v1/redemptions:
+// filters[<field>][conditions][<op>]=<value>, where op is $is, $is_not, $in or
+// $not_in (a list as repeated parameters, indexed ones, or comma-separated
+// values), and filters[junction]=AND. A filter Punchcard does not serve is
+// refused, naming its parameter, rather than ignored: a client asking for one
+// code's redemptions must not read every redemption as that code's. none reports
+// filters no stored record can meet (result FAILURE, a failure_code).
+func redemptionFilters(query url.Values) (conds []redemption.Condition, none bool, err error) {
+	type key struct{ field, op string }
+	byKey := map[key][]string{}
+	var order []key
+	for name, values := range query {
+		if !strings.HasPrefix(name, "filters[") {
+			continue
+		}
+		if name == "filters[junction]" {
+			if len(values) != 1 || !strings.EqualFold(values[0], "AND") {
+				return nil, false, problem.Invalid(name, "filters[junction] must be AND")
+			}
+			continue
+		}
+		parts := strings.Split(strings.TrimSuffix(strings.TrimPrefix(name, "filters["), "]"), "][")
+		if len(parts) < 3 || len(parts) > 4 || parts[1] != "conditions" {
+			return nil, false, problem.Invalidf(name, "%s: filters take the form filters[<field>][conditions][<$is|$is_not|$in|$not_in>]", name)
+		}
+		k := key{parts[0], parts[2]}
+		switch k.op {
+		case "$is", "$is_not", "$in", "$not_in":
+		default:
+			return nil, false, problem.Invalidf(name, "%s: the condition must be $is, $is_not, $in or $not_in", name)
+		}
+		if _, ok := byKey[k]; !ok {
+			order = append(order, k)
+		}
+		for _, v := range values {
+			for _, one := range strings.Split(v, ",") {
+				if one = strings.TrimSpace(one); one != "" {
+					byKey[k] = append(byKey[k], one)
+				}
+			}
+		}
+	}
+	slices.SortFunc(order, func(a, b key) int { return cmp.Or(cmp.Compare(a.field, b.field), cmp.Compare(a.op, b.op)) })
+	for _, k := range order {
+		values, param := byKey[k], "filters["+k.field+"][conditions]["+k.op+"]"
+		if len(values) == 0 || len(values) > 100 || (k.op == "$is" || k.op == "$is_not") && len(values) != 1 {
+			return nil, false, problem.Invalidf(param, "%s takes one value ($is, $is_not) or 1 to 100 ($in, $not_in)", param)
+		}
+		not := k.op == "$is_not" || k.op == "$not_in"
+		switch k.field {
+		case "result", "failure_code":
+			// Every stored record is a SUCCESS without a failure code: a refused
+			// redemption writes nothing but its audit record.
+			success := k.field == "result" && slices.Contains(values, "SUCCESS")
+			if success == not {
+				none = true
+			}
+			continue
+		case "object":
+			for i, v := range values {
+				switch v {
+				case "redemption":
+				case "redemption_rollback":
+					values[i] = "rollback"
+				default:
+					return nil, false, problem.Invalidf(param, "%s: object is redemption or redemption_rollback", param)
+				}
+			}
+		default:
+			if _, ok := redemption.FilterFields[k.field]; !ok {
+				return nil, false, problem.Invalidf(param, "%s: Punchcard filters redemptions by voucher_code, related_object_parent_id, parent_redemption_id, customer_id, object, result and failure_code", param)
+			}
+		}
+		conds = append(conds, redemption.Condition{Field: k.field, Not: not, Values: values})
+	}
+	return conds, none, nil
 }
 
 func (s *Server) getRedemption(c *gin.Context) error {

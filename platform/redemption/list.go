@@ -31,6 +31,26 @@ type Filter struct {
 	Kind          string // redemption or rollback
 	CreatedAfter  time.Time
 	CreatedBefore time.Time
+	Conditions    []Condition // Voucherify's filters, all of which hold
+}
+
+// Condition is one of Voucherify's list filters: Field's value is one of
+// Values, or with Not is none of them (a record without a value is none of
+// them). Field is a key of FilterFields.
+type Condition struct {
+	Field  string
+	Not    bool
+	Values []string
+}
+
+// FilterFields are the fields a Condition may name, Voucherify's filter names,
+// with their columns.
+var FilterFields = map[string]string{
+	"voucher_code":             "rd.voucher_code",
+	"related_object_parent_id": "rd.campaign_id",
+	"parent_redemption_id":     "rd.parent_id",
+	"customer_id":              "rd.customer_id",
+	"object":                   "rd.kind", // redemption or rollback
 }
 
 // listOrders are the sorts of Filter.Order, by Voucherify's name; the record
@@ -44,6 +64,11 @@ var listOrders = map[string]string{
 
 // check refuses a filter the list cannot serve, naming the query parameter.
 func (f *Filter) check() error {
+	for _, c := range f.Conditions {
+		if _, ok := FilterFields[c.Field]; !ok || len(c.Values) == 0 {
+			return problem.Invalidf("filters["+c.Field+"]", "filters[%s] is not a filter of redemptions", c.Field)
+		}
+	}
 	if f.Limit <= 0 {
 		f.Limit = 10
 	}
@@ -87,6 +112,14 @@ func (f Filter) where(q *bun.SelectQuery, tenantID string) *bun.SelectQuery {
 			tenantID, f.StartingAfter)
 	default:
 		q = q.Where("rd.id < ?", f.StartingAfter)
+	}
+	for _, c := range f.Conditions {
+		col := FilterFields[c.Field]
+		if c.Not {
+			q = q.Where("("+col+" IS NULL OR "+col+" NOT IN (?))", bun.List(c.Values))
+		} else {
+			q = q.Where(col+" IN (?)", bun.List(c.Values))
+		}
 	}
 	if !f.CreatedAfter.IsZero() {
 		q = q.Where("rd.created_at > ?", f.CreatedAfter.UTC())
