@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -231,6 +232,9 @@ func TestCampaignBadInputWritesNothing(t *testing.T) {
 				"gift": map[string]any{"amount": 1}, field: value}}).wantError(t, 400, "", "[0]."+field)
 		}
 		s.do(t, "GET", "/v1/vouchers?limit=1000", tn.bearer(), nil).wantError(t, 400, "", "limit")
+		for _, param := range []string{"code", "ids", "order", "created_at[before]", "filters[code][conditions][$is]"} {
+			s.do(t, "GET", "/v1/vouchers?"+url.QueryEscape(param)+"=X", tn.bearer(), nil).wantError(t, 400, "", param)
+		}
 		if after := writes(t, s, tn.ID); after != before || countRows(t, s, tn.ID, "vouchers") != vouchersBefore {
 			t.Fatalf("rejected requests wrote rows: %v → %v", before, after)
 		}

@@ -404,6 +404,17 @@ func (s *Server) listVouchers(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	// Voucherify's other list parameters are refused, not ignored: a client
+	// asking for one code must not read every voucher as that code.
+	for name := range c.Request.URL.Query() {
+		switch {
+		case name == "code":
+			return problem.Invalid(name, "code: read one voucher with GET /v1/vouchers/{code}")
+		case name == "ids", name == "order", strings.HasPrefix(name, "filters["),
+			strings.HasPrefix(name, "created_at["), strings.HasPrefix(name, "updated_at["):
+			return problem.Invalidf(name, "%s: Punchcard lists vouchers by campaign, campaign_id, customer and category, newest first", name)
+		}
+	}
 	f := campaigns.VoucherFilter{Paging: paging, Campaign: c.Query("campaign_id"), Customer: c.Query("customer"), Category: c.Query("category")}
 	if name := c.Query("campaign"); name != "" {
 		if f.Campaign != "" && f.Campaign != name {
