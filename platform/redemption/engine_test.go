@@ -7,10 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oklog/ulid/v2"
 	"github.com/uptrace/bun"
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/punchcard-loyalty/punchcard/platform/campaigns"
+	"github.com/punchcard-loyalty/punchcard/platform/customers"
 	"github.com/punchcard-loyalty/punchcard/platform/problem"
 )
 
@@ -257,6 +259,26 @@ func TestValidationFollowsTheBudgets(t *testing.T) {
 			if p, ok := problem.As(err); c.valid && err != nil || !c.valid && (!ok || p.Key != "limit_exceeded") {
 				t.Fatalf("%s on %d: redemption %v, want valid %v", c.code, c.amount, err, c.valid)
 			}
+		}
+	})
+}
+
+// A refused redemption counts as a failed validation for the fraud policy, so
+// guessing codes at POST /v1/redemptions is counted as at /v1/validations.
+func TestRefusedRedemptionsCountAsFailures(t *testing.T) {
+	eachDB(t, func(t *testing.T, env *guardEnv) {
+		ctx := context.Background()
+		e := env.engine(t, time.Now, noop.NewTracerProvider())
+		tn := env.tenant()
+		guesser := &CustomerRef{SourceID: "guesser-" + ulid.Make().String()}
+		for range 3 {
+			_, err := e.Redeem(ctx, tn, Request{Order: &Order{Amount: 1000}, Redeemables: vouchersOf("NO-SUCH-CODE"), Customer: guesser}, nil)
+			if p, ok := problem.As(err); !ok || p.Kind != problem.KindInvalid {
+				t.Fatalf("a guessed code: %v", err)
+			}
+		}
+		if _, failures := e.velocity.counts(velocityKey(env.tenantID, &customers.Customer{SourceID: guesser.SourceID}), time.Now()); failures != 3 {
+			t.Fatalf("%d failures counted, want 3", failures)
 		}
 	})
 }

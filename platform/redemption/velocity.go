@@ -134,6 +134,14 @@ func (v *velocity) counts(key countKey, now time.Time) (validations, failures in
 }
 
 // validated counts a validation, and its failure when it was not valid.
+// refused counts a refused redemption as a failure, as a failed validation
+// is: a customer who guesses codes at POST /v1/redemptions is counted too.
+func (v *velocity) refused(key countKey, now time.Time) {
+	if key != (countKey{}) {
+		v.failures.add(key, now)
+	}
+}
+
 func (v *velocity) validated(key countKey, valid bool, now time.Time) {
 	if key == (countKey{}) {
 		return
