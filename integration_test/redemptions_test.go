@@ -1477,6 +1477,7 @@ func TestRollbackCarriesCustomerData(t *testing.T) {
 // a redemption made after a rollback comes before it, and starting_after pages
 // through that order without skipping a record.
 func TestRedemptionListIsNewestFirst(t *testing.T) {
+	rs := voucherifySchemas(t, "redemptions.json")
 	forEachBackend(t, func(t *testing.T, s *server) {
 		tn := s.newTenant(t)
 		_, codes := campaignCodes(t, s, tn, discountCampaign("Listed", 2, map[string]any{"type": "AMOUNT", "amount_off": 100}, nil))
@@ -1488,7 +1489,25 @@ func TestRedemptionListIsNewestFirst(t *testing.T) {
 			return red.ParentRedemption.ID
 		}
 		first := redeem(codes[0])
-		s.do(t, "POST", "/v1/redemptions/"+first+"/rollbacks", tn.bearer(), nil).wantStatus(t, http.StatusOK)
+		var child struct {
+			Redemptions []struct{ ID string } `json:"redemptions"`
+		}
+		s.do(t, "GET", "/v1/redemptions?parent_redemption="+first, tn.bearer(), nil).decode(t, &child)
+		if len(child.Redemptions) != 1 {
+			t.Fatalf("children of %s: %+v", first, child)
+		}
+		// Voucherify's single rollback, as its SDKs' rollback() calls it: the
+		// parent's rollback alone; a child is rolled back through its parent.
+		s.do(t, "POST", "/v1/redemptions/"+child.Redemptions[0].ID+"/rollback", tn.bearer(), nil).
+			wantError(t, http.StatusBadRequest, "invalid_redemption_parent", first)
+		one := s.do(t, "POST", "/v1/redemptions/"+first+"/rollback?reason=returned", tn.bearer(), nil)
+		one.wantStatus(t, http.StatusOK)
+		conforms(t, rs, "RedemptionsRollbackCreateResponseBody", one)
+		var rolled struct{ Object, Redemption, Reason string }
+		one.decode(t, &rolled)
+		if rolled.Object != "redemption_rollback" || rolled.Redemption != first || rolled.Reason != "returned" {
+			t.Fatalf("single rollback answered %s", one.body)
+		}
 		last := redeem(codes[1])
 		type record struct {
 			ID        string    `json:"id"`

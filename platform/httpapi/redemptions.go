@@ -528,6 +528,17 @@ type rollbackRequest struct {
 }
 
 func (s *Server) rollback(c *gin.Context, ticket *idempotency.Ticket) (int, any, error) {
+	return s.rollbackAs(c, ticket, func(r redemption.Redemption) any { return toRollbacksBody(r) })
+}
+
+// rollbackOne is Voucherify's single rollback (POST /v1/redemptions/{id}/rollback,
+// what its SDKs' rollback calls): the same rollback, answered with the parent
+// rollback alone.
+func (s *Server) rollbackOne(c *gin.Context, ticket *idempotency.Ticket) (int, any, error) {
+	return s.rollbackAs(c, ticket, func(r redemption.Redemption) any { return toRollbacksBody(r).ParentRollback })
+}
+
+func (s *Server) rollbackAs(c *gin.Context, ticket *idempotency.Ticket, render func(redemption.Redemption) any) (int, any, error) {
 	var req rollbackRequest
 	if c.Request.ContentLength != 0 {
 		if err := decodeJSON(c, &req); err != nil {
@@ -544,7 +555,6 @@ func (s *Server) rollback(c *gin.Context, ticket *idempotency.Ticket) (int, any,
 		return 0, nil, err
 	}
 	var sent []byte
-	render := func(r redemption.Redemption) any { return toRollbacksBody(r) }
 	r, err := s.Redemptions.Rollback(c.Request.Context(), tenantOf(c), c.Param("id"),
 		redemption.RollbackRequest{Reason: req.Reason, Metadata: req.Metadata, Customer: req.Customer}, finishWith(ticket, render, &sent))
 	if err != nil {

@@ -137,6 +137,8 @@ func (s *Server) routeTable() []route {
 			doc: doc{summary: "Get a redemption or rollback", tag: "Redemptions", response: redemptionBody{}}},
 		{method: http.MethodPost, path: "/v1/redemptions/:id/rollbacks", auth: authTenant, roles: redeemRoles, handler: s.idempotent(s.rollback),
 			doc: doc{summary: "Roll back a redemption and every child: counters, uses and gift credits restored", tag: "Redemptions", request: rollbackRequest{}, response: rollbacksBody{}}},
+		{method: http.MethodPost, path: "/v1/redemptions/:id/rollback", auth: authTenant, roles: redeemRoles, handler: s.idempotent(s.rollbackOne),
+			doc: doc{summary: "Roll back a redemption, as /rollbacks does, answering with its rollback alone (Voucherify's single rollback; a child redemption is rolled back through its parent)", tag: "Redemptions", request: rollbackRequest{}, response: rollbackBody{}}},
 		{method: http.MethodGet, path: "/v1/stacking-rules", auth: authTenant, roles: campaignRead, handler: s.getStackingRules,
 			doc: doc{summary: "Get the stacking rules", tag: "Redemptions", response: redemption.StackingRules{}}},
 		{method: http.MethodPut, path: "/v1/stacking-rules", auth: authTenant, roles: settingsRoles, handler: s.putStackingRules,

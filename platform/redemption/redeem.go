@@ -459,7 +459,8 @@ func (e *Engine) Rollback(ctx context.Context, t Tenant, parentID string, req Ro
 			return fmt.Errorf("load redemption: %w", err)
 		}
 		if parent.ParentID != "" {
-			return problem.Invalidf("parent_id", "%s is a child redemption; roll back its parent %s", parentID, parent.ParentID)
+			return &problem.Error{Kind: problem.KindInvalid, Key: "invalid_redemption_parent", Message: "Not a parent redemption", Field: "parent_id",
+				Details: fmt.Sprintf("%s is a child redemption; roll back its parent %s (Punchcard rolls back a redemption whole)", parentID, parent.ParentID)}
 		}
 		if parent.Status != Succeeded {
 			return &problem.Error{Kind: problem.KindInvalid, Key: "already_rolled_back", Message: "Already rolled back",
