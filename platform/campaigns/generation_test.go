@@ -53,8 +53,9 @@ func TestGenerationStatusEnds(t *testing.T) {
 			return st
 		}
 		// generating is a campaign of one code whose first codes are still to
-		// generate, as an asynchronous creation leaves it.
-		generating := func(name string) Campaign {
+		// generate, as an asynchronous creation leaves it: counting the codes
+		// it asked for.
+		generating := func(name string, count int) Campaign {
 			t.Helper()
 			var in CampaignInput
 			if err := json.Unmarshal([]byte(`{"name":"`+name+`","campaign_type":"DISCOUNT_COUPONS","vouchers_count":1,
@@ -66,7 +67,8 @@ func TestGenerationStatusEnds(t *testing.T) {
 				t.Fatal(err)
 			}
 			if err := d.InTx(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
-				_, err := tx.ExecContext(ctx, "UPDATE campaigns SET vouchers_generation_status = ? WHERE tenant_id = ? AND id = ?", GenerationInProgress, tenantID, c.ID)
+				_, err := tx.ExecContext(ctx, "UPDATE campaigns SET vouchers_generation_status = ?, vouchers_count = ? WHERE tenant_id = ? AND id = ?",
+					GenerationInProgress, count, tenantID, c.ID)
 				return err
 			}); err != nil {
 				t.Fatal(err)
@@ -74,7 +76,7 @@ func TestGenerationStatusEnds(t *testing.T) {
 			return c
 		}
 
-		broken := generating("Broken")
+		broken := generating("Broken", 1+5)
 		// Its stored voucher template no longer reads: every step fails.
 		if err := d.InTx(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
 			_, err := tx.ExecContext(ctx, `UPDATE campaigns SET voucher = '"not a voucher"' WHERE tenant_id = ? AND id = ?`, tenantID, broken.ID)
@@ -85,11 +87,13 @@ func TestGenerationStatusEnds(t *testing.T) {
 		if err := run(generation{CampaignID: broken.ID, Count: 5}); err == nil {
 			t.Fatal("the generation of a broken campaign succeeded")
 		}
-		if st := status(broken.ID); st != GenerationFailed {
-			t.Fatalf("after a failed generation the campaign is %s, want FAILED", st)
+		var counted int
+		scalar(&counted, "SELECT vouchers_count FROM campaigns WHERE tenant_id = ? AND id = ?", broken.ID)
+		if st := status(broken.ID); st != GenerationFailed || counted != 1 {
+			t.Fatalf("after a failed generation the campaign is %s and counts %d codes, want FAILED with the 1 it has", st, counted)
 		}
 
-		fine := generating("Fine")
+		fine := generating("Fine", 1+1500)
 		// An addition ends first, as on another node.
 		if err := run(generation{CampaignID: fine.ID, Count: 5, Add: true}); err != nil {
 			t.Fatal(err)
@@ -102,8 +106,9 @@ func TestGenerationStatusEnds(t *testing.T) {
 		}
 		var n int
 		scalar(&n, "SELECT count(*) FROM vouchers WHERE tenant_id = ? AND campaign_id = ?", fine.ID)
-		if st := status(fine.ID); st != GenerationDone || n != 1+5+1500 {
-			t.Fatalf("after its generation the campaign is %s with %d codes", st, n)
+		scalar(&counted, "SELECT vouchers_count FROM campaigns WHERE tenant_id = ? AND id = ?", fine.ID)
+		if st := status(fine.ID); st != GenerationDone || n != 1+5+1500 || counted != n {
+			t.Fatalf("after its generation the campaign is %s with %d codes, counting %d", st, n, counted)
 		}
 	})
 }

@@ -154,7 +154,10 @@ func (s *Service) runGeneration(ctx context.Context, a jobs.Action, step jobs.St
 	res, err := s.generateAll(ctx, a, g, step)
 	if err != nil && !g.Add && ctx.Err() == nil && !errors.Is(err, jobs.ErrLeaseLost) {
 		if ferr := s.db.InTx(context.WithoutCancel(ctx), a.TenantID, func(ctx context.Context, tx bun.Tx) error {
+			// The campaign counted the codes it asked for; it has those made
+			// before the failure.
 			_, err := tx.NewUpdate().Model((*Campaign)(nil)).Set("vouchers_generation_status = ?", GenerationFailed).Set("updated_at = ?", s.clock()).
+				Set("vouchers_count = (SELECT count(*) FROM vouchers AS v WHERE v.tenant_id = ? AND v.campaign_id = ?)", a.TenantID, g.CampaignID).
 				Where("tenant_id = ? AND id = ? AND vouchers_generation_status = ?", a.TenantID, g.CampaignID, GenerationInProgress).Exec(ctx)
 			return err
 		}); ferr != nil {
