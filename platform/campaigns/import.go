@@ -108,13 +108,16 @@ func (s *Service) runImport(ctx context.Context, a jobs.Action, step jobs.Step) 
 			for _, c := range existing {
 				taken[c] = true
 			}
+			duplicate := func(code string) {
+				res.FailedCount++
+				if len(res.Failed) < maxListedErrors {
+					res.Failed = append(res.Failed, importFailure{Code: code, Reason: "duplicate_found"})
+				}
+			}
 			var vs []Voucher
 			for _, in := range batch {
 				if taken[in.Code] {
-					res.FailedCount++
-					if len(res.Failed) < maxListedErrors {
-						res.Failed = append(res.Failed, importFailure{Code: in.Code, Reason: "duplicate_found"})
-					}
+					duplicate(in.Code)
 					continue
 				}
 				v, err := in.voucher(a.TenantID, now, "")
@@ -124,8 +127,33 @@ func (s *Service) runImport(ctx context.Context, a jobs.Action, step jobs.Step) 
 				vs = append(vs, v)
 			}
 			if len(vs) > 0 {
-				if _, err := tx.NewInsert().Model(&vs).Exec(ctx); err != nil {
+				// A code another request created since the read above is a
+				// duplicate too, not the end of the import.
+				r, err := tx.NewInsert().Model(&vs).On("CONFLICT (tenant_id, code) DO NOTHING").Exec(ctx)
+				if err != nil {
 					return 0, fmt.Errorf("insert imported vouchers: %w", err)
+				}
+				if n, err := r.RowsAffected(); err != nil {
+					return 0, fmt.Errorf("insert imported vouchers: %w", err)
+				} else if n < int64(len(vs)) {
+					stored := map[string]string{}
+					var rows []Voucher
+					if err := tx.NewSelect().Model(&rows).Column("v.id", "v.code").Where("v.tenant_id = ?", a.TenantID).
+						Where("v.code IN (?)", bun.List(codes)).Scan(ctx); err != nil {
+						return 0, err
+					}
+					for _, v := range rows {
+						stored[v.Code] = v.ID
+					}
+					kept := vs[:0]
+					for _, v := range vs {
+						if stored[v.Code] == v.ID {
+							kept = append(kept, v)
+						} else {
+							duplicate(v.Code)
+						}
+					}
+					vs = kept
 				}
 			}
 			res.DoneCount += int64(len(vs))
