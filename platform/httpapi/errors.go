@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,8 +10,10 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -96,12 +100,23 @@ func decodeBody(c *gin.Context, v any, strict bool) error {
 	if c.Request.Body == nil || c.Request.ContentLength == 0 {
 		return problem.Invalid("body", "request body is required (a JSON object)")
 	}
-	dec := json.NewDecoder(c.Request.Body)
+	body, err := io.ReadAll(c.Request.Body) // bounded by the body limit
+	if err != nil {
+		return jsonError(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if strict {
 		dec.DisallowUnknownFields()
 	}
 	if err := dec.Decode(v); err != nil {
+		var pe *time.ParseError
+		if errors.As(err, &pe) {
+			// time.Time does not know its field: it is where the body holds
+			// the value that did not parse.
+			field := cmp.Or(pathOf(body, pe.Value), "body")
+			return problem.Invalidf(field, "%s: expected an RFC 3339 date-time such as 2026-12-03T10:00:00Z, got %q", field, pe.Value)
+		}
 		return jsonError(err)
 	}
 	if dec.More() {
@@ -111,6 +126,46 @@ func decodeBody(c *gin.Context, v any, strict bool) error {
 		return jsonError(err)
 	}
 	return nil
+}
+
+// pathOf is the path (a.b[2].c) of the first string in the JSON body equal to
+// value, or "".
+func pathOf(body []byte, value string) string {
+	var doc any
+	if json.Unmarshal(body, &doc) != nil {
+		return ""
+	}
+	var walk func(v any, path string) (string, bool)
+	walk = func(v any, path string) (string, bool) {
+		switch v := v.(type) {
+		case string:
+			return path, v == value
+		case []any:
+			for i, e := range v {
+				if p, ok := walk(e, fmt.Sprintf("%s[%d]", path, i)); ok {
+					return p, true
+				}
+			}
+		case map[string]any:
+			keys := make([]string, 0, len(v))
+			for k := range v {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			for _, k := range keys {
+				p := k
+				if path != "" {
+					p = path + "." + k
+				}
+				if p, ok := walk(v[k], p); ok {
+					return p, true
+				}
+			}
+		}
+		return "", false
+	}
+	p, _ := walk(doc, "")
+	return p
 }
 
 func jsonError(err error) error {
