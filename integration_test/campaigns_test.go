@@ -2,6 +2,7 @@ package integration_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -142,6 +143,14 @@ func TestCampaignAndVoucherResponsesConformToVoucherify(t *testing.T) {
 		s.do(t, "POST", "/v1/vouchers/GIFT-CAROL", tn.bearer(), map[string]any{"code": "GIFT-DAVE", "type": "GIFT_VOUCHER", "gift": map[string]any{"amount": 1}}).
 			wantError(t, http.StatusBadRequest, "", "code")
 		s.do(t, "GET", "/v1/vouchers/GIFT-CAROL", tn.bearer(), nil).wantStatus(t, http.StatusNotFound)
+		// Money written as a decimal type serialises it (1000.0) is the whole
+		// number it equals.
+		decimal := s.do(t, "POST", "/v1/vouchers", tn.bearer(), map[string]any{"code": "DECIMAL-1", "type": "DISCOUNT_VOUCHER",
+			"discount": map[string]any{"type": "AMOUNT", "amount_off": json.Number("1000.0")}})
+		decimal.wantStatus(t, http.StatusOK)
+		if !strings.Contains(string(decimal.body), `"amount_off":1000`) {
+			t.Fatalf("amount_off 1000.0: %s", decimal.body)
+		}
 		// A voucher created inactive stays off until enabled; fields an SDK
 		// sends as null change nothing.
 		inactive := s.do(t, "POST", "/v1/vouchers", tn.bearer(), map[string]any{"code": "GIFT-OFF", "type": "GIFT_VOUCHER",

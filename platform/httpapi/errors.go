@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net/http"
 	"reflect"
 	"slices"
@@ -104,6 +105,30 @@ func decodeBody(c *gin.Context, v any, strict bool) error {
 	if err != nil {
 		return jsonError(err)
 	}
+	err = decodeBytes(body, v, strict)
+	var typ *json.UnmarshalTypeError
+	if errors.As(err, &typ) && strings.HasPrefix(typ.Value, "number") && intKind(typ.Type) {
+		// A whole number written with a fraction (1000.0, as decimal types
+		// serialise) is the integer it equals; a fraction still is refused.
+		if whole, ok := wholeNumbers(body); ok {
+			err = decodeBytes(whole, v, strict)
+		}
+	}
+	var pe *time.ParseError
+	if errors.As(err, &pe) {
+		// time.Time does not know its field: it is where the body holds the
+		// value that did not parse.
+		field := cmp.Or(pathOf(body, pe.Value), "body")
+		return problem.Invalidf(field, "%s: expected an RFC 3339 date-time such as 2026-12-03T10:00:00Z, got %q", field, pe.Value)
+	}
+	if errors.As(err, &typ) {
+		return jsonError(err)
+	}
+	return err
+}
+
+// decodeBytes decodes body, one JSON value, into v.
+func decodeBytes(body []byte, v any, strict bool) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if strict {
@@ -111,11 +136,9 @@ func decodeBody(c *gin.Context, v any, strict bool) error {
 	}
 	if err := dec.Decode(v); err != nil {
 		var pe *time.ParseError
-		if errors.As(err, &pe) {
-			// time.Time does not know its field: it is where the body holds
-			// the value that did not parse.
-			field := cmp.Or(pathOf(body, pe.Value), "body")
-			return problem.Invalidf(field, "%s: expected an RFC 3339 date-time such as 2026-12-03T10:00:00Z, got %q", field, pe.Value)
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &pe) || errors.As(err, &typ) {
+			return err // decodeBody reads these
 		}
 		return jsonError(err)
 	}
@@ -126,6 +149,57 @@ func decodeBody(c *gin.Context, v any, strict bool) error {
 		return jsonError(err)
 	}
 	return nil
+}
+
+func intKind(t reflect.Type) bool {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return true
+	}
+	return false
+}
+
+// wholeNumbers is body with every number that equals an integer (1000.0, 1e3)
+// written as that integer, and whether any was.
+func wholeNumbers(body []byte) ([]byte, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var doc any
+	if dec.Decode(&doc) != nil {
+		return nil, false
+	}
+	changed := false
+	var walk func(v any) any
+	walk = func(v any) any {
+		switch v := v.(type) {
+		case json.Number:
+			if strings.ContainsAny(string(v), ".eE") {
+				if r, ok := new(big.Rat).SetString(string(v)); ok && r.IsInt() && r.Num().IsInt64() {
+					changed = true
+					return json.Number(strconv.FormatInt(r.Num().Int64(), 10))
+				}
+			}
+		case []any:
+			for i := range v {
+				v[i] = walk(v[i])
+			}
+		case map[string]any:
+			for k := range v {
+				v[k] = walk(v[k])
+			}
+		}
+		return v
+	}
+	doc = walk(doc)
+	if !changed {
+		return nil, false
+	}
+	out, err := json.Marshal(doc)
+	return out, err == nil
 }
 
 // pathOf is the path (a.b[2].c) of the first string in the JSON body equal to
