@@ -1125,6 +1125,10 @@ func TestQualifications(t *testing.T) {
 			t.Fatalf("audience only for ada on 50.00: %v", got)
 		}
 		s.do(t, "POST", "/v1/qualifications", tn.bearer(), map[string]any{"scenario": "EVERYTHING"}).wantError(t, http.StatusBadRequest, "", "scenario")
+		// Filters Punchcard does not serve are refused, not ignored.
+		s.do(t, "POST", "/v1/qualifications", tn.bearer(), map[string]any{"customer": map[string]any{"id": ada.ID}, "order": map[string]any{"amount": 5000},
+			"options": map[string]any{"filters": map[string]any{"resource_type": map[string]any{"conditions": map[string]any{"$in": []string{"voucher"}}}}}}).
+			wantError(t, http.StatusBadRequest, "", "options.filters")
 	})
 }
 

@@ -1,8 +1,10 @@
 package redemption
 
 import (
+	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -61,6 +63,10 @@ type QualifyOption struct {
 	Limit         int    `json:"limit,omitempty" jsonschema:"minimum=1,maximum=50"`
 	StartingAfter string `json:"starting_after,omitempty" jsonschema:"format=date-time,description=Paging cursor: the created_at of the last redeemable of the previous page; only redeemables created before it are judged"`
 	SortingRule   string `json:"sorting_rule,omitempty" jsonschema:"enum=DEFAULT,enum=BEST_DEAL,enum=LEAST_DEAL,description=DEFAULT (the default): newest first; BEST_DEAL: the largest discount first; LEAST_DEAL: the smallest first. BEST_DEAL and LEAST_DEAL sort what one request reads (up to 200 candidates, newest first): page on with more_starting_after"`
+	// Filters (Voucherify's, on resource type, campaign and the like) are not
+	// served: sent with a value they are refused, not ignored, so that a page
+	// is never read as filtered when it is not.
+	Filters json.RawMessage `json:"filters,omitempty" jsonschema:"-"`
 }
 
 // Qualify finds the redeemables that would apply to the order, each judged alone
@@ -178,6 +184,9 @@ func (e *Engine) Qualify(ctx context.Context, t Tenant, q QualifyRequest) (Resul
 // check checks the options, filling in the default sorting rule, and returns
 // the page size and where the page starts.
 func (o *QualifyOption) check() (limit int, from cursor, err error) {
+	if f := bytes.TrimSpace(o.Filters); len(f) > 0 && !bytes.Equal(f, []byte("null")) {
+		return 0, from, problem.Invalid("options.filters", "options.filters is not supported: narrow a qualification with scenario (ALL, CUSTOMER_WALLET, AUDIENCE_ONLY)")
+	}
 	limit = DefaultQualifyLimit
 	if o.Limit != 0 {
 		if o.Limit < 1 || o.Limit > MaxQualifyLimit {
