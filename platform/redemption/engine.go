@@ -79,6 +79,27 @@ type Result struct {
 	// customerChanges names the fields of Customer the request's customer data
 	// changes: a redemption writes them.
 	customerChanges []string
+	// policyRefused is set when the request was refused as a whole by the
+	// fraud policy or because the customer's segments could not be decided.
+	policyRefused bool
+}
+
+// customersFailure reports whether an invalid result is the customer's doing
+// (an unknown code, a limit reached, a rule not met): what the fraud policy's
+// failed_validations_last_10m counts. A fraud denial is not, or a customer
+// once over the threshold would stay refused for as long as they retried; nor
+// is a policy that failed or ran out of time, which is the tenant's or the
+// server's.
+func (r Result) customersFailure() bool {
+	if r.Valid || r.policyRefused {
+		return false
+	}
+	for _, o := range r.Outcomes {
+		if o.Reason != nil && (o.Reason.Code == policies.CodeError || o.Reason.Code == policies.CodeTimeout) {
+			return false
+		}
+	}
+	return true
 }
 
 // Local is the request's moment in the tenant's time zone.
@@ -110,7 +131,7 @@ func (e *Engine) Validate(ctx context.Context, t Tenant, req Request) (Result, e
 	res, err := e.evaluate(ctx, t, &req, nil)
 	if err == nil {
 		span.SetAttributes(attribute.Bool("redemption.valid", res.Valid))
-		e.velocity.validated(velocityKey(t.ID, res.Customer), res.Valid, e.now())
+		e.velocity.validated(velocityKey(t.ID, res.Customer), !res.customersFailure(), e.now())
 	}
 	return res, err
 }
@@ -168,10 +189,10 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request, tx bun.ID
 			o.Status, o.Reason = StatusInapplicable, &policies.Reason{Code: keyNotFound, Message: "no " + ref.Object + " has this id", Rule: ref.Object}
 		case undecided != nil:
 			r := *undecided
-			o.Status, o.Reason = StatusInapplicable, &r
+			o.Status, o.Reason, res.policyRefused = StatusInapplicable, &r, true
 		case !fraud.Allowed():
 			r := fraud.Deny[0]
-			o.Status, o.Reason = StatusInapplicable, &r
+			o.Status, o.Reason, res.policyRefused = StatusInapplicable, &r, true
 		default:
 			if docs[i], err = policies.NewValue(redeemableDoc(&o, snap, res.Customer, local)); err != nil {
 				return Result{}, err

@@ -277,8 +277,27 @@ func TestRefusedRedemptionsCountAsFailures(t *testing.T) {
 				t.Fatalf("a guessed code: %v", err)
 			}
 		}
-		if _, failures := e.velocity.counts(velocityKey(env.tenantID, &customers.Customer{SourceID: guesser.SourceID}), time.Now()); failures != 3 {
+		key := velocityKey(env.tenantID, &customers.Customer{SourceID: guesser.SourceID})
+		if _, failures := e.velocity.counts(key, time.Now()); failures != 3 {
 			t.Fatalf("%d failures counted, want 3", failures)
+		}
+		// Over the threshold (30 by default), the fraud policy refuses the
+		// customer; its refusals are not the customer's failures, or retrying
+		// would keep them refused for ever.
+		for range 30 {
+			e.velocity.refused(key, time.Now())
+		}
+		_, coupon := env.coupon(t, `"voucher":{"discount":{"type":"AMOUNT","amount_off":100}}`)
+		req := Request{Order: &Order{Amount: 1000}, Redeemables: vouchersOf(coupon.Code), Customer: guesser}
+		res, err := e.Validate(ctx, tn, req)
+		if err != nil || res.Valid || res.Outcomes[0].Reason == nil || res.Outcomes[0].Reason.Code != "too_many_failed_validations" {
+			t.Fatalf("over the threshold: %+v, %v; want refused by the fraud policy", res.Outcomes, err)
+		}
+		if _, err := e.Redeem(ctx, tn, req, nil); err == nil {
+			t.Fatal("redeemed over the threshold")
+		}
+		if _, failures := e.velocity.counts(key, time.Now()); failures != 33 {
+			t.Fatalf("%d failures counted after fraud refusals, want 33", failures)
 		}
 	})
 }

@@ -407,11 +407,10 @@ func (e *Engine) records(ctx context.Context, tx bun.IDB, tenantID string, rows 
 }
 
 // refused records a refused redemption in the audit log and returns its problem.
-// A refusal the same request may not get again (a policy past its deadline) is
-// no failure of the customer's; any other counts in the fraud policy's
-// failed_validations_last_10m.
+// A refusal that is the customer's doing counts in the fraud policy's
+// failed_validations_last_10m, as a failed validation does (customersFailure).
 func (e *Engine) refused(ctx context.Context, t Tenant, res Result, perr error) error {
-	if p, ok := problem.As(perr); !ok || !p.Transient {
+	if res.customersFailure() {
 		e.velocity.refused(velocityKey(t.ID, res.Customer), e.now())
 	}
 	keys := []string{}
