@@ -234,20 +234,11 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request, tx bun.ID
 				return
 			}
 		}
-		if c := o.Campaign; c != nil && c.Limits.TotalDiscountAmount != nil && !isGift(o) {
-			a := e.apply(calc.clone(), o)
-			discount := budgeted[c.ID] + a.Total() - a.GiftCredits
-			doc, err := docs[i].With(map[string]any{"discount_amount": discount})
-			if err != nil {
-				o.Status, o.Reason = StatusInapplicable, &policies.Reason{Code: policies.CodeError, Message: "The policy could not be evaluated.", Rule: "engine.error"}
-				return
-			}
-			if d, _ := e.policies.EvaluateDocument(ctx, t.ID, policies.Eligibility, in, map[string]any{"redeemable": doc}); !d.Allowed() {
-				r := d.Deny[0]
-				o.Status, o.Reason = StatusInapplicable, &r
-				return
-			}
-			budgeted[c.ID] = discount
+		if r := e.overBudget(ctx, t.ID, in, o, calc, budgeted, func(discount int64) (any, error) {
+			return docs[i].With(map[string]any{"discount_amount": discount})
+		}); r != nil {
+			o.Status, o.Reason = StatusInapplicable, r
+			return
 		}
 		o.Applied = e.apply(calc, o)
 		if o.Applied.None() && noEffectSkips(snap.stacking, category(o)) {
@@ -365,6 +356,30 @@ func (e *Engine) apply(calc *Calculation, o *Outcome) Applied {
 		}
 	}
 	return calc.ApplyDiscount(*discount, applicable)
+}
+
+// overBudget judges o, when its campaign has a discount budget, once more with
+// the discount it would give on calc, plus what its campaign's redeemables
+// before it gave (budgeted, by campaign), as input.redeemable.discount_amount
+// (redeemable makes that input): the reason the budget refuses it, or nil, and
+// then budgeted counts its discount too. calc is not changed.
+func (e *Engine) overBudget(ctx context.Context, tenantID string, in policies.Document, o *Outcome, calc *Calculation,
+	budgeted map[string]int64, redeemable func(discount int64) (any, error)) *policies.Reason {
+	c := o.Campaign
+	if c == nil || c.Limits.TotalDiscountAmount == nil || isGift(o) {
+		return nil
+	}
+	a := e.apply(calc.clone(), o)
+	discount := budgeted[c.ID] + a.Total() - a.GiftCredits
+	doc, err := redeemable(discount)
+	if err != nil {
+		return &policies.Reason{Code: policies.CodeError, Message: "The policy could not be evaluated.", Rule: "engine.error"}
+	}
+	if d, _ := e.policies.EvaluateDocument(ctx, tenantID, policies.Eligibility, in, map[string]any{"redeemable": doc}); !d.Allowed() {
+		return &d.Deny[0]
+	}
+	budgeted[c.ID] = discount
+	return nil
 }
 
 // applicationOrder is the order in which the applicable outcomes are stacked

@@ -2,6 +2,7 @@ package redemption
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -298,6 +299,43 @@ func TestRefusedRedemptionsCountAsFailures(t *testing.T) {
 		}
 		if _, failures := e.velocity.counts(key, time.Now()); failures != 33 {
 			t.Fatalf("%d failures counted after fraud refusals, want 33", failures)
+		}
+	})
+}
+
+// A qualification lists a redeemable only when its discount fits its
+// campaign's budget, as the validation and the redemption decide.
+func TestQualificationFollowsTheBudget(t *testing.T) {
+	eachDB(t, func(t *testing.T, env *guardEnv) {
+		ctx := context.Background()
+		var in campaigns.CampaignInput
+		if err := json.Unmarshal([]byte(`{"name":"p-`+ulid.Make().String()+`","campaign_type":"PROMOTION","limits":{"total_discount_amount":500},
+			"promotion":{"tiers":[{"name":"Ten","action":{"discount":{"type":"PERCENT","percent_off":10}}}]}}`), &in); err != nil {
+			t.Fatal(err)
+		}
+		c, err := env.camps.Create(ctx, env.tenantID, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tier := []RedeemableRef{{Object: ObjectPromotionTier, ID: c.Tiers[0].ID}}
+		e := env.engine(t, time.Now, noop.NewTracerProvider())
+		tn := env.tenant()
+		if _, err := e.Redeem(ctx, tn, Request{Order: &Order{Amount: 3000}, Redeemables: tier}, nil); err != nil {
+			t.Fatal(err) // 300 of the 500 spent
+		}
+		qualifies := func(amount int64) bool {
+			t.Helper()
+			res, _, err := e.Qualify(ctx, tn, QualifyRequest{Order: &Order{Amount: amount}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return slices.ContainsFunc(res.Outcomes, func(o Outcome) bool { return o.Tier != nil && o.Tier.ID == c.Tiers[0].ID })
+		}
+		if qualifies(3000) {
+			t.Error("the tier qualifies for 300.00 off with 200.00 of its budget left")
+		}
+		if !qualifies(2000) {
+			t.Error("the tier does not qualify for the 200.00 its budget has left")
 		}
 	})
 }

@@ -142,13 +142,20 @@ func (e *Engine) Qualify(ctx context.Context, t Tenant, q QualifyRequest) (Resul
 			if !found {
 				continue
 			}
-			own := map[string]any{"redeemable": redeemableDoc(&o, snap, res.Customer, local)}
-			if d, _ := e.policies.EvaluateDocument(ctx, t.ID, policies.Eligibility, in, own); !d.Allowed() {
+			doc := redeemableDoc(&o, snap, res.Customer, local)
+			if d, _ := e.policies.EvaluateDocument(ctx, t.ID, policies.Eligibility, in, map[string]any{"redeemable": doc}); !d.Allowed() {
 				continue
 			}
-			// Priced alone, on the order as it is.
+			// Priced alone, on the order as it is, within its campaign's budget.
+			calc := NewCalculation(q.Order, snap.stacking.DiscountCalculationMode, false)
+			if e.overBudget(ctx, t.ID, in, &o, calc, map[string]int64{}, func(discount int64) (any, error) {
+				doc["discount_amount"] = discount
+				return doc, nil
+			}) != nil {
+				continue
+			}
 			o.Status = StatusApplicable
-			o.Applied = e.apply(NewCalculation(q.Order, snap.stacking.DiscountCalculationMode, false), &o)
+			o.Applied = e.apply(calc, &o)
 			res.Outcomes = append(res.Outcomes, o)
 		}
 		// Newest first, a page is complete once it holds one more than the limit.
