@@ -154,7 +154,7 @@ func TestCampaignAndVoucherResponsesConformToVoucherify(t *testing.T) {
 		// A voucher created inactive stays off until enabled; fields an SDK
 		// sends as null change nothing.
 		inactive := s.do(t, "POST", "/v1/vouchers", tn.bearer(), map[string]any{"code": "GIFT-OFF", "type": "GIFT_VOUCHER",
-			"gift": map[string]any{"amount": 1000}, "active": false, "validity_day_of_week": nil, "campaign": nil})
+			"gift": map[string]any{"amount": 1000}, "active": false, "validity_day_of_week": []int{}, "validity_hours": map[string]any{}, "campaign": nil})
 		inactive.wantStatus(t, http.StatusOK)
 		if !strings.Contains(string(inactive.body), `"active":false`) {
 			t.Fatalf("voucher created inactive: %s", inactive.body)
@@ -249,6 +249,7 @@ func TestCampaignBadInputWritesNothing(t *testing.T) {
 		for _, param := range []string{"code", "ids", "order", "created_at[before]", "filters[code][conditions][$is]"} {
 			s.do(t, "GET", "/v1/vouchers?"+url.QueryEscape(param)+"=X", tn.bearer(), nil).wantError(t, 400, "", param)
 		}
+		s.do(t, "GET", "/v1/vouchers?order=-created_at", tn.bearer(), nil).wantStatus(t, http.StatusOK) // the order served
 		if after := writes(t, s, tn.ID); after != before || countRows(t, s, tn.ID, "vouchers") != vouchersBefore {
 			t.Fatalf("rejected requests wrote rows: %v → %v", before, after)
 		}

@@ -1568,6 +1568,7 @@ func TestRedemptionListIsNewestFirst(t *testing.T) {
 			"filters[voucher_code][conditions][$starts_with]=ABC": "filters[voucher_code][conditions][$starts_with]",
 			"filters[voucher_code]=ABC":                           "filters[voucher_code]",
 			"filters[junction]=OR":                                "filters[junction]",
+			"starting_after=r_01KZZZZZZZZZZZZZZZZZZZZZZZ":         "starting_after",
 		} {
 			s.do(t, "GET", "/v1/redemptions?"+query, tn.bearer(), nil).wantError(t, http.StatusBadRequest, "", param)
 		}

@@ -60,10 +60,10 @@ type notSupported struct {
 }
 
 // refuseUnsupported refuses the first of fields sent with a value, its name
-// prefixed with prefix.
+// prefixed with prefix. null, [] and {} are no value: they restrict nothing.
 func refuseUnsupported(prefix string, fields ...notSupported) error {
 	for _, f := range fields {
-		if v := bytes.TrimSpace(f.value); len(v) > 0 && !bytes.Equal(v, []byte("null")) {
+		if v := string(bytes.Join(bytes.Fields(f.value), nil)); v != "" && v != "null" && v != "[]" && v != "{}" {
 			return problem.Invalidf(prefix+f.name, "%s%s is not supported: %s", prefix, f.name, f.instead)
 		}
 	}

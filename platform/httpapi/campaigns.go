@@ -410,6 +410,7 @@ func (s *Server) listVouchers(c *gin.Context) error {
 		switch {
 		case name == "code":
 			return problem.Invalid(name, "code: read one voucher with GET /v1/vouchers/{code}")
+		case name == "order" && c.Query(name) == "-created_at": // the order served
 		case name == "ids", name == "order", strings.HasPrefix(name, "filters["),
 			strings.HasPrefix(name, "created_at["), strings.HasPrefix(name, "updated_at["):
 			return problem.Invalidf(name, "%s: Punchcard lists vouchers by campaign, campaign_id, customer and category, newest first", name)

@@ -643,7 +643,7 @@ var redemptionListParams = []param{
 	{"object", "string", "redemption or redemption_rollback"},
 	{"created_at[after]", "string", "RFC 3339"},
 	{"created_at[before]", "string", "RFC 3339"},
-	{"filters[voucher_code][conditions][$in]", "string", "Voucherify's filters: filters[<field>][conditions][<$is|$is_not|$in|$not_in>] on voucher_code, related_object_parent_id (campaign), parent_redemption_id, customer_id, object, result or failure_code; comma-separated lists; others are refused"},
+	{"filters[voucher_code][conditions][$in]", "string", "Voucherify's filters: filters[<field>][conditions][<$is|$is_not|$in|$not_in>] on voucher_code, related_object_parent_id (campaign), parent_redemption_id, customer_id, object, result or failure_code; a list ($in, $not_in) as repeated or indexed parameters or one comma-separated value; other filters are refused"},
 }
 
 func (s *Server) listRedemptions(c *gin.Context) error {
@@ -701,7 +701,7 @@ func (s *Server) listRedemptions(c *gin.Context) error {
 // redemptionFilters reads Voucherify's filters of GET /v1/redemptions:
 // filters[<field>][conditions][<op>]=<value>, where op is $is, $is_not, $in or
 // $not_in (a list as repeated parameters, indexed ones, or comma-separated
-// values), and filters[junction]=AND. A filter Punchcard does not serve is
+// value), and filters[junction]=AND. A filter Punchcard does not serve is
 // refused, naming its parameter, rather than ignored: a client asking for one
 // code's redemptions must not read every redemption as that code's. none reports
 // filters no stored record can meet (result FAILURE, a failure_code).
@@ -732,11 +732,19 @@ func redemptionFilters(query url.Values) (conds []redemption.Condition, none boo
 		if _, ok := byKey[k]; !ok {
 			order = append(order, k)
 		}
+		// A list is repeated (or indexed) parameters, or one comma-separated
+		// value; $is and $is_not take their value whole (a code may hold a
+		// comma).
+		list := k.op == "$in" || k.op == "$not_in"
 		for _, v := range values {
-			for _, one := range strings.Split(v, ",") {
-				if one = strings.TrimSpace(one); one != "" {
-					byKey[k] = append(byKey[k], one)
+			if list && len(values) == 1 && len(parts) == 3 {
+				for _, one := range strings.Split(v, ",") {
+					if one = strings.TrimSpace(one); one != "" {
+						byKey[k] = append(byKey[k], one)
+					}
 				}
+			} else if v != "" {
+				byKey[k] = append(byKey[k], v)
 			}
 		}
 	}

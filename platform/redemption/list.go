@@ -107,7 +107,8 @@ func (f Filter) where(q *bun.SelectQuery, tenantID string) *bun.SelectQuery {
 	switch {
 	case f.StartingAfter == "":
 	case f.Order == "-created_at":
-		// After the record in the page's order: older, or as old with a lower id.
+		// After the record in the page's order: older, or as old with a lower
+		// id (List refuses a cursor that names no record).
 		q = q.Where("(rd.created_at, rd.id) < (SELECT sa.created_at, sa.id FROM redemptions AS sa WHERE sa.tenant_id = ? AND sa.id = ?)",
 			tenantID, f.StartingAfter)
 	default:
@@ -149,6 +150,17 @@ func (e *Engine) List(ctx context.Context, tenantID string, f Filter) (Listing, 
 	}
 	var out Listing
 	err := e.db.Read(ctx, tenantID, func(ctx context.Context, tx bun.Tx) error {
+		if f.StartingAfter != "" && f.Order == "-created_at" {
+			// A cursor that names no record of the tenant would page to an
+			// empty list that reads as the end.
+			n, err := tx.NewSelect().Model((*Record)(nil)).Where("rd.tenant_id = ? AND rd.id = ?", tenantID, f.StartingAfter).Count(ctx)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				return problem.Invalid("starting_after", "starting_after: no redemption or rollback has this id")
+			}
+		}
 		q := f.where(tx.NewSelect().Model(&out.Records), tenantID).OrderExpr(listOrders[f.Order]).Limit(int64(f.Limit) + 1)
 		if f.Page > 1 {
 			q = q.Offset(int64((f.Page - 1) * f.Limit))
