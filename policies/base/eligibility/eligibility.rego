@@ -55,6 +55,18 @@ deny contains reason("not_valid_today", "The campaign is not valid on this day o
 	is_array(days)
 	count(days) > 0
 	not local_day in days
+	not carried_over(days)
+}
+
+# carried_over is true past midnight inside a daily window that began the day
+# before, on an allowed day: that time belongs to the day the window began.
+carried_over(days) if {
+	previous := (local_day + 6) % 7
+	previous in days
+	some window in input.redeemable.campaign.validity_hours.daily
+	clock_minutes(window.start_time) > clock_minutes(window.expiration_time)
+	window_on_day(window, previous)
+	local_minute < clock_minutes(window.expiration_time)
 }
 
 deny contains reason("not_valid_today", "The campaign is not valid at this time of day.", "schedule.validity_hours") if {

@@ -178,6 +178,15 @@ test_window_past_midnight if {
 	denies(object.union(at_local(5, 1, 30), {"redeemable": {"campaign": late}})) == {"not_valid_today schedule.validity_hours"}
 }
 
+# Past midnight, a Friday night window belongs to Friday: a campaign valid on
+# Fridays only is valid in it on Saturday at 01:30, and not after it ends.
+test_window_past_midnight_on_its_day if {
+	late := {"validity_day_of_week": [5], "validity_hours": {"daily": [{"start_time": "22:00", "expiration_time": "02:00", "days_of_week": [5]}]}}
+	denies(object.union(at_local(5, 23, 0), {"redeemable": {"campaign": late}})) == set()
+	denies(object.union(at_local(6, 1, 30), {"redeemable": {"campaign": late}})) == set()
+	denies(object.union(at_local(6, 2, 30), {"redeemable": {"campaign": late}})) == {"not_valid_today schedule.validity_day_of_week", "not_valid_today schedule.validity_hours"}
+}
+
 test_second_window_matches if {
 	two := {"validity_hours": {"daily": [
 		{"start_time": "07:00", "expiration_time": "09:00", "days_of_week": [1, 2, 3, 4, 5]},
