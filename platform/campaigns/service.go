@@ -155,7 +155,14 @@ func (s *Service) runGeneration(ctx context.Context, a jobs.Action, step jobs.St
 	if err != nil && !g.Add && ctx.Err() == nil && !errors.Is(err, jobs.ErrLeaseLost) {
 		if ferr := s.db.InTx(context.WithoutCancel(ctx), a.TenantID, func(ctx context.Context, tx bun.Tx) error {
 			// The campaign counted the codes it asked for; it has those made
-			// before the failure.
+			// before the failure. Its row is locked first, so that the count,
+			// a statement of its own, sees every batch committed before.
+			if s.db.Dialect() == db.Postgres {
+				if err := tx.NewSelect().Model((*Campaign)(nil)).Column("cp.id").Where("cp.tenant_id = ? AND cp.id = ?", a.TenantID, g.CampaignID).
+					For("UPDATE").Scan(ctx, new(string)); err != nil && !db.IsNotFound(err) {
+					return err
+				}
+			}
 			_, err := tx.NewUpdate().Model((*Campaign)(nil)).Set("vouchers_generation_status = ?", GenerationFailed).Set("updated_at = ?", s.clock()).
 				Set("vouchers_count = (SELECT count(*) FROM vouchers AS v WHERE v.tenant_id = ? AND v.campaign_id = ?)", a.TenantID, g.CampaignID).
 				Where("tenant_id = ? AND id = ? AND vouchers_generation_status = ?", a.TenantID, g.CampaignID, GenerationInProgress).Exec(ctx)

@@ -28,8 +28,10 @@ const (
 	// the window evicts the whole count of the tenant whose last event is the
 	// oldest: one tenant's traffic, however heavy, takes one place. A window so
 	// holds at most 1,000 × 2,000 = 2 million keys, some 700 MB at worst (a key
-	// and its buckets take about 350 bytes). A tenant past its bound loses the
-	// counts of its least recent customers, whom the windows matter least for.
+	// and its buckets take about 350 bytes), 1.4 GB for the two windows; what
+	// they hold is the customers with events within their spans. A tenant past
+	// its bound loses the counts of its least recent customers, whom the
+	// windows matter least for.
 	maxTenantWindowKeys = 2_000
 	maxWindowTenants    = 1_000
 )

@@ -9,7 +9,8 @@
 // Entries are kept in the order they expire, which with a fixed TTL is the order
 // of their last store: a store drops the expired entries at the front, and when
 // the cache is full it evicts the oldest entry, and only it. Both cost O(1)
-// amortised.
+// amortised; a value Load read takes its place by when its read began, behind
+// the entries stored while it read.
 package ttlcache
 
 import (
