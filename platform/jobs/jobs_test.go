@@ -130,20 +130,8 @@ func TestStalledWorkerLosesItsAction(t *testing.T) {
 				return map[string]string{"by": node}, nil
 			}
 		}
-		nodes := map[string]*jobs.Queue{}
-		for _, n := range []string{"A", "B"} {
-			nodes[n] = jobs.New(d, c.Now, slog.New(slog.DiscardHandler))
-			nodes[n].Handle(typ, handler(n))
-		}
 		ctx := context.Background()
-		var id string
-		if err := d.InTx(ctx, a, func(ctx context.Context, tx bun.Tx) error {
-			var err error
-			id, err = nodes["A"].Enqueue(ctx, tx, a, typ, map[string]int64{})
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
+		nodes, id := twoNodes(t, d, c, a, typ, handler)
 		type run struct {
 			worked bool
 			err    error
@@ -197,20 +185,8 @@ func TestStalledWorkerRecordsNoEnd(t *testing.T) {
 				return map[string]string{"by": node}, nil
 			}
 		}
-		nodes := map[string]*jobs.Queue{}
-		for _, n := range []string{"A", "B"} {
-			nodes[n] = jobs.New(d, c.Now, slog.New(slog.DiscardHandler))
-			nodes[n].Handle(typ, handler(n))
-		}
 		ctx := context.Background()
-		var id string
-		if err := d.InTx(ctx, a, func(ctx context.Context, tx bun.Tx) error {
-			var err error
-			id, err = nodes["A"].Enqueue(ctx, tx, a, typ, map[string]int64{})
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
+		nodes, id := twoNodes(t, d, c, a, typ, handler)
 		ran := map[string]chan error{"A": make(chan error, 1), "B": make(chan error, 1)}
 		for _, n := range []string{"A", "B"} {
 			go func() {
@@ -245,4 +221,24 @@ func TestStalledWorkerRecordsNoEnd(t *testing.T) {
 			t.Fatalf("the action: %+v (%s), %v; want done by B", act, act.Result, err)
 		}
 	})
+}
+
+// twoNodes are queues A and B on d, each handling typ with handler(its name),
+// and the id of one action of typ enqueued for tenant.
+func twoNodes(t *testing.T, d *db.DB, c *dbtest.Clock, tenant, typ string, handler func(node string) jobs.Handler) (map[string]*jobs.Queue, string) {
+	t.Helper()
+	nodes := map[string]*jobs.Queue{}
+	for _, n := range []string{"A", "B"} {
+		nodes[n] = jobs.New(d, c.Now, slog.New(slog.DiscardHandler))
+		nodes[n].Handle(typ, handler(n))
+	}
+	var id string
+	if err := d.InTx(context.Background(), tenant, func(ctx context.Context, tx bun.Tx) error {
+		var err error
+		id, err = nodes["A"].Enqueue(ctx, tx, tenant, typ, map[string]int64{})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return nodes, id
 }
