@@ -115,6 +115,7 @@ func crossTenantMatrix(f fixture) map[string][]probe {
 		"GET /v1/redemptions":                                {{method: "GET", path: "/v1/redemptions?limit=100"}, {method: "GET", path: "/v1/redemptions?customer=" + f.customerID}},
 		"GET /v1/redemptions/:id":                            at("GET", "/v1/redemptions/", "", nil, [2]string{f.redemptionID, "r_01KZZZZZZZZZZZZZZZZZZZZZZZ"}),
 		"POST /v1/redemptions/:id/rollbacks":                 at("POST", "/v1/redemptions/", "/rollbacks", nil, [2]string{f.redemptionID, "r_01KZZZZZZZZZZZZZZZZZZZZZZZ"}),
+		"POST /v1/redemptions/:id/rollback":                  at("POST", "/v1/redemptions/", "/rollback", nil, [2]string{f.redemptionID, "r_01KZZZZZZZZZZZZZZZZZZZZZZZ"}),
 		"GET /v1/stacking-rules":                             {{method: "GET", path: "/v1/stacking-rules"}},
 		"PUT /v1/stacking-rules":                             {{method: "PUT", path: "/v1/stacking-rules", body: map[string]any{"exclusive_categories": []string{"x"}}}},
 		"GET /v1/policies/:kind":                             {{method: "GET", path: "/v1/policies/eligibility"}},
