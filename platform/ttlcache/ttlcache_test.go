@@ -9,6 +9,7 @@ import (
 
 func TestGetPutExpire(t *testing.T) {
 	c := New[string, int](50*time.Millisecond, 10)
+	clk := withClock(c)
 	if _, ok := c.Get("a"); ok {
 		t.Fatal("empty cache has a")
 	}
@@ -16,7 +17,7 @@ func TestGetPutExpire(t *testing.T) {
 	if v, ok := c.Get("a"); !ok || v != 1 {
 		t.Fatalf("a = %d, %v; want 1", v, ok)
 	}
-	time.Sleep(80 * time.Millisecond)
+	clk.advance(50 * time.Millisecond)
 	if _, ok := c.Get("a"); ok {
 		t.Fatal("a outlived its TTL")
 	}
@@ -92,13 +93,17 @@ func withClock[K comparable, V any](c *Cache[K, V]) *clock {
 	return clk
 }
 
-// held reports which of keys c holds fresh.
-func held[K comparable, V any](c *Cache[K, V], keys ...K) map[K]bool {
-	m := map[K]bool{}
-	for _, k := range keys {
-		_, m[k] = c.Get(k)
+// wantHeld fails unless c holds fresh the keys want marks true, and not
+// those it marks false.
+func wantHeld[K comparable, V any](t *testing.T, c *Cache[K, V], want map[K]bool) {
+	t.Helper()
+	got := map[K]bool{}
+	for k := range want {
+		_, got[k] = c.Get(k)
 	}
-	return m
+	if !maps.Equal(got, want) {
+		t.Fatalf("held %v; want %v", got, want)
+	}
 }
 
 // checkOrder fails unless c's list holds exactly its map's entries, by expiry.
@@ -127,10 +132,7 @@ func TestFullEvictsOnlyTheOldest(t *testing.T) {
 		clk.advance(time.Second)
 	}
 	c.Put("d", 3)
-	want := map[string]bool{"a": false, "b": true, "c": true, "d": true}
-	if got := held(c, "a", "b", "c", "d"); !maps.Equal(got, want) {
-		t.Fatalf("after a fourth key in a cache of 3, held %v; want %v", got, want)
-	}
+	wantHeld(t, c, map[string]bool{"a": false, "b": true, "c": true, "d": true})
 	checkOrder(t, c)
 }
 
@@ -148,10 +150,7 @@ func TestExpiredDroppedFirst(t *testing.T) {
 	}
 	// With a gone, d fits beside b and c: no live entry is evicted.
 	c.Put("d", 3)
-	want := map[string]bool{"a": false, "b": true, "c": true, "d": true}
-	if got := held(c, "a", "b", "c", "d"); !maps.Equal(got, want) {
-		t.Fatalf("held %v; want %v", got, want)
-	}
+	wantHeld(t, c, map[string]bool{"a": false, "b": true, "c": true, "d": true})
 	checkOrder(t, c)
 }
 
@@ -165,10 +164,7 @@ func TestRePutRefreshesPlace(t *testing.T) {
 	c.Put("a", 10) // a is now the newest: b is the oldest
 	clk.advance(time.Second)
 	c.Put("d", 3)
-	want := map[string]bool{"a": true, "b": false, "c": true, "d": true}
-	if got := held(c, "a", "b", "c", "d"); !maps.Equal(got, want) {
-		t.Fatalf("after re-storing a and storing d, held %v; want %v", got, want)
-	}
+	wantHeld(t, c, map[string]bool{"a": true, "b": false, "c": true, "d": true})
 	if v, _ := c.Get("a"); v != 10 {
 		t.Fatalf("a = %d, want the re-stored 10", v)
 	}
@@ -194,17 +190,11 @@ func TestLoadTakesItsPlaceByExpiry(t *testing.T) {
 		c.Put("c", 2)
 		return 9, nil
 	})
-	want := map[string]bool{"a": false, "l": true, "b": true, "c": true}
-	if got := held(c, "a", "l", "b", "c"); !maps.Equal(got, want) {
-		t.Fatalf("after the load, held %v; want %v", got, want)
-	}
+	wantHeld(t, c, map[string]bool{"a": false, "l": true, "b": true, "c": true})
 	checkOrder(t, c)
 	clk.advance(time.Second)
 	c.Put("d", 3)
-	want = map[string]bool{"l": false, "b": true, "c": true, "d": true}
-	if got := held(c, "l", "b", "c", "d"); !maps.Equal(got, want) {
-		t.Fatalf("after storing d, held %v; want %v", got, want)
-	}
+	wantHeld(t, c, map[string]bool{"l": false, "b": true, "c": true, "d": true})
 	checkOrder(t, c)
 }
 
@@ -223,9 +213,6 @@ func TestDeletesKeepTheOrder(t *testing.T) {
 		clk.advance(time.Second)
 	}
 	// 1 and 3 were the oldest left, then 4, 5, 6: the bound of 4 evicted 1.
-	want := map[int]bool{1: false, 3: true, 4: true, 5: true, 6: true}
-	if got := held(c, 1, 3, 4, 5, 6); !maps.Equal(got, want) {
-		t.Fatalf("held %v; want %v", got, want)
-	}
+	wantHeld(t, c, map[int]bool{1: false, 3: true, 4: true, 5: true, 6: true})
 	checkOrder(t, c)
 }
