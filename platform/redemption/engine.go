@@ -234,13 +234,23 @@ func (e *Engine) evaluate(ctx context.Context, t Tenant, req *Request, tx bun.ID
 				return
 			}
 		}
-		if r := e.overBudget(ctx, t.ID, in, o, calc, budgeted, func(discount int64) (any, error) {
+		// A budgeted redeemable applies to a copy of the calculation, kept
+		// only once the budget allows what it gave.
+		trial := calc
+		if hasBudget(o) {
+			trial = calc.clone()
+		}
+		a := e.apply(trial, o)
+		if r := e.overBudget(ctx, t.ID, in, o, a, budgeted, func(discount int64) (any, error) {
 			return docs[i].With(map[string]any{"discount_amount": discount})
 		}); r != nil {
 			o.Status, o.Reason = StatusInapplicable, r
 			return
 		}
-		o.Applied = e.apply(calc, o)
+		if trial != calc {
+			*calc = *trial
+		}
+		o.Applied = a
 		if o.Applied.None() && noEffectSkips(snap.stacking, category(o)) {
 			o.Status, o.Reason = StatusSkipped, &policies.Reason{Code: "no_effect", Message: "the redeemable would not change the order", Rule: "stacking.redeemables_no_effect_rule"}
 		}
@@ -358,18 +368,23 @@ func (e *Engine) apply(calc *Calculation, o *Outcome) Applied {
 	return calc.ApplyDiscount(*discount, applicable)
 }
 
-// overBudget judges o, when its campaign has a discount budget, once more with
-// the discount it would give on calc, plus what its campaign's redeemables
-// before it gave (budgeted, by campaign), as input.redeemable.discount_amount
-// (redeemable makes that input): the reason the budget refuses it, or nil, and
-// then budgeted counts its discount too. calc is not changed.
-func (e *Engine) overBudget(ctx context.Context, tenantID string, in policies.Document, o *Outcome, calc *Calculation,
+// hasBudget reports whether o's campaign has a discount budget its discounts
+// count against (gift credits are a payment, not a discount).
+func hasBudget(o *Outcome) bool {
+	return o.Campaign != nil && o.Campaign.Limits.TotalDiscountAmount != nil && !isGift(o)
+}
+
+// overBudget judges o, when its campaign has a discount budget (hasBudget),
+// once more with the discount a gives, plus what its campaign's redeemables
+// before it gave (budgeted, by campaign; nil when o is priced alone), as
+// input.redeemable.discount_amount (redeemable makes that input): the reason
+// the budget refuses it, or nil, and then budgeted counts its discount too.
+func (e *Engine) overBudget(ctx context.Context, tenantID string, in policies.Document, o *Outcome, a Applied,
 	budgeted map[string]int64, redeemable func(discount int64) (any, error)) *policies.Reason {
-	c := o.Campaign
-	if c == nil || c.Limits.TotalDiscountAmount == nil || isGift(o) {
+	if !hasBudget(o) {
 		return nil
 	}
-	a := e.apply(calc.clone(), o)
+	c := o.Campaign
 	discount := budgeted[c.ID] + a.Total() - a.GiftCredits
 	doc, err := redeemable(discount)
 	if err != nil {
@@ -378,7 +393,9 @@ func (e *Engine) overBudget(ctx context.Context, tenantID string, in policies.Do
 	if d, _ := e.policies.EvaluateDocument(ctx, tenantID, policies.Eligibility, in, map[string]any{"redeemable": doc}); !d.Allowed() {
 		return &d.Deny[0]
 	}
-	budgeted[c.ID] = discount
+	if budgeted != nil {
+		budgeted[c.ID] = discount
+	}
 	return nil
 }
 

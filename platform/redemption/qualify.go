@@ -147,15 +147,14 @@ func (e *Engine) Qualify(ctx context.Context, t Tenant, q QualifyRequest) (Resul
 				continue
 			}
 			// Priced alone, on the order as it is, within its campaign's budget.
-			calc := NewCalculation(q.Order, snap.stacking.DiscountCalculationMode, false)
-			if e.overBudget(ctx, t.ID, in, &o, calc, map[string]int64{}, func(discount int64) (any, error) {
+			a := e.apply(NewCalculation(q.Order, snap.stacking.DiscountCalculationMode, false), &o)
+			if e.overBudget(ctx, t.ID, in, &o, a, nil, func(discount int64) (any, error) {
 				doc["discount_amount"] = discount
 				return doc, nil
 			}) != nil {
 				continue
 			}
-			o.Status = StatusApplicable
-			o.Applied = e.apply(calc, &o)
+			o.Status, o.Applied = StatusApplicable, a
 			res.Outcomes = append(res.Outcomes, o)
 		}
 		// Newest first, a page is complete once it holds one more than the limit.
