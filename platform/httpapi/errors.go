@@ -121,13 +121,14 @@ func decodeBody(c *gin.Context, v any, strict bool) error {
 		field := cmp.Or(pathOf(body, pe.Value), "body")
 		return problem.Invalidf(field, "%s: expected an RFC 3339 date-time such as 2026-12-03T10:00:00Z, got %q", field, pe.Value)
 	}
-	if errors.As(err, &typ) {
+	if err != nil {
 		return jsonError(err)
 	}
-	return err
+	return nil
 }
 
-// decodeBytes decodes body, one JSON value, into v.
+// decodeBytes decodes body, one JSON value, into v. Its errors are the
+// decoder's, for decodeBody to read.
 func decodeBytes(body []byte, v any, strict bool) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
@@ -135,26 +136,20 @@ func decodeBytes(body []byte, v any, strict bool) error {
 		dec.DisallowUnknownFields()
 	}
 	if err := dec.Decode(v); err != nil {
-		var pe *time.ParseError
-		var typ *json.UnmarshalTypeError
-		if errors.As(err, &pe) || errors.As(err, &typ) {
-			return err // decodeBody reads these
-		}
-		return jsonError(err)
+		return err
 	}
 	if dec.More() {
 		return problem.Invalid("body", "request body must hold exactly one JSON value")
 	}
 	if _, err := dec.Token(); err != io.EOF && err != nil {
-		return jsonError(err)
+		return err
 	}
 	return nil
 }
 
+// intKind reports whether t, the type a JSON value failed to decode into, is
+// an integer.
 func intKind(t reflect.Type) bool {
-	for t != nil && t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
 	switch t.Kind() {
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
