@@ -59,11 +59,18 @@ type notSupported struct {
 	instead string
 }
 
+// Sent reports whether a field read as raw JSON was sent with a value: not
+// absent, and not null.
+func Sent(v json.RawMessage) bool {
+	v = bytes.TrimSpace(v)
+	return len(v) > 0 && !bytes.Equal(v, []byte("null"))
+}
+
 // refuseUnsupported refuses the first of fields sent with a value, its name
-// prefixed with prefix. null, [] and {} are no value: they restrict nothing.
+// prefixed with prefix. [] and {} are no value either: they restrict nothing.
 func refuseUnsupported(prefix string, fields ...notSupported) error {
 	for _, f := range fields {
-		if v := string(bytes.Join(bytes.Fields(f.value), nil)); v != "" && v != "null" && v != "[]" && v != "{}" {
+		if v := string(bytes.Join(bytes.Fields(f.value), nil)); Sent(f.value) && v != "[]" && v != "{}" {
 			return problem.Invalidf(prefix+f.name, "%s%s is not supported: %s", prefix, f.name, f.instead)
 		}
 	}

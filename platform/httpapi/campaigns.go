@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -469,7 +468,7 @@ func (r addVouchersRequest) unsupported() string {
 		value json.RawMessage
 	}{{"category", r.Category}, {"category_id", r.CategoryID}, {"start_date", r.StartDate}, {"expiration_date", r.ExpirationDate},
 		{"active", r.Active}, {"redemption", r.Redemption}, {"metadata", r.Metadata}, {"additional_info", r.AdditionalInfo}, {"code_config", r.CodeConfig}} {
-		if v := bytes.TrimSpace(f.value); len(v) > 0 && !bytes.Equal(v, []byte("null")) {
+		if campaigns.Sent(f.value) {
 			return f.name
 		}
 	}

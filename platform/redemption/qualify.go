@@ -1,7 +1,6 @@
 package redemption
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -190,7 +189,7 @@ func (e *Engine) Qualify(ctx context.Context, t Tenant, q QualifyRequest) (Resul
 // check checks the options, filling in the default sorting rule, and returns
 // the page size and where the page starts.
 func (o *QualifyOption) check() (limit int, from cursor, err error) {
-	if f := bytes.TrimSpace(o.Filters); len(f) > 0 && !bytes.Equal(f, []byte("null")) {
+	if campaigns.Sent(o.Filters) {
 		return 0, from, problem.Invalid("options.filters", "options.filters is not supported: narrow a qualification with scenario (ALL, CUSTOMER_WALLET, AUDIENCE_ONLY)")
 	}
 	limit = DefaultQualifyLimit
